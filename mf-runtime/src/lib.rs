@@ -1,0 +1,38 @@
+//! # mf-runtime
+//!
+//! Write a matrix-factorization loss as math, train it.
+//!
+//! ```ignore
+//! use mf_runtime::loss;
+//! loss! {
+//!     /// Squared error on the observed entries, L2 penalty on the factors.
+//!     pub struct SeedLoss {
+//!         data D: [users, items],
+//!         param P: [users, k],
+//!         param Q: [k, items],
+//!         hyper beta: f64 = 0.02,
+//!     }
+//!     minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
+//! }
+//! ```
+//!
+//! The [`loss!`] macro derives the gradients at compile time and generates a
+//! hyper-settings struct, a parameter struct and an [`Objective`] that the
+//! optimizers drive.
+
+// Generated code names this crate `::mf_runtime`, also inside its own tests.
+extern crate self as mf_runtime;
+
+pub mod data;
+mod dims;
+mod objective;
+mod params;
+
+pub use data::MaskedMatrix;
+pub use dims::{DimBinder, ShapeError};
+pub use mf_macros::loss;
+pub use objective::Objective;
+pub use params::{Init, ParamBlock, ParamLayout, Params};
+
+/// Re-exported for generated code and for users: the array type of params and data.
+pub use ndarray;
