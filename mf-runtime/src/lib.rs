@@ -36,3 +36,5 @@ pub use params::{Init, ParamBlock, ParamLayout, Params};
 
 /// Re-exported for generated code and for users: the array type of params and data.
 pub use ndarray;
+/// Re-exported for generated code: the random number generators of `init`.
+pub use rand;

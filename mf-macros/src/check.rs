@@ -1,0 +1,563 @@
+//! Stage 2: the syntax tree → the IR, checking names, roles and shapes.
+//!
+//! Every mistake becomes a `syn::Error` on the offending tokens with a
+//! message that says what to write instead; all errors of one expansion are
+//! reported together (a failing subexpression yields `None` and its parents
+//! stay quiet rather than report the same mistake again).
+
+use crate::ir::{Dim, Graph, NodeId, Op, Shape};
+use crate::ops::{self, Class};
+use crate::parse::{BinOp, Decl, DimSpec, Expr, LossDef, Role, SpanRange};
+use proc_macro2::Span;
+use std::collections::HashMap;
+use syn::{Attribute, Ident};
+
+/// A declared symbol after checking.
+pub struct Symbol {
+    pub name: Ident,
+    pub attrs: Vec<Attribute>,
+    pub shape: Shape,
+}
+
+/// A declared hyper-setting.
+pub struct Hyper {
+    pub name: Ident,
+    pub attrs: Vec<Attribute>,
+    pub default: f64,
+}
+
+/// The symbol table of a loss.
+pub struct Symbols {
+    /// Dimension names, indexed by [`crate::ir::DimId`].
+    pub dims: Vec<String>,
+    pub params: Vec<Symbol>,
+    pub data: Vec<Symbol>,
+    pub hypers: Vec<Hyper>,
+}
+
+impl Symbols {
+    /// A shape written with dimension names, e.g. `[users, k]`.
+    pub fn shape_text(&self, shape: Shape) -> String {
+        format!("[{}, {}]", self.dim_text(shape.rows), self.dim_text(shape.cols))
+    }
+
+    pub fn dim_text(&self, dim: Dim) -> String {
+        match dim {
+            Dim::One => "1".into(),
+            Dim::Sym(i) => self.dims[i as usize].clone(),
+        }
+    }
+}
+
+/// A checked loss: its symbols and its IR.
+pub struct Checked {
+    pub symbols: Symbols,
+    pub graph: Graph,
+    pub loss: NodeId,
+}
+
+/// Checks a parsed loss and builds its IR.
+pub fn check(def: &LossDef) -> syn::Result<Checked> {
+    let mut errors = Errors::default();
+    let symbols = declare(&def.decls, &mut errors);
+    let mut checker = Checker {
+        symbols: &symbols,
+        graph: Graph::default(),
+        errors,
+    };
+    let loss = checker.expr(&def.body);
+    let Checker {
+        mut graph,
+        mut errors,
+        ..
+    } = checker;
+    if let Some(loss) = loss {
+        let shape = graph.shape(loss);
+        if !shape.is_scalar() {
+            errors.push(def.body.range().error(format!(
+                "the loss must be a scalar, but this expression has shape {}: wrap it in `sum(...)` (or `mean(...)`)",
+                symbols.shape_text(shape)
+            )));
+        }
+        let used = graph.reachable(&[loss]);
+        for (index, param) in symbols.params.iter().enumerate() {
+            if !used.iter().any(|&id| graph.op(id) == Op::Param(index as u16)) {
+                errors.push(syn::Error::new(
+                    param.name.span(),
+                    format!(
+                        "the loss does not depend on param `{}`: use it in the expression or remove its declaration",
+                        param.name
+                    ),
+                ));
+            }
+        }
+        if !graph.internal_errors.is_empty() {
+            errors.push(def.body.range().error(format!(
+                "internal compiler error (please report): {}",
+                graph.internal_errors.join("; ")
+            )));
+        }
+        graph.internal_errors.clear();
+    }
+    errors.finish()?;
+    let loss = loss.ok_or_else(|| def.body.range().error("internal compiler error: no loss was built"))?;
+    Ok(Checked {
+        symbols,
+        graph,
+        loss,
+    })
+}
+
+/// Errors collected across the whole expansion.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
+    let mut symbols = Symbols {
+        dims: Vec::new(),
+        params: Vec::new(),
+        data: Vec::new(),
+        hypers: Vec::new(),
+    };
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for decl in decls {
+        let name = decl.name.to_string();
+        if let Some(first) = seen.get(&name) {
+            let mut error = syn::Error::new(
+                decl.name.span(),
+                format!("`{name}` is declared twice: give each symbol one declaration"),
+            );
+            error.combine(syn::Error::new(*first, format!("`{name}` is first declared here")));
+            errors.push(error);
+            continue;
+        }
+        seen.insert(name.clone(), decl.name.span());
+        if name == "mask" || ops::function(&name).is_some() {
+            errors.push(syn::Error::new(
+                decl.name.span(),
+                format!("`{name}` is a built-in function of the loss language: choose another name"),
+            ));
+            continue;
+        }
+        if let (Some(span), Role::Param | Role::Hyper) = (decl.sparse, decl.role) {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "only data can be sparse: `{}` is a {}, a dense matrix; write `{} {name}: [rows, cols]`",
+                    name,
+                    decl.role.keyword(),
+                    decl.role.keyword()
+                ),
+            ));
+            continue;
+        }
+        if let Some(span) = decl.sparse {
+            errors.push(syn::Error::new(
+                span,
+                "`sparse[..]` data is not lowered yet: declare dense data `data D: [users, items]` and pass a `MaskedMatrix`",
+            ));
+            continue;
+        }
+        let shape = match decl.dims.as_slice() {
+            [] => Shape::SCALAR,
+            [rows, cols] => Shape::new(
+                dim_id(&mut symbols.dims, rows),
+                dim_id(&mut symbols.dims, cols),
+            ),
+            _ => unreachable_shape(decl, errors),
+        };
+        let symbol = Symbol {
+            name: decl.name.clone(),
+            attrs: decl.attrs.clone(),
+            shape,
+        };
+        match decl.role {
+            Role::Param => symbols.params.push(symbol),
+            Role::Data => symbols.data.push(symbol),
+            Role::Hyper => symbols.hypers.push(Hyper {
+                name: decl.name.clone(),
+                attrs: decl.attrs.clone(),
+                default: decl.default.unwrap_or(0.0),
+            }),
+        }
+    }
+    symbols
+}
+
+/// The parser admits only 0 or 2 dimensions; anything else is reported, not
+/// trusted.
+fn unreachable_shape(decl: &Decl, errors: &mut Errors) -> Shape {
+    errors.push(syn::Error::new(
+        decl.dims_span,
+        "a shape has two dimensions or none",
+    ));
+    Shape::SCALAR
+}
+
+fn dim_id(dims: &mut Vec<String>, spec: &DimSpec) -> Dim {
+    match spec {
+        DimSpec::One => Dim::One,
+        DimSpec::Symbol(ident) => {
+            let name = ident.to_string();
+            let index = dims.iter().position(|d| *d == name).unwrap_or_else(|| {
+                dims.push(name);
+                dims.len() - 1
+            });
+            Dim::Sym(index as u16)
+        }
+    }
+}
+
+struct Checker<'a> {
+    symbols: &'a Symbols,
+    graph: Graph,
+    errors: Errors,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, range: SpanRange, message: impl std::fmt::Display) -> Option<NodeId> {
+        self.errors.push(range.error(message));
+        None
+    }
+
+    fn shape_text(&self, id: NodeId) -> String {
+        self.symbols.shape_text(self.graph.shape(id))
+    }
+
+    fn expr(&mut self, e: &Expr) -> Option<NodeId> {
+        match e {
+            Expr::Number { value, .. } => Some(self.graph.constant(*value, Shape::SCALAR)),
+            Expr::Symbol(ident) => self.symbol(ident),
+            Expr::Call { func, args, range } => self.call(func, args, *range),
+            Expr::Neg { operand, .. } => {
+                let x = self.expr(operand)?;
+                Some(self.graph.apply(Op::Neg, &[x]))
+            }
+            Expr::Transpose { operand, .. } => {
+                let x = self.expr(operand)?;
+                Some(self.graph.apply(Op::Transpose, &[x]))
+            }
+            Expr::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => self.binary(*op, *op_span, lhs, rhs),
+        }
+    }
+
+    fn symbol(&mut self, ident: &Ident) -> Option<NodeId> {
+        let name = ident.to_string();
+        let s = self.symbols;
+        let g = &mut self.graph;
+        if let Some(i) = s.params.iter().position(|p| p.name == name) {
+            return Some(g.intern(Op::Param(i as u16), Vec::new(), s.params[i].shape));
+        }
+        if let Some(i) = s.data.iter().position(|d| d.name == name) {
+            return Some(g.intern(Op::Data(i as u16), Vec::new(), s.data[i].shape));
+        }
+        if let Some(i) = s.hypers.iter().position(|h| h.name == name) {
+            return Some(g.intern(Op::Hyper(i as u16), Vec::new(), Shape::SCALAR));
+        }
+        let range = SpanRange::single(ident.span());
+        if name == "mask" {
+            return match s.data.len() {
+                1 => Some(self.mask_of(0)),
+                0 => self.error(range, "`mask` is the observation pattern of a data matrix, and no data is declared: declare `data D: [users, items]`"),
+                _ => self.error(range, format!(
+                    "`mask` is ambiguous with {} data matrices: write `mask(D)` with the one you mean",
+                    s.data.len()
+                )),
+            };
+        }
+        if ops::function(&name).is_some() {
+            return self.error(range, format!("`{name}` is a function: call it, e.g. `{name}(x)`"));
+        }
+        let declared: Vec<String> = s
+            .params
+            .iter()
+            .chain(&s.data)
+            .map(|p| p.name.to_string())
+            .chain(s.hypers.iter().map(|h| h.name.to_string()))
+            .collect();
+        self.error(
+            range,
+            format!(
+                "unknown symbol `{name}`: declare it in the header (`param {name}: [rows, cols]`, `data {name}: [rows, cols]` or `hyper {name}: f64 = 0.1`){}",
+                suggestion(&name, declared.iter().map(String::as_str))
+            ),
+        )
+    }
+
+    fn mask_of(&mut self, data: usize) -> NodeId {
+        let shape = self.symbols.data[data].shape;
+        self.graph.intern(Op::Mask(data as u16), Vec::new(), shape)
+    }
+
+    fn call(&mut self, func: &Ident, args: &[Expr], range: SpanRange) -> Option<NodeId> {
+        let name = func.to_string();
+        let Some(spec) = ops::function(&name) else {
+            return self.error(
+                SpanRange::single(func.span()),
+                format!(
+                    "unknown function `{name}`; the functions are {}{}",
+                    ops::function_names().join(", "),
+                    suggestion(&name, ops::function_names().into_iter())
+                ),
+            );
+        };
+        if name == "mask" {
+            return self.mask_call(args, range);
+        }
+        if args.len() != spec.arity {
+            return self.error(
+                range,
+                format!(
+                    "`{name}` takes {} argument{}, found {}: write `{}`",
+                    spec.arity,
+                    if spec.arity == 1 { "" } else { "s" },
+                    args.len(),
+                    spec.syntax
+                ),
+            );
+        }
+        let x = self.expr(&args[0])?;
+        let g = &mut self.graph;
+        Some(match (spec.class, name.as_str()) {
+            (Class::Sugar, "mean") => {
+                let total = g.apply(Op::Sum, &[x]);
+                let count = g.intern(Op::Count(g.shape(x)), Vec::new(), Shape::SCALAR);
+                g.apply(Op::Div, &[total, count])
+            }
+            (_, "sum") => g.apply(Op::Sum, &[x]),
+            (_, "norm") => g.apply(Op::Norm, &[x]),
+            (_, "abs") => g.apply(Op::Abs, &[x]),
+            (_, "sqrt") => g.apply(Op::Sqrt, &[x]),
+            (_, "exp") => g.apply(Op::Exp, &[x]),
+            (_, "log") => g.apply(Op::Log, &[x]),
+            _ => return self.error(range, format!("internal compiler error: `{name}` has no builder")),
+        })
+    }
+
+    fn mask_call(&mut self, args: &[Expr], range: SpanRange) -> Option<NodeId> {
+        let [Expr::Symbol(ident)] = args else {
+            return self.error(
+                range,
+                "`mask` takes one data symbol, e.g. `mask(D)`, or none (`mask` alone) when one data matrix is declared",
+            );
+        };
+        let name = ident.to_string();
+        let s = self.symbols;
+        if let Some(i) = s.data.iter().position(|d| d.name == name) {
+            return Some(self.mask_of(i));
+        }
+        let role = if s.params.iter().any(|p| p.name == name) {
+            "a param; only data has an observation pattern"
+        } else if s.hypers.iter().any(|h| h.name == name) {
+            "a hyper-setting; only data has an observation pattern"
+        } else {
+            "not declared"
+        };
+        self.error(
+            SpanRange::single(ident.span()),
+            format!("`mask({name})`: `{name}` is {role}. Write `mask(D)` with a data symbol D"),
+        )
+    }
+
+    fn binary(&mut self, op: BinOp, op_span: Span, lhs: &Expr, rhs: &Expr) -> Option<NodeId> {
+        if op == BinOp::Pow {
+            let base = self.expr(lhs);
+            let Some(exponent) = constant_value(rhs) else {
+                return self.error(
+                    rhs.range(),
+                    "the exponent must be a constant number such as `2` or `0.5`; for a variable exponent y write `exp(y * log(x))`",
+                );
+            };
+            return Some(
+                self.graph
+                    .apply(Op::Pow(crate::ir::Number::new(exponent)), &[base?]),
+            );
+        }
+        let (a, b) = (self.expr(lhs), self.expr(rhs));
+        let (a, b) = (a?, b?);
+        let (sa, sb) = (self.graph.shape(a), self.graph.shape(b));
+        let here = SpanRange::single(op_span);
+        let ir_op = match op {
+            BinOp::Add => Op::Add,
+            BinOp::Sub => Op::Sub,
+            BinOp::Mul => Op::Mul,
+            // `^` returned above; it never reaches this match.
+            BinOp::Div | BinOp::Pow => Op::Div,
+            BinOp::MatMul => {
+                if sa.cols != sb.rows {
+                    let hint = if sa.rows == sb.rows {
+                        format!(" (did you mean `{}.T @ …`?)", expr_text(lhs))
+                    } else if sa.cols == sb.cols {
+                        format!(" (did you mean `… @ {}.T`?)", expr_text(rhs))
+                    } else {
+                        String::new()
+                    };
+                    return self.error(
+                        here,
+                        format!(
+                            "`@` needs the left operand's columns to match the right operand's rows: left is {} ({} columns), right is {} ({} rows){hint}",
+                            self.shape_text(a),
+                            self.symbols.dim_text(sa.cols),
+                            self.shape_text(b),
+                            self.symbols.dim_text(sb.rows),
+                        ),
+                    );
+                }
+                Op::MatMul
+            }
+        };
+        if ir_op != Op::MatMul && sa.broadcast(sb).is_none() {
+            let hint = if sa.cols == sb.rows {
+                " (for a matrix product write `@`)"
+            } else {
+                ""
+            };
+            return self.error(
+                here,
+                format!(
+                    "`{}` works entry by entry and needs equal shapes (or a scalar, row or column vector that broadcasts): left is {}, right is {}{hint}",
+                    op.symbol(),
+                    self.shape_text(a),
+                    self.shape_text(b),
+                ),
+            );
+        }
+        Some(self.graph.apply(ir_op, &[a, b]))
+    }
+}
+
+/// The value of an expression made of numbers only (for exponents).
+fn constant_value(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Number { value, .. } => Some(*value),
+        Expr::Neg { operand, .. } => constant_value(operand).map(|v| -v),
+        Expr::Binary { op, lhs, rhs, .. } => {
+            let (a, b) = (constant_value(lhs)?, constant_value(rhs)?);
+            Some(match op {
+                BinOp::Add => a + b,
+                BinOp::Sub => a - b,
+                BinOp::Mul => a * b,
+                BinOp::Div => a / b,
+                BinOp::Pow => a.powf(b),
+                BinOp::MatMul => return None,
+            })
+        }
+        _ => None,
+    }
+    .filter(|v: &f64| v.is_finite())
+}
+
+/// Short source text for hints: a symbol's name, or `(…)`.
+fn expr_text(e: &Expr) -> String {
+    match e {
+        Expr::Symbol(ident) => ident.to_string(),
+        _ => "(…)".into(),
+    }
+}
+
+/// ", did you mean `x`?" for the closest candidate within a small edit distance.
+fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|&(d, c)| d <= 2 && d < c.len().max(name.len()))
+        .min()
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn check_tokens(tokens: proc_macro2::TokenStream) -> syn::Result<Checked> {
+        check(&syn::parse2(tokens)?)
+    }
+
+    fn message(tokens: proc_macro2::TokenStream) -> String {
+        match check_tokens(tokens) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    #[test]
+    fn the_seed_loss_checks() {
+        let checked = check_tokens(quote! {
+            struct SeedLoss {
+                data D: [users, items],
+                param P: [users, k],
+                param Q: [k, items],
+                hyper beta: f64 = 0.02,
+            }
+            minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
+        })
+        .unwrap();
+        assert_eq!(checked.symbols.dims, ["users", "items", "k"]);
+        assert!(checked.graph.shape(checked.loss).is_scalar());
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let header = quote! {
+            struct L { data D: [users, items], param P: [users, k], param Q: [k, items], param R: [r, items], }
+        };
+        let cases = [
+            (quote!(sum(D - P@R) + sum(Q)), "left operand's columns"),
+            (quote!(sum(P - Q) + sum(R)), "works entry by entry"),
+            (quote!(D - P@Q + sum(R)), "must be a scalar"),
+            (quote!(sum(P@Q ^ beta) + sum(R)), "exponent must be a constant"),
+            (quote!(sum((D - P@Q)^2)), "does not depend on param `R`"),
+            (quote!(sum(X) + sum(P@Q) + sum(R)), "unknown symbol `X`"),
+            (quote!(summ(P@Q) + sum(R)), "did you mean `sum`"),
+            (quote!(sum(P, Q) + sum(R)), "takes 1 argument"),
+            (quote!(sum(mask(P) * P@Q) + sum(R)), "is a param"),
+        ];
+        for (body, expected) in cases {
+            let msg = message(quote!(#header minimize #body));
+            assert!(msg.contains(expected), "{body}: {msg}");
+        }
+    }
+
+    #[test]
+    fn all_errors_are_reported_together() {
+        let msg = message(quote! {
+            struct L { param P: [a, b], param P: [a, b], }
+            minimize sum(X) + sum(Y)
+        });
+        assert!(msg.contains("declared twice") && msg.contains("`X`") && msg.contains("`Y`"), "{msg}");
+    }
+}

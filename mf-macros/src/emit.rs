@@ -1,0 +1,674 @@
+//! Stage 6: the plan → Rust code, with `quote!`.
+//!
+//! For `pub struct SeedLoss { … }` the expansion defines:
+//! - `SeedLoss`: the hyper-settings (`Default` from the declared defaults),
+//!   with `explain()`, `layout()`, `init()` and `objective()`;
+//! - `SeedLossData<'a>`: a reference to each data matrix;
+//! - `SeedLossParams`: the parameters in one flat buffer, with an accessor
+//!   per param (`P()`, `P_mut()`);
+//! - `SeedLossObjective<'a>`: the loss bound to its data, implementing
+//!   `mf_runtime::Objective`, with its scratch buffers allocated once.
+
+use crate::check::{Symbols, Symbol};
+use crate::ir::{Dim, Graph, NodeId, Op, Shape};
+use crate::lower::{LoopItem, Plan, Step, Target};
+use crate::ops::{spec, Class};
+use crate::parse::LossDef;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+use std::collections::BTreeSet;
+
+/// Everything the emitter needs.
+pub struct Input<'a> {
+    pub def: &'a LossDef,
+    pub symbols: &'a Symbols,
+    pub graph: &'a Graph,
+    pub loss: NodeId,
+    pub value_plan: &'a Plan,
+    pub gradient_plan: &'a Plan,
+    pub explain: String,
+}
+
+fn node_var(id: NodeId) -> Ident {
+    format_ident!("v{}", id.0)
+}
+
+fn buffer_var(id: NodeId) -> Ident {
+    format_ident!("b{}", id.0)
+}
+
+fn prefixed(prefix: &str, name: &Ident) -> Ident {
+    format_ident!("{}_{}", prefix, name)
+}
+
+/// The generated items.
+pub fn emit(input: &Input) -> TokenStream {
+    let def = input.def;
+    let s = input.symbols;
+    let vis = &def.vis;
+    let name = &def.name;
+    let attrs = &def.attrs;
+    let data_ty = format_ident!("{}Data", name);
+    let params_ty = format_ident!("{}Params", name);
+    let objective_ty = format_ident!("{}Objective", name);
+    let workspace_ty = format_ident!("{}Workspace", name);
+    let rt = quote!(::mf_runtime);
+    let nd = quote!(::mf_runtime::ndarray);
+
+    let hyper_fields = s.hypers.iter().map(|h| {
+        let (n, a) = (&h.name, &h.attrs);
+        quote!(#(#a)* pub #n: f64,)
+    });
+    let hyper_defaults = s.hypers.iter().map(|h| {
+        let (n, d) = (&h.name, h.default);
+        quote!(#n: #d,)
+    });
+    let data_fields = s.data.iter().map(|d| {
+        let (n, a) = (&d.name, &d.attrs);
+        quote!(#(#a)* pub #n: &'a #rt::MaskedMatrix,)
+    });
+    let data_from = (s.data.len() == 1).then(|| {
+        let n = &s.data[0].name;
+        quote! {
+            impl<'a> ::core::convert::From<&'a #rt::MaskedMatrix> for #data_ty<'a> {
+                fn from(data: &'a #rt::MaskedMatrix) -> Self {
+                    #data_ty { #n: data }
+                }
+            }
+        }
+    });
+    let accessors = s.params.iter().enumerate().map(|(i, p)| {
+        let (n, a) = (&p.name, &p.attrs);
+        let n_mut = format_ident!("{}_mut", n);
+        quote! {
+            #(#a)*
+            pub fn #n(&self) -> #nd::ArrayView2<'_, f64> {
+                self.params.block(#i)
+            }
+            /// Mutable view of the same block.
+            pub fn #n_mut(&mut self) -> #nd::ArrayViewMut2<'_, f64> {
+                self.params.block_mut(#i)
+            }
+        }
+    });
+    let param_names: Vec<String> = s.params.iter().map(|p| p.name.to_string()).collect();
+    let num_dims = s.dims.len();
+    let num_params = s.params.len();
+    let free_dims: Vec<usize> = (0..num_dims)
+        .filter(|&d| !s.data.iter().any(|x| uses_dim(x.shape, d)))
+        .collect();
+    let free_args: Vec<Ident> = free_dims
+        .iter()
+        .map(|&d| Ident::new(&s.dims[d], Span::call_site()))
+        .collect();
+    let free_names: Vec<&String> = free_dims.iter().map(|&d| &s.dims[d]).collect();
+    let free_sources: Vec<String> = free_names.iter().map(|n| format!("argument `{n}`")).collect();
+    let bind_data = s.data.iter().map(|d| {
+        let n = &d.name;
+        bind_shape(d, "data", quote!(data.#n.dim()), s)
+    });
+    let bind_params = s.params.iter().enumerate().map(|(i, p)| {
+        let block = quote!(params.layout().blocks()[#i]);
+        let n = p.name.to_string();
+        let check = bind_shape(p, "param", quote!((#block.rows, #block.cols)), s);
+        quote! {
+            if #block.name != #n {
+                return ::core::result::Result::Err(#rt::ShapeError::Layout {
+                    expected: #num_params,
+                    found: params.layout().blocks().len(),
+                    what: ::std::format!("block {} is `{}`, the loss declares `{}`", #i, #block.name, #n),
+                });
+            }
+            #check
+        }
+    });
+    let dim_names = &s.dims;
+    let layout_entries = s.params.iter().map(|p| {
+        let n = p.name.to_string();
+        let (r, c) = (dim_size_from_binder(p.shape.rows, s), dim_size_from_binder(p.shape.cols, s));
+        quote!((#n, #r, #c))
+    });
+    let buffers: BTreeSet<NodeId> = input
+        .value_plan
+        .buffers
+        .iter()
+        .chain(&input.gradient_plan.buffers)
+        .copied()
+        .collect();
+    let buffer_fields = buffers.iter().map(|&b| {
+        let v = buffer_var(b);
+        quote!(#v: #nd::Array2<f64>,)
+    });
+    let buffer_inits = buffers.iter().map(|&b| {
+        let v = buffer_var(b);
+        let shape = input.graph.shape(b);
+        let (r, c) = (dim_size(shape.rows), dim_size(shape.cols));
+        quote!(#v: #nd::Array2::zeros((#r, #c)),)
+    });
+    let offsets = s.params.iter().map(|p| {
+        let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
+        quote!({ offset += #r * #c; offset },)
+    });
+    let emitter = BodyEmitter {
+        graph: input.graph,
+        symbols: s,
+    };
+    let value_body = emitter.body(input.value_plan, input.loss, false, &workspace_ty);
+    let gradient_body = emitter.body(input.gradient_plan, input.loss, true, &workspace_ty);
+    let explain = &input.explain;
+    let doc_data = format!("The data of [`{name}`]: one reference per data matrix.");
+    let doc_params = format!(
+        "The parameters of [`{name}`] ({}), stored in one flat buffer; each has an accessor.",
+        param_names.join(", ")
+    );
+    let doc_objective = format!(
+        "[`{name}`] bound to its data: an [`Objective`]({rt_path}::Objective) for the optimizers. Made by [`{name}::objective`].",
+        rt_path = "::mf_runtime"
+    );
+    let doc_layout = format!(
+        "The parameter layout for this data{}.",
+        if free_names.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " and the free dimensions {}",
+                free_names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            )
+        }
+    );
+
+    quote! {
+        #(#attrs)*
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        #[allow(non_snake_case)]
+        #vis struct #name {
+            #(#hyper_fields)*
+        }
+
+        impl ::core::default::Default for #name {
+            fn default() -> Self {
+                #name { #(#hyper_defaults)* }
+            }
+        }
+
+        #[doc = #doc_data]
+        #[derive(Clone, Copy, Debug)]
+        #[allow(non_snake_case)]
+        #vis struct #data_ty<'a> {
+            #(#data_fields)*
+        }
+
+        #data_from
+
+        #[doc = #doc_params]
+        #[derive(Clone, Debug, PartialEq)]
+        #vis struct #params_ty {
+            params: #rt::Params,
+        }
+
+        #[allow(non_snake_case)]
+        impl #params_ty {
+            #(#accessors)*
+
+            /// Wraps a parameter set whose blocks are this loss's params, in order.
+            pub fn from_params(params: #rt::Params) -> ::core::result::Result<Self, #rt::ShapeError> {
+                let names: ::std::vec::Vec<&str> = params.layout().blocks().iter().map(|b| b.name.as_str()).collect();
+                let expected: &[&str] = &[#(#param_names),*];
+                if names != expected {
+                    return ::core::result::Result::Err(#rt::ShapeError::Layout {
+                        expected: expected.len(),
+                        found: names.len(),
+                        what: ::std::format!("blocks {:?}, the loss declares {:?}", names, expected),
+                    });
+                }
+                ::core::result::Result::Ok(#params_ty { params })
+            }
+
+            /// The underlying parameter set.
+            pub fn into_params(self) -> #rt::Params {
+                self.params
+            }
+        }
+
+        impl ::core::ops::Deref for #params_ty {
+            type Target = #rt::Params;
+            fn deref(&self) -> &#rt::Params {
+                &self.params
+            }
+        }
+
+        impl ::core::ops::DerefMut for #params_ty {
+            fn deref_mut(&mut self) -> &mut #rt::Params {
+                &mut self.params
+            }
+        }
+
+        impl ::core::convert::AsRef<[f64]> for #params_ty {
+            fn as_ref(&self) -> &[f64] {
+                self.params.as_slice()
+            }
+        }
+
+        impl ::core::convert::AsMut<[f64]> for #params_ty {
+            fn as_mut(&mut self) -> &mut [f64] {
+                self.params.as_mut_slice()
+            }
+        }
+
+        #[allow(non_snake_case)]
+        impl #name {
+            /// The derived gradients and the evaluation plan, as readable math.
+            pub const EXPLAIN: &'static str = #explain;
+
+            /// The derived gradients and the evaluation plan, as readable math.
+            pub fn explain() -> &'static str {
+                Self::EXPLAIN
+            }
+
+            fn bind_data(data: &#data_ty<'_>) -> ::core::result::Result<#rt::DimBinder, #rt::ShapeError> {
+                let mut dims = #rt::DimBinder::default();
+                #(#bind_data)*
+                ::core::result::Result::Ok(dims)
+            }
+
+            #[doc = #doc_layout]
+            pub fn layout<'a>(
+                data: impl ::core::convert::Into<#data_ty<'a>>,
+                #(#free_args: usize,)*
+            ) -> ::core::result::Result<#rt::ParamLayout, #rt::ShapeError> {
+                let data = data.into();
+                let mut dims = Self::bind_data(&data)?;
+                #(dims.bind(#free_names, #free_args, #free_sources)?;)*
+                ::core::result::Result::Ok(#rt::ParamLayout::new([#(#layout_entries),*]))
+            }
+
+            /// Parameters for this data, every value drawn from `init` (seeded by `rng`).
+            pub fn init<'a, R: ::mf_runtime::rand::Rng + ?Sized>(
+                data: impl ::core::convert::Into<#data_ty<'a>>,
+                #(#free_args: usize,)*
+                init: #rt::Init,
+                rng: &mut R,
+            ) -> ::core::result::Result<#params_ty, #rt::ShapeError> {
+                let layout = Self::layout(data, #(#free_args),*)?;
+                ::core::result::Result::Ok(#params_ty { params: #rt::Params::init(layout, init, rng) })
+            }
+
+            /// This loss bound to `data`, for parameters shaped like `params`.
+            /// Every dimension is checked; a mismatch names the symbol, both
+            /// sizes and where each came from.
+            pub fn objective<'a>(
+                &self,
+                data: impl ::core::convert::Into<#data_ty<'a>>,
+                params: &#params_ty,
+            ) -> ::core::result::Result<#objective_ty<'a>, #rt::ShapeError> {
+                let data = data.into();
+                let mut dims = Self::bind_data(&data)?;
+                #(#bind_params)*
+                let dims: [usize; #num_dims] = [#(dims.require(#dim_names)?),*];
+                let mut offset = 0usize;
+                let offsets: [usize; #num_params] = [#(#offsets)*];
+                ::core::result::Result::Ok(#objective_ty {
+                    loss: *self,
+                    data,
+                    dims,
+                    offsets,
+                    workspace: #workspace_ty { #(#buffer_inits)* },
+                })
+            }
+        }
+
+        #[allow(non_snake_case)]
+        struct #workspace_ty {
+            #(#buffer_fields)*
+        }
+
+        #[doc = #doc_objective]
+        #vis struct #objective_ty<'a> {
+            loss: #name,
+            data: #data_ty<'a>,
+            dims: [usize; #num_dims],
+            /// End of each param's block in the flat vector.
+            offsets: [usize; #num_params],
+            workspace: #workspace_ty,
+        }
+
+        #[allow(non_snake_case, unused_variables, unused_mut, clippy::all)]
+        impl #rt::Objective for #objective_ty<'_> {
+            fn num_params(&self) -> usize {
+                self.offsets[#num_params - 1]
+            }
+
+            fn value(&mut self, x: &[f64]) -> f64 {
+                #value_body
+            }
+
+            fn value_and_gradient(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
+                #gradient_body
+            }
+        }
+    }
+}
+
+fn uses_dim(shape: Shape, d: usize) -> bool {
+    [shape.rows, shape.cols].contains(&Dim::Sym(d as u16))
+}
+
+/// Binding code for one declared shape (`dims` is a `DimBinder`, `size` a
+/// `(rows, cols)` expression).
+fn bind_shape(symbol: &Symbol, role: &str, size: TokenStream, s: &Symbols) -> TokenStream {
+    let rt = quote!(::mf_runtime);
+    let axes = [("rows", symbol.shape.rows), ("columns", symbol.shape.cols)];
+    let checks = axes.iter().enumerate().map(|(axis, (axis_name, dim))| {
+        let source = format!("{axis_name} of {role} {}", symbol.name);
+        let index = syn::Index::from(axis);
+        match dim {
+            Dim::One => quote!(#rt::DimBinder::expect_one(size.#index, #source)?;),
+            Dim::Sym(d) => {
+                let dim_name = &s.dims[*d as usize];
+                quote!(dims.bind(#dim_name, size.#index, #source)?;)
+            }
+        }
+    });
+    quote! {
+        {
+            let size: (usize, usize) = #size;
+            #(#checks)*
+        }
+    }
+}
+
+/// A dimension's size inside `objective()` (from the `dims` array).
+fn dim_size(dim: Dim) -> TokenStream {
+    match dim {
+        Dim::One => quote!(1usize),
+        Dim::Sym(d) => {
+            let d = d as usize;
+            quote!(dims[#d])
+        }
+    }
+}
+
+/// A dimension's size inside `layout()` (from the binder).
+fn dim_size_from_binder(dim: Dim, s: &Symbols) -> TokenStream {
+    match dim {
+        Dim::One => quote!(1usize),
+        Dim::Sym(d) => {
+            let name = &s.dims[d as usize];
+            quote!(dims.require(#name)?)
+        }
+    }
+}
+
+struct BodyEmitter<'a> {
+    graph: &'a Graph,
+    symbols: &'a Symbols,
+}
+
+impl BodyEmitter<'_> {
+    /// The body of `value` (without gradients) or `value_and_gradient`.
+    fn body(&self, plan: &Plan, loss: NodeId, gradients: bool, workspace_ty: &Ident) -> TokenStream {
+        let s = self.symbols;
+        let nd = quote!(::mf_runtime::ndarray);
+        let num_params = s.params.len();
+        let param_views = s.params.iter().enumerate().map(|(i, p)| {
+            let v = prefixed("p", &p.name);
+            let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
+            let start = if i == 0 { quote!(0) } else { let j = i - 1; quote!(self.offsets[#j]) };
+            quote! {
+                let #v = #nd::ArrayView2::from_shape((#r, #c), &x[#start..self.offsets[#i]])
+                    .expect("a param block holds rows × cols values");
+            }
+        });
+        let data_views = s.data.iter().map(|d| {
+            let n = &d.name;
+            let values = prefixed("d", n);
+            let mask = prefixed("m", n);
+            quote! {
+                let #values = data.#n.values();
+                let #mask = data.#n.observed();
+            }
+        });
+        let hypers = s.hypers.iter().map(|h| {
+            let n = &h.name;
+            let v = prefixed("h", n);
+            quote!(let #v: f64 = self.loss.#n;)
+        });
+        let grad_views = if gradients {
+            let splits = s.params.iter().enumerate().map(|(i, p)| {
+                let g = prefixed("g", &p.name);
+                let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
+                let len = if i == 0 { quote!(self.offsets[0]) } else { let j = i - 1; quote!(self.offsets[#i] - self.offsets[#j]) };
+                quote! {
+                    let (#g, tail) = ::core::mem::take(&mut rest).split_at_mut(#len);
+                    rest = tail;
+                    let mut #g = #nd::ArrayViewMut2::from_shape((#r, #c), #g)
+                        .expect("a gradient block holds rows × cols values");
+                }
+            });
+            quote! {
+                ::core::assert_eq!(grad.len(), x.len(), "the gradient buffer must have the length of the parameters");
+                let mut rest: &mut [f64] = grad;
+                #(#splits)*
+            }
+        } else {
+            quote!()
+        };
+        let buffers = plan.buffers.iter().map(|&b| buffer_var(b));
+        let steps = plan.steps.iter().map(|step| self.step(plan, step));
+        let result = self.access(plan, &BTreeSet::new(), loss, &quote!(0usize), &quote!(0usize));
+        quote! {
+            ::core::assert_eq!(x.len(), self.offsets[#num_params - 1], "the parameter vector must have the length of the layout");
+            let dims = self.dims;
+            let data = self.data;
+            #(#param_views)*
+            #(#data_views)*
+            #(#hypers)*
+            #grad_views
+            let #workspace_ty { #(#buffers,)* .. } = &mut self.workspace;
+            #(#steps)*
+            #result
+        }
+    }
+
+    fn target(&self, target: Target) -> TokenStream {
+        match target {
+            Target::Buffer(b) => {
+                let v = buffer_var(b);
+                quote!((*#v))
+            }
+            Target::Grad(p) => {
+                let g = prefixed("g", &self.symbols.params[p].name);
+                quote!(#g)
+            }
+        }
+    }
+
+    /// An array view of a matrix-product operand.
+    fn operand(&self, id: NodeId) -> TokenStream {
+        match self.graph.op(id) {
+            Op::Transpose => {
+                let inner = self.operand(self.graph.args(id)[0]);
+                quote!(#inner.reversed_axes())
+            }
+            Op::Param(i) => {
+                let v = prefixed("p", &self.symbols.params[i as usize].name);
+                quote!(#v.view())
+            }
+            Op::Data(i) => {
+                let v = prefixed("d", &self.symbols.data[i as usize].name);
+                quote!(#v.view())
+            }
+            _ => {
+                let v = buffer_var(id);
+                quote!(#v.view())
+            }
+        }
+    }
+
+    fn step(&self, plan: &Plan, step: &Step) -> TokenStream {
+        let nd = quote!(::mf_runtime::ndarray);
+        let none = BTreeSet::new();
+        match step {
+            Step::Scalar(id) => {
+                let v = node_var(*id);
+                let value = self.compute(plan, &none, *id, &quote!(0usize), &quote!(0usize));
+                quote!(let #v: f64 = #value;)
+            }
+            Step::ZeroGrad(p) => {
+                let g = prefixed("g", &self.symbols.params[*p].name);
+                quote!(#g.fill(0.0);)
+            }
+            Step::MatMul { node, target } => {
+                let args = self.graph.args(*node);
+                let (a, b) = (self.operand(args[0]), self.operand(args[1]));
+                let t = self.target(*target);
+                let scalar = (self.graph.shape(*node).is_scalar() && matches!(target, Target::Buffer(_)))
+                    .then(|| {
+                        let v = node_var(*node);
+                        quote!(let #v: f64 = #t[[0, 0]];)
+                    });
+                quote! {
+                    #nd::linalg::general_mat_mul(1.0, &#a, &#b, 0.0, &mut #t);
+                    #scalar
+                }
+            }
+            Step::Loop {
+                domain,
+                inline,
+                items,
+            } => self.fused_loop(plan, *domain, inline, items),
+        }
+    }
+
+    fn fused_loop(&self, plan: &Plan, domain: Shape, inline: &[NodeId], items: &[LoopItem]) -> TokenStream {
+        let g = self.graph;
+        let inline_set: BTreeSet<NodeId> = inline.iter().copied().collect();
+        let (i, j) = (quote!(i), quote!(j));
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        let mut per_entry = Vec::new();
+        for &id in inline {
+            let v = node_var(id);
+            let value = self.compute(plan, &inline_set, id, &i, &j);
+            per_entry.push(quote!(let #v: f64 = #value;));
+        }
+        for item in items {
+            match *item {
+                LoopItem::Store { value, target } => {
+                    let t = self.target(target);
+                    let x = self.access(plan, &inline_set, value, &i, &j);
+                    per_entry.push(quote!(#t[[i, j]] = #x;));
+                }
+                LoopItem::Reduce { node, target } => {
+                    let arg = g.args(node)[0];
+                    let x = self.access(plan, &inline_set, arg, &i, &j);
+                    let term = if g.op(node) == Op::Norm {
+                        quote!({ let t: f64 = #x; t * t })
+                    } else {
+                        x
+                    };
+                    match target {
+                        None => {
+                            let v = node_var(node);
+                            before.push(quote!(let mut #v: f64 = 0.0;));
+                            per_entry.push(quote!(#v += #term;));
+                            if g.op(node) == Op::Norm {
+                                after.push(quote!(let #v: f64 = #v.sqrt();));
+                            }
+                        }
+                        Some(target) => {
+                            let t = self.target(target);
+                            let shape = g.shape(node);
+                            let (ri, cj) = (collapse(shape.rows, &i), collapse(shape.cols, &j));
+                            before.push(quote!(#t.fill(0.0);));
+                            per_entry.push(quote!(#t[[#ri, #cj]] += #term;));
+                        }
+                    }
+                }
+            }
+        }
+        let (rows, cols) = (dim_size(domain.rows), dim_size(domain.cols));
+        quote! {
+            #(#before)*
+            for i in 0..#rows {
+                for j in 0..#cols {
+                    #(#per_entry)*
+                }
+            }
+            #(#after)*
+        }
+    }
+
+    /// Code computing elementwise node `id` at entry `(i, j)` from its
+    /// arguments (through the op table).
+    fn compute(&self, plan: &Plan, inline: &BTreeSet<NodeId>, id: NodeId, i: &TokenStream, j: &TokenStream) -> TokenStream {
+        let op = self.graph.op(id);
+        let args: Vec<TokenStream> = self
+            .graph
+            .args(id)
+            .iter()
+            .map(|&a| self.access(plan, inline, a, i, j))
+            .collect();
+        match spec(op).code {
+            Some(code) => code(op, &args),
+            None => quote!(::core::compile_error!("internal compiler error: no code for an elementwise step")),
+        }
+    }
+
+    /// Code reading node `id` at entry `(i, j)` of a loop (or at `(0, 0)` for
+    /// a scalar), where it is a leaf, stored, computed inline or a scalar.
+    fn access(&self, plan: &Plan, inline: &BTreeSet<NodeId>, id: NodeId, i: &TokenStream, j: &TokenStream) -> TokenStream {
+        let g = self.graph;
+        let s = self.symbols;
+        let shape = g.shape(id);
+        let (ri, cj) = (collapse(shape.rows, i), collapse(shape.cols, j));
+        match g.op(id) {
+            Op::Const(c) => {
+                let c = c.get();
+                quote!(#c)
+            }
+            Op::Hyper(h) => {
+                let v = prefixed("h", &s.hypers[h as usize].name);
+                quote!(#v)
+            }
+            Op::Count(counted) => {
+                let (r, c) = (dim_size(counted.rows), dim_size(counted.cols));
+                quote!(((#r * #c) as f64))
+            }
+            Op::Param(p) => {
+                let v = prefixed("p", &s.params[p as usize].name);
+                quote!(#v[[#ri, #cj]])
+            }
+            Op::Data(d) => {
+                let v = prefixed("d", &s.data[d as usize].name);
+                quote!(#v[[#ri, #cj]])
+            }
+            Op::Mask(d) => {
+                let v = prefixed("m", &s.data[d as usize].name);
+                quote!((if #v[[#ri, #cj]] { 1.0f64 } else { 0.0f64 }))
+            }
+            Op::Transpose => self.access(plan, inline, g.args(id)[0], j, i),
+            Op::Broadcast => self.access(plan, inline, g.args(id)[0], i, j),
+            _ if inline.contains(&id) || shape.is_scalar() => {
+                let v = node_var(id);
+                quote!(#v)
+            }
+            _ if plan.buffers.contains(&id) => {
+                let v = buffer_var(id);
+                quote!(#v[[#ri, #cj]])
+            }
+            _ => match spec(g.op(id)).class {
+                Class::Elementwise => self.compute(plan, inline, id, i, j),
+                _ => quote!(::core::compile_error!("internal compiler error: a value is read before it is computed")),
+            },
+        }
+    }
+}
+
+/// The index along an axis: 0 for a broadcast axis of size 1.
+fn collapse(dim: Dim, index: &TokenStream) -> TokenStream {
+    match dim {
+        Dim::One => quote!(0usize),
+        Dim::Sym(_) => index.clone(),
+    }
+}

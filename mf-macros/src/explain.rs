@@ -1,0 +1,225 @@
+//! Readable math for `explain()`: the loss, each derived gradient, and how
+//! the generated code evaluates them.
+
+use crate::check::Symbols;
+use crate::ir::{Dim, Graph, NodeId, Op, Shape};
+use crate::lower::{LoopItem, Plan, Step, Target};
+
+/// Binding strength of a printed form; parentheses are added where a weaker
+/// form sits inside a stronger one.
+const SUM: u8 = 1;
+const PRODUCT: u8 = 2;
+const PREFIX: u8 = 3;
+const POWER: u8 = 4;
+const ATOM: u8 = 5;
+
+/// Prints IR nodes as math.
+pub struct Printer<'a> {
+    pub graph: &'a Graph,
+    pub symbols: &'a Symbols,
+}
+
+impl Printer<'_> {
+    /// The node as math, e.g. `-2 (mask ∘ (D - P Q)) Qᵀ`.
+    pub fn math(&self, id: NodeId) -> String {
+        self.form(id).1
+    }
+
+    fn wrapped(&self, id: NodeId, at_least: u8) -> String {
+        let (strength, text) = self.form(id);
+        if strength < at_least {
+            format!("({text})")
+        } else {
+            text
+        }
+    }
+
+    fn form(&self, id: NodeId) -> (u8, String) {
+        let g = self.graph;
+        let args = g.args(id);
+        match g.op(id) {
+            Op::Const(c) => {
+                let text = number(c.get());
+                (if c.get() < 0.0 { PREFIX } else { ATOM }, text)
+            }
+            Op::Param(i) => (ATOM, self.symbols.params[i as usize].name.to_string()),
+            Op::Data(i) => (ATOM, self.symbols.data[i as usize].name.to_string()),
+            Op::Hyper(i) => (ATOM, self.symbols.hypers[i as usize].name.to_string()),
+            Op::Mask(i) => (ATOM, self.mask_name(i)),
+            Op::Count(shape) => (ATOM, self.count(shape)),
+            Op::Add => {
+                // Data terms (under a mask) first, then penalties; `a + -b` reads `a - b`.
+                let (a, b) = if self.under_mask(args[1]) && !self.under_mask(args[0]) {
+                    (args[1], args[0])
+                } else {
+                    (args[0], args[1])
+                };
+                let right = self.wrapped(b, PRODUCT);
+                let text = match right.strip_prefix('-') {
+                    Some(rest) => format!("{} - {rest}", self.wrapped(a, SUM)),
+                    None => format!("{} + {right}", self.wrapped(a, SUM)),
+                };
+                (SUM, text)
+            }
+            Op::Sub => (SUM, format!("{} - {}", self.wrapped(args[0], SUM), self.wrapped(args[1], PRODUCT))),
+            Op::Mul => {
+                let scalar = g.shape(args[0]).is_scalar() || g.shape(args[1]).is_scalar();
+                let (a, b) = if g.shape(args[1]).is_scalar() && !g.shape(args[0]).is_scalar()
+                    || g.const_value(args[1]).is_some()
+                {
+                    (args[1], args[0])
+                } else {
+                    (args[0], args[1])
+                };
+                if scalar {
+                    (PRODUCT, format!("{} {}", self.wrapped(a, PRODUCT), self.wrapped(b, PRODUCT)))
+                } else {
+                    (PRODUCT, format!("{} ∘ {}", self.wrapped(a, PRODUCT), self.wrapped(b, PREFIX)))
+                }
+            }
+            Op::Masked => (
+                PRODUCT,
+                format!("{} ∘ {}", self.wrapped(args[0], PRODUCT), self.wrapped(args[1], PREFIX)),
+            ),
+            Op::MatMul => (
+                PRODUCT,
+                format!("{} {}", self.wrapped(args[0], PREFIX), self.wrapped(args[1], PREFIX)),
+            ),
+            Op::Div | Op::DivOrZero => (
+                PRODUCT,
+                format!("{} / {}", self.wrapped(args[0], PRODUCT), self.wrapped(args[1], PREFIX)),
+            ),
+            Op::Neg => (PREFIX, format!("-{}", self.wrapped(args[0], PREFIX))),
+            Op::Pow(p) => (POWER, format!("{}{}", self.wrapped(args[0], ATOM), exponent(p.get()))),
+            Op::Transpose => (ATOM, format!("{}ᵀ", self.wrapped(args[0], ATOM))),
+            Op::Broadcast => self.form(args[0]),
+            Op::Abs => (ATOM, format!("|{}|", self.math(args[0]))),
+            Op::Norm => (ATOM, format!("‖{}‖", self.math(args[0]))),
+            Op::Sqrt => (ATOM, format!("√{}", self.wrapped(args[0], ATOM))),
+            Op::Exp => (ATOM, format!("exp({})", self.math(args[0]))),
+            Op::Log => (ATOM, format!("log({})", self.math(args[0]))),
+            Op::Sign => (ATOM, format!("sign({})", self.math(args[0]))),
+            Op::Sum => {
+                let from = g.shape(args[0]);
+                let to = g.shape(id);
+                let over = match (to.rows == from.rows, to.cols == from.cols) {
+                    (true, false) => format!("over {}", self.symbols.dim_text(from.cols)),
+                    (false, true) => format!("over {}", self.symbols.dim_text(from.rows)),
+                    _ => String::new(),
+                };
+                let sigma = if over.is_empty() { "Σ".to_string() } else { format!("Σ[{over}]") };
+                (ATOM, format!("{sigma}({})", self.math(args[0])))
+            }
+        }
+    }
+
+    fn under_mask(&self, id: NodeId) -> bool {
+        self.graph
+            .reachable(&[id])
+            .iter()
+            .any(|&n| matches!(self.graph.op(n), Op::Mask(_)))
+    }
+
+    fn mask_name(&self, data: u16) -> String {
+        if self.symbols.data.len() == 1 {
+            "mask".into()
+        } else {
+            format!("mask({})", self.symbols.data[data as usize].name)
+        }
+    }
+
+    fn count(&self, shape: Shape) -> String {
+        let dims: Vec<String> = [shape.rows, shape.cols]
+            .into_iter()
+            .filter(|d| *d != Dim::One)
+            .map(|d| self.symbols.dim_text(d))
+            .collect();
+        match dims.len() {
+            0 => "1".into(),
+            1 => dims[0].clone(),
+            _ => format!("({})", dims.join("·")),
+        }
+    }
+
+    /// One line per step of a plan.
+    pub fn plan(&self, plan: &Plan) -> Vec<String> {
+        plan.steps
+            .iter()
+            .filter_map(|step| self.step(step))
+            .collect()
+    }
+
+    fn target(&self, target: Target) -> String {
+        match target {
+            Target::Buffer(_) => "a buffer".into(),
+            Target::Grad(p) => format!("∂L/∂{}", self.symbols.params[p].name),
+        }
+    }
+
+    fn step(&self, step: &Step) -> Option<String> {
+        Some(match step {
+            Step::Scalar(_) => return None,
+            Step::ZeroGrad(p) => format!("∂L/∂{} = 0", self.symbols.params[*p].name),
+            Step::MatMul { node, target } => format!(
+                "matrix product {} → {}",
+                self.math(*node),
+                self.target(*target)
+            ),
+            Step::Loop { domain, items, .. } => {
+                let what: Vec<String> = items
+                    .iter()
+                    .map(|item| match item {
+                        LoopItem::Store { value, target } => {
+                            format!("{} → {}", self.math(*value), self.target(*target))
+                        }
+                        LoopItem::Reduce { node, target } => match target {
+                            Some(t) => format!("{} → {}", self.math(*node), self.target(*t)),
+                            None => self.math(*node),
+                        },
+                    })
+                    .collect();
+                format!(
+                    "one dense pass over {}: {}",
+                    self.symbols.shape_text(*domain),
+                    what.join("; ")
+                )
+            }
+        })
+    }
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn exponent(p: f64) -> String {
+    match p {
+        2.0 => "²".into(),
+        3.0 => "³".into(),
+        _ => format!("^{}", number(p)),
+    }
+}
+
+/// The whole `explain()` text.
+pub fn explain(
+    name: &str,
+    printer: &Printer,
+    loss: NodeId,
+    grads: &[Option<NodeId>],
+    plan: &Plan,
+) -> String {
+    let mut out = format!("{name}\n  L = {}\n\ngradients\n", printer.math(loss));
+    for (param, grad) in printer.symbols.params.iter().zip(grads) {
+        let text = grad.map_or_else(|| "0".to_string(), |g| printer.math(g));
+        out.push_str(&format!("  ∂L/∂{} = {text}\n", param.name));
+    }
+    out.push_str("\nevaluation of value and gradient, in order\n");
+    for (i, line) in printer.plan(plan).iter().enumerate() {
+        out.push_str(&format!("  {}. {line}\n", i + 1));
+    }
+    out
+}

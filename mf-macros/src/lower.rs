@@ -1,0 +1,352 @@
+//! Stage 5: the IR → an evaluation plan of fused loops and matrix products.
+//!
+//! The plan decides, for the nodes a computation needs, which are kept in
+//! memory (*materialized*: matrix products, operands of products and
+//! transposes, partial sums) and which are computed on the fly inside a loop
+//! (*inline*: elementwise chains). Elementwise work over the same shape is
+//! fused: every store and reduction that is ready at the same time and runs
+//! over the same domain shares one loop, so the loss and the adjoint of the
+//! residual (both over `users × items`) come out of a single pass. Matrix
+//! products go to ndarray's `general_mat_mul`, and gradients are written
+//! straight into the optimizer's gradient buffer when nothing else reads them.
+
+use crate::ir::{Graph, NodeId, Op, Shape};
+use crate::ops::{spec, Class};
+use std::collections::BTreeSet;
+
+/// Where a computed matrix goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A workspace buffer owned by the bound objective.
+    Buffer(NodeId),
+    /// The gradient block of param `i`.
+    Grad(usize),
+}
+
+/// One thing a fused loop does per entry of its domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoopItem {
+    /// `target[i, j] = value(i, j)`.
+    Store { value: NodeId, target: Target },
+    /// Accumulates `node`'s argument (a `Sum` or `Norm`) over the domain:
+    /// into a local for a scalar, into `target` for a partial sum.
+    Reduce { node: NodeId, target: Option<Target> },
+}
+
+/// One step of the plan, in execution order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `let v = …` for a scalar computed from scalars.
+    Scalar(NodeId),
+    /// A matrix product into a buffer or a gradient block.
+    MatMul { node: NodeId, target: Target },
+    /// One pass over `domain`; `inline` are the elementwise nodes computed
+    /// per entry, in order.
+    Loop {
+        domain: Shape,
+        inline: Vec<NodeId>,
+        items: Vec<LoopItem>,
+    },
+    /// Gradient block `param` is identically zero.
+    ZeroGrad(usize),
+}
+
+/// A complete evaluation plan.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Nodes kept in workspace buffers (in id order).
+    pub buffers: Vec<NodeId>,
+}
+
+/// The plan computing `loss` and, when given, each param's gradient.
+pub fn plan(g: &Graph, loss: NodeId, grads: &[Option<NodeId>]) -> Plan {
+    let mut roots = vec![loss];
+    roots.extend(grads.iter().flatten());
+    let reachable = g.reachable(&roots);
+    let consumers = consumers(g, &reachable);
+
+    // A gradient nothing else reads is written straight into its block.
+    // (When one node is the gradient of two params, both copy it.)
+    let direct: BTreeSet<NodeId> = grads
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|&grad| {
+            let node = g.node(grad);
+            !node.shape.is_scalar()
+                && matches!(
+                    spec(node.op).class,
+                    Class::MatMul | Class::Reduction | Class::Elementwise
+                )
+                && consumers[grad.index()].is_empty()
+                && grads.iter().filter(|&&other| other == Some(grad)).count() == 1
+        })
+        .collect();
+    let materialized = materialized(g, &reachable, &consumers, &direct);
+
+    let mut units = Vec::new();
+    for (param, grad) in grads.iter().enumerate() {
+        let target = Target::Grad(param);
+        let step = match *grad {
+            None => Step::ZeroGrad(param),
+            Some(grad) if direct.contains(&grad) => produce(g, grad, target),
+            Some(grad) => loop_step(g, LoopItem::Store { value: grad, target }),
+        };
+        units.push(Unit::new(step, None));
+    }
+    let mut buffers = Vec::new();
+    for &id in &reachable {
+        let node = g.node(id);
+        let step = match spec(node.op).class {
+            _ if materialized.contains(&id) => produce(g, id, Target::Buffer(id)),
+            Class::Elementwise if node.shape.is_scalar() => Step::Scalar(id),
+            Class::Reduction if node.shape.is_scalar() => {
+                loop_step(g, LoopItem::Reduce { node: id, target: None })
+            }
+            _ => continue,
+        };
+        if materialized.contains(&id) {
+            buffers.push(id);
+        }
+        units.push(Unit::new(step, Some(id)));
+    }
+    let steps = schedule(g, &materialized, units);
+    Plan { steps, buffers }
+}
+
+/// The step that computes `id` into `target`.
+fn produce(g: &Graph, id: NodeId, target: Target) -> Step {
+    match spec(g.op(id)).class {
+        Class::MatMul => Step::MatMul { node: id, target },
+        Class::Reduction => loop_step(
+            g,
+            LoopItem::Reduce {
+                node: id,
+                target: Some(target),
+            },
+        ),
+        _ => loop_step(g, LoopItem::Store { value: id, target }),
+    }
+}
+
+/// Consumers of each node, among the reachable ones.
+fn consumers(g: &Graph, reachable: &[NodeId]) -> Vec<Vec<NodeId>> {
+    let mut consumers = vec![Vec::new(); g.len()];
+    for &id in reachable {
+        for &a in g.args(id) {
+            consumers[a.index()].push(id);
+        }
+    }
+    consumers
+}
+
+/// Non-scalar nodes that must be stored rather than computed inside a loop.
+fn materialized(
+    g: &Graph,
+    reachable: &[NodeId],
+    consumers: &[Vec<NodeId>],
+    direct: &BTreeSet<NodeId>,
+) -> BTreeSet<NodeId> {
+    let mut set = BTreeSet::new();
+    for &id in reachable {
+        let node = g.node(id);
+        if direct.contains(&id) {
+            continue;
+        }
+        // A scalar product is stored too (ndarray writes it into a 1 × 1 array).
+        let keep = match spec(node.op).class {
+            Class::MatMul => true,
+            _ if node.shape.is_scalar() => false,
+            Class::Reduction => true,
+            Class::Leaf | Class::Structural | Class::Sugar => false,
+            Class::Elementwise => consumers[id.index()].iter().any(|&c| {
+                let class = spec(g.op(c)).class;
+                matches!(class, Class::MatMul | Class::Structural)
+                    || (class == Class::Elementwise && g.shape(c) != node.shape)
+            }),
+        };
+        if keep {
+            set.insert(id);
+        }
+    }
+    // Matrix-product operands that are neither stored nor leaves (a constant,
+    // a mask, a broadcast) are stored too: ndarray needs an array.
+    for &id in reachable {
+        if g.op(id) != Op::MatMul {
+            continue;
+        }
+        for &operand in g.args(id) {
+            let base = if g.op(operand) == Op::Transpose {
+                g.args(operand)[0]
+            } else {
+                operand
+            };
+            if !matches!(g.op(base), Op::Param(_) | Op::Data(_)) {
+                set.insert(base);
+            }
+        }
+    }
+    set
+}
+
+/// Whether a loop can read `id` at any entry without computing it inline.
+pub fn accessible(g: &Graph, materialized: &BTreeSet<NodeId>, id: NodeId) -> bool {
+    let node = g.node(id);
+    match spec(node.op).class {
+        Class::Leaf => true,
+        Class::Structural => accessible(g, materialized, node.args[0]),
+        _ => node.shape.is_scalar() || materialized.contains(&id),
+    }
+}
+
+fn loop_step(g: &Graph, item: LoopItem) -> Step {
+    let domain = match &item {
+        LoopItem::Store { value, .. } => g.shape(*value),
+        LoopItem::Reduce { node, .. } => g.shape(g.args(*node)[0]),
+    };
+    Step::Loop {
+        domain,
+        inline: Vec::new(),
+        items: vec![item],
+    }
+}
+
+struct Unit {
+    step: Step,
+    produces: Option<NodeId>,
+}
+
+impl Unit {
+    fn new(step: Step, produces: Option<NodeId>) -> Self {
+        Unit { step, produces }
+    }
+}
+
+/// What a step reads: the stored or scalar nodes it needs before it runs.
+/// For a loop, `inline` receives the nodes it computes per entry.
+fn step_reads(
+    g: &Graph,
+    materialized: &BTreeSet<NodeId>,
+    step: &Step,
+    inline: &mut BTreeSet<NodeId>,
+) -> BTreeSet<NodeId> {
+    let mut stack = Vec::new();
+    match step {
+        Step::Scalar(id) | Step::MatMul { node: id, .. } => {
+            return g
+                .args(*id)
+                .iter()
+                .map(|&a| if g.op(a) == Op::Transpose { g.args(a)[0] } else { a })
+                .filter(|&a| spec(g.op(a)).class != Class::Leaf)
+                .collect();
+        }
+        Step::ZeroGrad(_) => return BTreeSet::new(),
+        Step::Loop { items, .. } => {
+            for item in items {
+                match *item {
+                    // A node stored by this loop is computed here, not read.
+                    LoopItem::Store {
+                        value,
+                        target: Target::Buffer(b),
+                    } if b == value => {
+                        inline.insert(value);
+                        stack.extend(g.args(value).iter().copied());
+                    }
+                    LoopItem::Store { value, .. } => stack.push(value),
+                    LoopItem::Reduce { node, .. } => stack.push(g.args(node)[0]),
+                }
+            }
+        }
+    }
+    let mut reads = BTreeSet::new();
+    while let Some(id) = stack.pop() {
+        let node = g.node(id);
+        match spec(node.op).class {
+            Class::Leaf => {}
+            Class::Structural => stack.push(node.args[0]),
+            _ if accessible(g, materialized, id) => {
+                reads.insert(id);
+            }
+            _ => {
+                if inline.insert(id) {
+                    stack.extend(node.args.iter().copied());
+                }
+            }
+        }
+    }
+    reads
+}
+
+/// Orders the units so that every value is computed before it is read, and
+/// fuses loop items over the same domain that are ready together.
+fn schedule(g: &Graph, materialized: &BTreeSet<NodeId>, units: Vec<Unit>) -> Vec<Step> {
+    let needs: Vec<BTreeSet<NodeId>> = units
+        .iter()
+        .map(|u| step_reads(g, materialized, &u.step, &mut BTreeSet::new()))
+        .collect();
+    let mut done: BTreeSet<NodeId> = BTreeSet::new();
+    let mut pending: Vec<usize> = (0..units.len()).collect();
+    let mut steps = Vec::new();
+    while !pending.is_empty() {
+        let ready: Vec<usize> = pending
+            .iter()
+            .copied()
+            .filter(|&u| needs[u].iter().all(|n| done.contains(n)))
+            .collect();
+        let Some(&first) = ready.first() else {
+            // Unreachable for graphs built by the checker; stop rather than spin.
+            break;
+        };
+        let chosen: Vec<usize> = match &units[first].step {
+            Step::Loop { domain, .. } => ready
+                .iter()
+                .copied()
+                .filter(|&u| matches!(&units[u].step, Step::Loop { domain: d, .. } if d == domain))
+                .collect(),
+            _ => vec![first],
+        };
+        let step = if chosen.len() == 1 && !matches!(units[first].step, Step::Loop { .. }) {
+            units[first].step.clone()
+        } else {
+            fuse(g, materialized, chosen.iter().map(|&u| &units[u].step))
+        };
+        steps.push(step);
+        for u in &chosen {
+            done.extend(units[*u].produces);
+        }
+        pending.retain(|u| !chosen.contains(u));
+    }
+    steps
+}
+
+/// One loop doing the items of several single-item loops over one domain.
+fn fuse<'a>(
+    g: &Graph,
+    materialized: &BTreeSet<NodeId>,
+    loops: impl Iterator<Item = &'a Step>,
+) -> Step {
+    let mut domain = Shape::SCALAR;
+    let mut items = Vec::new();
+    for step in loops {
+        if let Step::Loop { domain: d, items: i, .. } = step {
+            domain = *d;
+            items.extend(i.iter().cloned());
+        }
+    }
+    let mut inline = BTreeSet::new();
+    let fused = Step::Loop {
+        domain,
+        inline: Vec::new(),
+        items,
+    };
+    step_reads(g, materialized, &fused, &mut inline);
+    let Step::Loop { items, .. } = fused else {
+        return fused;
+    };
+    Step::Loop {
+        domain,
+        inline: inline.into_iter().collect(),
+        items,
+    }
+}

@@ -1,0 +1,631 @@
+//! Stage 1: tokens → syntax tree.
+//!
+//! A `loss!` invocation is a header that declares every symbol, then the
+//! loss body:
+//!
+//! ```text
+//! /// docs
+//! pub struct SeedLoss {
+//!     data  D: [users, items],          // or sparse[users, items]
+//!     param P: [users, k],
+//!     param Q: [k, items],
+//!     hyper beta: f64 = 0.02,
+//! }
+//! minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
+//! ```
+//!
+//! Expressions follow numpy/Python precedence, from loosest to tightest:
+//! `+ -`, then `* / @` (left-associative), then unary `-`, then `^`
+//! (right-associative, like Python's `**`, so `-x^2` is `-(x^2)`), then the
+//! postfix transpose `.T` and function calls.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Ident, Token, Visibility};
+
+/// Where a piece of source text starts and ends, for errors that cover a
+/// whole subexpression.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanRange {
+    pub first: Span,
+    pub last: Span,
+}
+
+impl SpanRange {
+    pub fn single(span: Span) -> Self {
+        SpanRange {
+            first: span,
+            last: span,
+        }
+    }
+
+    pub fn to(self, other: SpanRange) -> Self {
+        SpanRange {
+            first: self.first,
+            last: other.last,
+        }
+    }
+
+    /// A `syn::Error` underlining this whole range.
+    pub fn error(self, message: impl std::fmt::Display) -> syn::Error {
+        syn::Error::new_spanned(self, message)
+    }
+}
+
+impl ToTokens for SpanRange {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        // `syn::Error::new_spanned` reports from the first token's start to
+        // the last token's end: two placeholder tokens carry the two spans.
+        Ident::new("first", self.first).to_tokens(tokens);
+        Ident::new("last", self.last).to_tokens(tokens);
+    }
+}
+
+/// The whole `loss!` input.
+pub struct LossDef {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub decls: Vec<Decl>,
+    pub body: Expr,
+}
+
+/// The role of a declared symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Param,
+    Data,
+    Hyper,
+}
+
+impl Role {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Role::Param => "param",
+            Role::Data => "data",
+            Role::Hyper => "hyper",
+        }
+    }
+}
+
+/// One dimension in a declared shape: a symbol or the literal `1`.
+#[derive(Clone, Debug)]
+pub enum DimSpec {
+    Symbol(Ident),
+    One,
+}
+
+/// A declared symbol: `param P: [users, k]`, `hyper beta: f64 = 0.02`, ….
+pub struct Decl {
+    pub attrs: Vec<Attribute>,
+    pub role: Role,
+    pub name: Ident,
+    /// `sparse[..]` rather than `[..]`.
+    pub sparse: Option<Span>,
+    /// Empty for a scalar (`[]` or a hyper-setting).
+    pub dims: Vec<DimSpec>,
+    pub dims_span: Span,
+    /// The default of a hyper-setting.
+    pub default: Option<f64>,
+}
+
+/// A binary operator of the loss language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MatMul,
+    Pow,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::MatMul => "@",
+            BinOp::Pow => "^",
+        }
+    }
+}
+
+/// The syntax tree of a loss expression.
+pub enum Expr {
+    Number {
+        value: f64,
+        span: Span,
+    },
+    Symbol(Ident),
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+        range: SpanRange,
+    },
+    Neg {
+        operand: Box<Expr>,
+        range: SpanRange,
+    },
+    Binary {
+        op: BinOp,
+        op_span: Span,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Transpose {
+        operand: Box<Expr>,
+        t_span: Span,
+    },
+}
+
+impl Expr {
+    /// The source range the expression covers.
+    pub fn range(&self) -> SpanRange {
+        match self {
+            Expr::Number { span, .. } => SpanRange::single(*span),
+            Expr::Symbol(ident) => SpanRange::single(ident.span()),
+            Expr::Call { range, .. } | Expr::Neg { range, .. } => *range,
+            Expr::Binary { lhs, rhs, .. } => lhs.range().to(rhs.range()),
+            Expr::Transpose { operand, t_span } => operand.range().to(SpanRange::single(*t_span)),
+        }
+    }
+}
+
+impl Parse for LossDef {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        if !input.peek(Token![struct]) {
+            return Err(input.error(
+                "expected `struct Name { … }`: a loss starts with `pub struct MyLoss { param …, data …, hyper … }`",
+            ));
+        }
+        input.parse::<Token![struct]>()?;
+        let name: Ident = input.parse()?;
+        let content;
+        syn::braced!(content in input);
+        let decls = Punctuated::<Decl, Token![,]>::parse_terminated(&content)?
+            .into_iter()
+            .collect();
+        let minimize = input.call(Ident::parse_any).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected `minimize <expression>` after the declarations",
+            )
+        })?;
+        if minimize != "minimize" {
+            return Err(syn::Error::new(
+                minimize.span(),
+                format!("expected `minimize`, found `{minimize}`"),
+            ));
+        }
+        if input.is_empty() {
+            return Err(syn::Error::new(
+                minimize.span(),
+                "`minimize` needs an expression, e.g. `minimize sum(mask * (D - P@Q)^2)`",
+            ));
+        }
+        let body = parse_expr(input, 0)?;
+        if !input.is_empty() {
+            return Err(input.error(
+                "unexpected tokens after the loss expression (one `minimize` expression per loss)",
+            ));
+        }
+        Ok(LossDef {
+            attrs,
+            vis,
+            name,
+            decls,
+            body,
+        })
+    }
+}
+
+impl Parse for Decl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let role_ident = input.call(Ident::parse_any)?;
+        let role = match role_ident.to_string().as_str() {
+            "param" => Role::Param,
+            "data" => Role::Data,
+            "hyper" => Role::Hyper,
+            other => {
+                return Err(syn::Error::new(
+                    role_ident.span(),
+                    format!(
+                        "unknown role `{other}`: each declaration starts with `param`, `data` or `hyper`, e.g. `param P: [users, k]`"
+                    ),
+                ))
+            }
+        };
+        let name: Ident = input.parse()?;
+        input.parse::<Token![:]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected `:` and a shape after `{name}`, e.g. `{name}: [users, k]`"),
+            )
+        })?;
+        if role == Role::Hyper {
+            return parse_hyper_rest(input, attrs, name);
+        }
+        let sparse = if input.peek(Ident) {
+            let word: Ident = input.parse()?;
+            if word != "sparse" {
+                return Err(syn::Error::new(
+                    word.span(),
+                    format!("expected a shape `[rows, cols]` or `sparse[rows, cols]`, found `{word}`"),
+                ));
+            }
+            Some(word.span())
+        } else {
+            None
+        };
+        if !input.peek(syn::token::Bracket) {
+            return Err(input.error(format!(
+                "expected a shape in brackets for `{name}`, e.g. `[users, k]`, `[users, 1]` or `[]`"
+            )));
+        }
+        let content;
+        let bracket = syn::bracketed!(content in input);
+        let mut dims = Vec::new();
+        while !content.is_empty() {
+            dims.push(parse_dim(&content)?);
+            if content.is_empty() {
+                break;
+            }
+            content.parse::<Token![,]>()?;
+        }
+        if dims.len() == 1 || dims.len() > 2 {
+            return Err(syn::Error::new(
+                bracket.span.join(),
+                format!(
+                    "a shape has two dimensions (`[rows, cols]`; `[n, 1]` for a column vector, `[1, n]` for a row vector) or none (`[]`, a scalar); found {}",
+                    dims.len()
+                ),
+            ));
+        }
+        Ok(Decl {
+            attrs,
+            role,
+            name,
+            sparse,
+            dims,
+            dims_span: bracket.span.join(),
+            default: None,
+        })
+    }
+}
+
+fn parse_hyper_rest(
+    input: ParseStream,
+    attrs: Vec<Attribute>,
+    name: Ident,
+) -> syn::Result<Decl> {
+    let ty: Ident = input.parse().map_err(|e| {
+        syn::Error::new(e.span(), "a hyper-setting is declared `hyper beta: f64 = 0.02`")
+    })?;
+    if ty != "f64" {
+        return Err(syn::Error::new(
+            ty.span(),
+            format!("hyper-settings are `f64`, found `{ty}`: write `hyper {name}: f64 = <default>`"),
+        ));
+    }
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            ty.span(),
+            format!("a hyper-setting needs a default: `hyper {name}: f64 = 0.02`"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    let negative = input.parse::<Option<Token![-]>>()?.is_some();
+    let (value, span) = parse_number(input)?;
+    Ok(Decl {
+        attrs,
+        role: Role::Hyper,
+        dims_span: span,
+        name,
+        sparse: None,
+        dims: Vec::new(),
+        default: Some(if negative { -value } else { value }),
+    })
+}
+
+fn parse_dim(input: ParseStream) -> syn::Result<DimSpec> {
+    if input.peek(syn::LitInt) {
+        let lit: syn::LitInt = input.parse()?;
+        if lit.base10_digits() == "1" && lit.suffix().is_empty() {
+            return Ok(DimSpec::One);
+        }
+        return Err(syn::Error::new(
+            lit.span(),
+            "a dimension is a symbol such as `users` or `k` (bound at run time), or `1`",
+        ));
+    }
+    let ident = input.call(Ident::parse_any).map_err(|e| {
+        syn::Error::new(e.span(), "expected a dimension: a symbol such as `users`, or `1`")
+    })?;
+    Ok(DimSpec::Symbol(ident))
+}
+
+fn parse_number(input: ParseStream) -> syn::Result<(f64, Span)> {
+    let lookahead = input.lookahead1();
+    if lookahead.peek(syn::LitInt) {
+        let lit: syn::LitInt = input.parse()?;
+        check_no_suffix(lit.suffix(), lit.span())?;
+        let value = lit.base10_parse::<f64>()?;
+        Ok((value, lit.span()))
+    } else if lookahead.peek(syn::LitFloat) {
+        let lit: syn::LitFloat = input.parse()?;
+        check_no_suffix(lit.suffix(), lit.span())?;
+        let value = lit.base10_parse::<f64>()?;
+        Ok((value, lit.span()))
+    } else {
+        Err(lookahead.error())
+    }
+}
+
+fn check_no_suffix(suffix: &str, span: Span) -> syn::Result<()> {
+    if suffix.is_empty() {
+        Ok(())
+    } else {
+        Err(syn::Error::new(
+            span,
+            format!("numbers in a loss are plain (f64): drop the `{suffix}` suffix"),
+        ))
+    }
+}
+
+/// Binding powers of the binary operators: (left, right). Higher binds tighter.
+fn binding_power(op: BinOp) -> (u8, u8) {
+    match op {
+        BinOp::Add | BinOp::Sub => (1, 2),
+        BinOp::Mul | BinOp::Div | BinOp::MatMul => (3, 4),
+        // Right-associative, tighter than unary minus (which sits at 5).
+        BinOp::Pow => (8, 7),
+    }
+}
+
+const UNARY_MINUS_POWER: u8 = 5;
+
+fn peek_binop(input: ParseStream) -> Option<BinOp> {
+    if input.peek(Token![+]) && !input.peek(Token![+=]) {
+        Some(BinOp::Add)
+    } else if input.peek(Token![-]) && !input.peek(Token![-=]) && !input.peek(Token![->]) {
+        Some(BinOp::Sub)
+    } else if input.peek(Token![*]) && !input.peek(Token![*=]) {
+        Some(BinOp::Mul)
+    } else if input.peek(Token![/]) && !input.peek(Token![/=]) {
+        Some(BinOp::Div)
+    } else if input.peek(Token![@]) {
+        Some(BinOp::MatMul)
+    } else if input.peek(Token![^]) && !input.peek(Token![^=]) {
+        Some(BinOp::Pow)
+    } else {
+        None
+    }
+}
+
+fn parse_binop_token(input: ParseStream, op: BinOp) -> syn::Result<Span> {
+    Ok(match op {
+        BinOp::Add => input.parse::<Token![+]>()?.span,
+        BinOp::Sub => input.parse::<Token![-]>()?.span,
+        BinOp::Mul => input.parse::<Token![*]>()?.span,
+        BinOp::Div => input.parse::<Token![/]>()?.span,
+        BinOp::MatMul => input.parse::<Token![@]>()?.span,
+        BinOp::Pow => input.parse::<Token![^]>()?.span,
+    })
+}
+
+/// Pratt parser: an expression whose operators all bind at least `min_power`.
+fn parse_expr(input: ParseStream, min_power: u8) -> syn::Result<Expr> {
+    let mut lhs = parse_prefix(input)?;
+    while let Some(op) = peek_binop(input) {
+        let (left, right) = binding_power(op);
+        if left < min_power {
+            break;
+        }
+        let op_span = parse_binop_token(input, op)?;
+        if input.is_empty() {
+            return Err(syn::Error::new(
+                op_span,
+                format!("`{}` needs a right-hand operand", op.symbol()),
+            ));
+        }
+        let rhs = parse_expr(input, right)?;
+        lhs = Expr::Binary {
+            op,
+            op_span,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        };
+    }
+    Ok(lhs)
+}
+
+fn parse_prefix(input: ParseStream) -> syn::Result<Expr> {
+    if input.peek(Token![-]) {
+        let minus = input.parse::<Token![-]>()?;
+        let operand = parse_expr(input, UNARY_MINUS_POWER)?;
+        let range = SpanRange::single(minus.span).to(operand.range());
+        return Ok(Expr::Neg {
+            operand: Box::new(operand),
+            range,
+        });
+    }
+    if input.peek(Token![+]) {
+        input.parse::<Token![+]>()?;
+        return parse_expr(input, UNARY_MINUS_POWER);
+    }
+    let primary = parse_primary(input)?;
+    parse_postfix(input, primary)
+}
+
+fn parse_postfix(input: ParseStream, mut expr: Expr) -> syn::Result<Expr> {
+    while input.peek(Token![.]) && !input.peek(Token![..]) {
+        let dot = input.parse::<Token![.]>()?;
+        let member = input.call(Ident::parse_any).map_err(|_| {
+            syn::Error::new(dot.span, "after `.` only `T` (transpose) is allowed, e.g. `Q.T`")
+        })?;
+        if member != "T" {
+            return Err(syn::Error::new(
+                member.span(),
+                format!("unknown member `.{member}`: only `.T` (transpose) exists"),
+            ));
+        }
+        expr = Expr::Transpose {
+            operand: Box::new(expr),
+            t_span: member.span(),
+        };
+    }
+    Ok(expr)
+}
+
+fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
+    if input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in input);
+        if content.is_empty() {
+            return Err(content.error("empty parentheses: expected an expression"));
+        }
+        let inner = parse_expr(&content, 0)?;
+        if !content.is_empty() {
+            return Err(content.error("expected an operator or `)`"));
+        }
+        return Ok(inner);
+    }
+    if input.peek(syn::LitInt) || input.peek(syn::LitFloat) {
+        let (value, span) = parse_number(input)?;
+        return Ok(Expr::Number { value, span });
+    }
+    if input.peek(Ident::peek_any) {
+        let ident = input.call(Ident::parse_any)?;
+        if input.peek(syn::token::Paren) {
+            let content;
+            let parens = syn::parenthesized!(content in input);
+            let mut args = Vec::new();
+            while !content.is_empty() {
+                args.push(parse_expr(&content, 0)?);
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
+            }
+            let range = SpanRange {
+                first: ident.span(),
+                last: parens.span.close(),
+            };
+            return Ok(Expr::Call {
+                func: ident,
+                args,
+                range,
+            });
+        }
+        return Ok(Expr::Symbol(ident));
+    }
+    if input.is_empty() {
+        return Err(input.error("expected an expression"));
+    }
+    Err(input.error(
+        "expected a number, a symbol, a function call such as `sum(…)`, or `( … )`",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    /// Renders an expression fully parenthesized, to check precedence.
+    fn show(e: &Expr) -> String {
+        match e {
+            Expr::Number { value, .. } => format!("{value}"),
+            Expr::Symbol(i) => i.to_string(),
+            Expr::Call { func, args, .. } => {
+                let args: Vec<_> = args.iter().map(show).collect();
+                format!("{func}({})", args.join(", "))
+            }
+            Expr::Neg { operand, .. } => format!("(-{})", show(operand)),
+            Expr::Binary { op, lhs, rhs, .. } => {
+                format!("({} {} {})", show(lhs), op.symbol(), show(rhs))
+            }
+            Expr::Transpose { operand, .. } => format!("{}.T", show(operand)),
+        }
+    }
+
+    fn body(tokens: TokenStream) -> String {
+        let def: LossDef = syn::parse2(quote! {
+            struct L { param P: [m, n], }
+            minimize #tokens
+        })
+        .unwrap();
+        show(&def.body)
+    }
+
+    #[test]
+    fn precedence_follows_numpy() {
+        assert_eq!(body(quote!(a + b * c)), "(a + (b * c))");
+        assert_eq!(body(quote!(a - b - c)), "((a - b) - c)");
+        assert_eq!(body(quote!(-x ^ 2)), "(-(x ^ 2))");
+        assert_eq!(body(quote!(x ^ 2 ^ 3)), "(x ^ (2 ^ 3))");
+        assert_eq!(body(quote!(x ^ -1)), "(x ^ (-1))");
+        assert_eq!(body(quote!(a * b @ c / d)), "(((a * b) @ c) / d)");
+        assert_eq!(body(quote!(P @ Q.T)), "(P @ Q.T)");
+        assert_eq!(body(quote!((P @ Q).T ^ 2)), "((P @ Q).T ^ 2)");
+        assert_eq!(body(quote!(-a * b)), "((-a) * b)");
+    }
+
+    #[test]
+    fn seed_body_parses() {
+        assert_eq!(
+            body(quote!(sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q)))),
+            "(sum((mask * ((D - (P @ Q)) ^ 2))) + (beta * (norm(P) + norm(Q))))"
+        );
+    }
+
+    #[test]
+    fn header_declares_roles_shapes_and_defaults() {
+        let def: LossDef = syn::parse2(quote! {
+            /// docs
+            pub struct L {
+                data D: sparse[users, items],
+                param bu: [users, 1],
+                param mu: [],
+                hyper beta: f64 = -0.5,
+            }
+            minimize sum(D)
+        })
+        .unwrap();
+        assert_eq!(def.name, "L");
+        assert_eq!(def.decls.len(), 4);
+        assert!(def.decls[0].sparse.is_some());
+        assert!(matches!(def.decls[1].dims[1], DimSpec::One));
+        assert!(def.decls[2].dims.is_empty());
+        assert_eq!(def.decls[3].default, Some(-0.5));
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors_not_panics() {
+        for tokens in [
+            quote!(),
+            quote!(struct L {}),
+            quote!(struct L { param P: [a, b, c], } minimize P),
+            quote!(struct L { weight P: [a, b], } minimize P),
+            quote!(struct L { hyper b: f32 = 1.0, } minimize b),
+            quote!(struct L { hyper b: f64, } minimize b),
+            quote!(struct L { param P: [a, 2], } minimize P),
+            quote!(struct L { param P: [a, b], } minimize P +),
+            quote!(struct L { param P: [a, b], } minimize P.X),
+            quote!(struct L { param P: [a, b], } minimize (P) P),
+            quote!(struct L { param P: [a, b], } maximize P),
+            quote!(struct L { param P: [a, b], } minimize 2f32 * P),
+        ] {
+            assert!(syn::parse2::<LossDef>(tokens).is_err());
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! Algebraic simplification, applied to every node as it is built.
+//!
+//! Each rule replaces a node by an equal, cheaper or more canonical one:
+//! constant folding (through the op table's `eval`), identities (`x + 0`,
+//! `1 * x`, `--x`, `x^1`), constants pulled out of masks, sums and matrix
+//! products (so `explain()` reads `-2 (mask ∘ (D - P Q)) Qᵀ`), and
+//! `norm(x)^2 → sum(x^2)` (no square root). Masks are pushed outward
+//! (`mask * a * b` becomes one guarded product), which is what lets the
+//! lowering recognise terms that live on the observed entries only.
+//! Shared subexpressions need no rule: the graph interns nodes.
+//!
+//! Together with interning this is the whole simplifier; rules only ever
+//! make the expression smaller or move constants outward, so rewriting ends.
+
+use crate::ir::{Graph, Number, NodeId, Op, Shape};
+use crate::ops::{spec, Class};
+
+/// Builds `op(args)` with result `shape`, simplified.
+pub fn build(g: &mut Graph, op: Op, args: Vec<NodeId>, shape: Shape) -> NodeId {
+    match rewrite(g, op, &args, shape) {
+        Some(id) => id,
+        None => {
+            let mut args = args;
+            if matches!(op, Op::Add | Op::Mul) {
+                args.sort();
+            }
+            g.intern(op, args, shape)
+        }
+    }
+}
+
+fn scalar_const(g: &Graph, id: NodeId) -> Option<f64> {
+    g.const_value(id).filter(|_| g.shape(id).is_scalar())
+}
+
+fn is_const(g: &Graph, id: NodeId, value: f64) -> bool {
+    g.const_value(id) == Some(value)
+}
+
+fn rewrite(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) -> Option<NodeId> {
+    if spec(op).class == Class::Elementwise {
+        if let Some(id) = fold_constants(g, op, args, shape) {
+            return Some(id);
+        }
+        if let Some(id) = shrink_constant_args(g, op, args, shape) {
+            return Some(id);
+        }
+    }
+    match op {
+        Op::Add => rewrite_add(g, args[0], args[1], shape),
+        Op::Sub => rewrite_sub(g, args[0], args[1], shape),
+        Op::Mul => rewrite_mul(g, args[0], args[1], shape),
+        Op::Div | Op::DivOrZero => rewrite_div(g, op, args[0], args[1], shape),
+        Op::Neg => rewrite_neg(g, args[0]),
+        Op::Pow(p) => rewrite_pow(g, p.get(), args[0], shape),
+        Op::Abs => match g.op(args[0]) {
+            Op::Neg => Some(g.apply(Op::Abs, &[g.args(args[0])[0]])),
+            _ => None,
+        },
+        Op::Masked => rewrite_masked(g, args[0], args[1], shape),
+        Op::Sign => masked_inner(g, args[0]).map(|(m, x)| {
+            let s = g.apply(Op::Sign, &[x]);
+            g.apply(Op::Masked, &[m, s])
+        }),
+        Op::Transpose => rewrite_transpose(g, args[0], shape),
+        Op::Broadcast => rewrite_broadcast(g, args[0], shape),
+        Op::MatMul => rewrite_matmul(g, args[0], args[1], shape),
+        Op::Sum => rewrite_sum(g, args[0], shape),
+        Op::Norm if g.shape(args[0]).is_scalar() => Some(g.apply(Op::Abs, &[args[0]])),
+        _ => None,
+    }
+}
+
+/// An elementwise operation on constants is a constant.
+fn fold_constants(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) -> Option<NodeId> {
+    let values: Option<Vec<f64>> = args.iter().map(|&a| g.const_value(a)).collect();
+    let eval = spec(op).eval?;
+    Some(g.constant(eval(op, &values?), shape))
+}
+
+/// A constant of a full shape next to an argument that already has the
+/// result's shape is the same as a scalar constant (`2 ∘ 1ₘₓₙ ∘ x = 2 x`).
+fn shrink_constant_args(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) -> Option<NodeId> {
+    if args.len() != 2 || !args.iter().any(|&a| g.shape(a) == shape && g.const_value(a).is_none()) {
+        return None;
+    }
+    let mut changed = false;
+    let new_args: Vec<NodeId> = args
+        .iter()
+        .map(|&a| match g.const_value(a) {
+            Some(c) if !g.shape(a).is_scalar() => {
+                changed = true;
+                g.constant(c, Shape::SCALAR)
+            }
+            _ => a,
+        })
+        .collect();
+    changed.then(|| g.apply(op, &new_args))
+}
+
+/// `(m, x)` when `id` is `Masked(m, x)`.
+fn masked_inner(g: &Graph, id: NodeId) -> Option<(NodeId, NodeId)> {
+    match g.op(id) {
+        Op::Masked => Some((g.args(id)[0], g.args(id)[1])),
+        _ => None,
+    }
+}
+
+/// `x` when `id` is `-x`.
+fn negated(g: &Graph, id: NodeId) -> Option<NodeId> {
+    (g.op(id) == Op::Neg).then(|| g.args(id)[0])
+}
+
+fn rewrite_add(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<NodeId> {
+    if is_const(g, a, 0.0) {
+        return Some(g.broadcast_to(b, shape));
+    }
+    if is_const(g, b, 0.0) {
+        return Some(g.broadcast_to(a, shape));
+    }
+    if let Some(nb) = negated(g, b) {
+        return Some(g.apply(Op::Sub, &[a, nb]));
+    }
+    if let Some(na) = negated(g, a) {
+        return Some(g.apply(Op::Sub, &[b, na]));
+    }
+    if let (Some((ma, xa)), Some((mb, xb))) = (masked_inner(g, a), masked_inner(g, b)) {
+        if ma == mb {
+            let sum = g.apply(Op::Add, &[xa, xb]);
+            return Some(g.apply(Op::Masked, &[ma, sum]));
+        }
+    }
+    None
+}
+
+fn rewrite_sub(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<NodeId> {
+    if a == b {
+        return Some(g.constant(0.0, shape));
+    }
+    if is_const(g, b, 0.0) {
+        return Some(g.broadcast_to(a, shape));
+    }
+    if is_const(g, a, 0.0) {
+        let neg = g.apply(Op::Neg, &[b]);
+        return Some(g.broadcast_to(neg, shape));
+    }
+    if let Some(nb) = negated(g, b) {
+        return Some(g.apply(Op::Add, &[a, nb]));
+    }
+    if let (Some((ma, xa)), Some((mb, xb))) = (masked_inner(g, a), masked_inner(g, b)) {
+        if ma == mb {
+            let diff = g.apply(Op::Sub, &[xa, xb]);
+            return Some(g.apply(Op::Masked, &[ma, diff]));
+        }
+    }
+    None
+}
+
+fn rewrite_mul(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<NodeId> {
+    for (x, y) in [(a, b), (b, a)] {
+        if is_const(g, x, 0.0) {
+            return Some(g.constant(0.0, shape));
+        }
+        if is_const(g, x, 1.0) {
+            return Some(g.broadcast_to(y, shape));
+        }
+        if is_const(g, x, -1.0) {
+            let neg = g.apply(Op::Neg, &[y]);
+            return Some(g.broadcast_to(neg, shape));
+        }
+        if let Some(ny) = negated(g, y) {
+            let prod = g.apply(Op::Mul, &[x, ny]);
+            return Some(g.apply(Op::Neg, &[prod]));
+        }
+        if let Op::Mask(_) = g.op(x) {
+            return Some(g.apply(Op::Masked, &[x, y]));
+        }
+        // Pushing a product inside the mask: the guard then covers the whole
+        // product (scalar constants stay outside, see `rewrite_masked`).
+        if let Some((m, inner)) = masked_inner(g, x) {
+            if scalar_const(g, y).is_none() {
+                let prod = g.apply(Op::Mul, &[inner, y]);
+                return Some(g.apply(Op::Masked, &[m, prod]));
+            }
+        }
+        // c1 * (c2 * z) = (c1 c2) * z
+        if let Some(c1) = scalar_const(g, x) {
+            if g.op(y) == Op::Mul {
+                let (y0, y1) = (g.args(y)[0], g.args(y)[1]);
+                for (c, z) in [(y0, y1), (y1, y0)] {
+                    if let Some(c2) = scalar_const(g, c) {
+                        let k = g.constant(c1 * c2, Shape::SCALAR);
+                        return Some(g.apply(Op::Mul, &[k, z]));
+                    }
+                }
+            }
+        }
+    }
+    if a == b {
+        return Some(g.apply(Op::Pow(Number::new(2.0)), &[a]));
+    }
+    None
+}
+
+fn rewrite_div(g: &mut Graph, op: Op, a: NodeId, b: NodeId, shape: Shape) -> Option<NodeId> {
+    if is_const(g, a, 0.0) {
+        return Some(g.constant(0.0, shape));
+    }
+    if let Some(c) = scalar_const(g, b).filter(|&c| c != 0.0) {
+        let inverse = g.constant(1.0 / c, Shape::SCALAR);
+        return Some(g.apply(Op::Mul, &[inverse, a]));
+    }
+    if let Some(na) = negated(g, a) {
+        let q = g.apply(op, &[na, b]);
+        return Some(g.apply(Op::Neg, &[q]));
+    }
+    if let Some((m, inner)) = masked_inner(g, a) {
+        let q = g.apply(op, &[inner, b]);
+        return Some(g.apply(Op::Masked, &[m, q]));
+    }
+    // (c * x) / y = c * (x / y): constants stay outermost.
+    if g.op(a) == Op::Mul {
+        let (a0, a1) = (g.args(a)[0], g.args(a)[1]);
+        for (c, x) in [(a0, a1), (a1, a0)] {
+            if scalar_const(g, c).is_some() {
+                let q = g.apply(op, &[x, b]);
+                return Some(g.apply(Op::Mul, &[c, q]));
+            }
+        }
+    }
+    None
+}
+
+fn rewrite_neg(g: &mut Graph, x: NodeId) -> Option<NodeId> {
+    if let Some(inner) = negated(g, x) {
+        return Some(inner);
+    }
+    if g.op(x) == Op::Mul {
+        let (x0, x1) = (g.args(x)[0], g.args(x)[1]);
+        for (c, z) in [(x0, x1), (x1, x0)] {
+            if let Some(value) = scalar_const(g, c) {
+                let k = g.constant(-value, Shape::SCALAR);
+                return Some(g.apply(Op::Mul, &[k, z]));
+            }
+        }
+    }
+    None
+}
+
+fn rewrite_pow(g: &mut Graph, p: f64, x: NodeId, shape: Shape) -> Option<NodeId> {
+    if p == 1.0 {
+        return Some(x);
+    }
+    if p == 0.0 {
+        return Some(g.constant(1.0, shape));
+    }
+    match g.op(x) {
+        Op::Norm if p == 2.0 => {
+            let inner = g.args(x)[0];
+            let squares = g.apply(Op::Pow(Number::new(2.0)), &[inner]);
+            Some(g.apply(Op::Sum, &[squares]))
+        }
+        Op::Pow(q) if p.fract() == 0.0 && q.get().fract() == 0.0 => {
+            let inner = g.args(x)[0];
+            Some(g.apply(Op::Pow(Number::new(p * q.get())), &[inner]))
+        }
+        Op::Masked if p > 0.0 => {
+            let (m, inner) = masked_inner(g, x)?;
+            let powered = g.apply(Op::Pow(Number::new(p)), &[inner]);
+            Some(g.apply(Op::Masked, &[m, powered]))
+        }
+        _ => None,
+    }
+}
+
+fn rewrite_masked(g: &mut Graph, m: NodeId, x: NodeId, shape: Shape) -> Option<NodeId> {
+    if is_const(g, x, 0.0) {
+        return Some(g.constant(0.0, shape));
+    }
+    if x == m {
+        return Some(m);
+    }
+    if let Some((m2, inner)) = masked_inner(g, x) {
+        if m2 == m {
+            return Some(x);
+        }
+        // Two different masks: keep a canonical nesting order.
+        if m2 < m {
+            let outer = g.apply(Op::Masked, &[m, inner]);
+            return Some(g.apply(Op::Masked, &[m2, outer]));
+        }
+    }
+    if let Some(inner) = negated(g, x) {
+        let masked = g.apply(Op::Masked, &[m, inner]);
+        return Some(g.apply(Op::Neg, &[masked]));
+    }
+    if g.op(x) == Op::Mul {
+        let (x0, x1) = (g.args(x)[0], g.args(x)[1]);
+        for (c, z) in [(x0, x1), (x1, x0)] {
+            if scalar_const(g, c).is_some() {
+                let masked = g.apply(Op::Masked, &[m, z]);
+                return Some(g.apply(Op::Mul, &[c, masked]));
+            }
+        }
+    }
+    None
+}
+
+fn rewrite_transpose(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
+    if g.op(x) == Op::Transpose {
+        return Some(g.args(x)[0]);
+    }
+    if g.shape(x).is_scalar() {
+        return Some(x);
+    }
+    if let Some(c) = g.const_value(x) {
+        return Some(g.constant(c, shape));
+    }
+    None
+}
+
+fn rewrite_broadcast(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
+    if let Some(c) = g.const_value(x) {
+        return Some(g.constant(c, shape));
+    }
+    if g.op(x) == Op::Broadcast {
+        let inner = g.args(x)[0];
+        return Some(g.broadcast_to(inner, shape));
+    }
+    None
+}
+
+fn rewrite_matmul(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<NodeId> {
+    if is_const(g, a, 0.0) || is_const(g, b, 0.0) {
+        return Some(g.constant(0.0, shape));
+    }
+    for (side, other, left) in [(a, b, true), (b, a, false)] {
+        if let Some(inner) = negated(g, side) {
+            let args = if left { [inner, other] } else { [other, inner] };
+            let prod = g.apply(Op::MatMul, &args);
+            return Some(g.apply(Op::Neg, &[prod]));
+        }
+        if g.op(side) == Op::Mul {
+            let (s0, s1) = (g.args(side)[0], g.args(side)[1]);
+            for (c, z) in [(s0, s1), (s1, s0)] {
+                if scalar_const(g, c).is_some() {
+                    let args = if left { [z, other] } else { [other, z] };
+                    let prod = g.apply(Op::MatMul, &args);
+                    return Some(g.apply(Op::Mul, &[c, prod]));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn rewrite_sum(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
+    let from = g.shape(x);
+    if from == shape {
+        return Some(x);
+    }
+    if let Some(c) = g.const_value(x) {
+        // Each result entry adds up the entries along the summed axes.
+        let summed = Shape::new(
+            if shape.rows == from.rows { crate::ir::Dim::One } else { from.rows },
+            if shape.cols == from.cols { crate::ir::Dim::One } else { from.cols },
+        );
+        let value = g.constant(c, shape);
+        let count = g.intern(Op::Count(summed), Vec::new(), Shape::SCALAR);
+        return Some(g.apply(Op::Mul, &[value, count]));
+    }
+    if let Some(inner) = negated(g, x) {
+        let s = g.sum_to(inner, shape);
+        return Some(g.apply(Op::Neg, &[s]));
+    }
+    if g.op(x) == Op::Mul {
+        let (x0, x1) = (g.args(x)[0], g.args(x)[1]);
+        for (s, z) in [(x0, x1), (x1, x0)] {
+            if g.shape(s).is_scalar() {
+                let summed = g.sum_to(z, shape);
+                return Some(g.apply(Op::Mul, &[s, summed]));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Dim;
+
+    fn matrix(g: &mut Graph, index: u16) -> NodeId {
+        g.intern(
+            Op::Param(index),
+            Vec::new(),
+            Shape::new(Dim::Sym(0), Dim::Sym(1)),
+        )
+    }
+
+    #[test]
+    fn identities_disappear() {
+        let mut g = Graph::default();
+        let x = matrix(&mut g, 0);
+        let zero = g.constant(0.0, Shape::SCALAR);
+        let one = g.constant(1.0, Shape::SCALAR);
+        assert_eq!(g.apply(Op::Add, &[x, zero]), x);
+        assert_eq!(g.apply(Op::Mul, &[one, x]), x);
+        let neg = g.apply(Op::Neg, &[x]);
+        assert_eq!(g.apply(Op::Neg, &[neg]), x);
+        assert_eq!(g.apply(Op::Pow(Number::new(1.0)), &[x]), x);
+        let t = g.apply(Op::Transpose, &[x]);
+        assert_eq!(g.apply(Op::Transpose, &[t]), x);
+        assert_eq!(g.const_value(g.apply(Op::Sub, &[x, x])), Some(0.0));
+    }
+
+    #[test]
+    fn constants_fold_and_move_outward() {
+        let mut g = Graph::default();
+        let x = matrix(&mut g, 0);
+        let two = g.constant(2.0, Shape::SCALAR);
+        let three = g.constant(3.0, Shape::SCALAR);
+        assert_eq!(g.const_value(g.apply(Op::Mul, &[two, three])), Some(6.0));
+        let inner = g.apply(Op::Mul, &[three, x]);
+        let outer = g.apply(Op::Mul, &[two, inner]);
+        assert_eq!(g.op(outer), Op::Mul);
+        assert_eq!(g.const_value(g.args(outer)[0]), Some(6.0));
+        let neg = g.apply(Op::Neg, &[outer]);
+        assert_eq!(g.const_value(g.args(neg)[0]), Some(-6.0));
+    }
+
+    #[test]
+    fn shared_subexpressions_are_one_node() {
+        let mut g = Graph::default();
+        let x = matrix(&mut g, 0);
+        let y = matrix(&mut g, 1);
+        let a = g.apply(Op::Add, &[x, y]);
+        let b = g.apply(Op::Add, &[y, x]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn squared_norm_has_no_square_root() {
+        let mut g = Graph::default();
+        let x = matrix(&mut g, 0);
+        let n = g.apply(Op::Norm, &[x]);
+        let sq = g.apply(Op::Pow(Number::new(2.0)), &[n]);
+        assert_eq!(g.op(sq), Op::Sum);
+        assert_eq!(g.op(g.args(sq)[0]), Op::Pow(Number::new(2.0)));
+    }
+
+    #[test]
+    fn products_move_inside_masks_and_constants_outside() {
+        let mut g = Graph::default();
+        let shape = Shape::new(Dim::Sym(0), Dim::Sym(1));
+        let m = g.intern(Op::Mask(0), Vec::new(), shape);
+        let x = matrix(&mut g, 0);
+        let y = matrix(&mut g, 1);
+        let mx = g.apply(Op::Mul, &[m, x]);
+        assert_eq!(g.op(mx), Op::Masked);
+        let mxy = g.apply(Op::Mul, &[mx, y]);
+        assert_eq!(g.op(mxy), Op::Masked);
+        assert_eq!(g.op(g.args(mxy)[1]), Op::Mul);
+        let two = g.constant(-2.0, Shape::SCALAR);
+        let scaled = g.apply(Op::Mul, &[two, mxy]);
+        assert_eq!(g.op(scaled), Op::Mul, "the constant stays outside the mask");
+        assert_eq!(g.apply(Op::Masked, &[m, mxy]), mxy);
+    }
+}
