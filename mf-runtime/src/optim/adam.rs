@@ -145,3 +145,52 @@ impl Minimizer for Adam {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::test_problems::{Quadratic, Rosenbrock};
+
+    fn run<O: Objective>(adam: Adam, objective: &mut O, x: &mut [f64], steps: usize) {
+        adam.train()
+            .max_iters(steps)
+            .tol_rel_loss(0.0)
+            .progress(false)
+            .minimize(objective, x)
+            .unwrap();
+    }
+
+    #[test]
+    fn reaches_the_minimum_of_a_quadratic() {
+        // With a fixed α Adam ends up within about α of the minimum;
+        // a smaller α then refines it.
+        let mut q = Quadratic::small();
+        let mut x = vec![0.0; 4];
+        run(Adam::new(0.1), &mut q, &mut x, 2000);
+        assert!(q.distance_to_minimum(&x) < 1e-2, "{x:?}");
+        run(Adam::new(1e-3), &mut q, &mut x, 5000);
+        assert!(q.distance_to_minimum(&x) < 1e-5, "{x:?}");
+    }
+
+    #[test]
+    fn reaches_the_minimum_of_rosenbrock() {
+        let mut x = Rosenbrock::START.to_vec();
+        run(Adam::new(0.01), &mut Rosenbrock, &mut x, 20_000);
+        assert!(
+            (x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 2e-3,
+            "{x:?}"
+        );
+    }
+
+    #[test]
+    fn the_first_step_is_the_learning_rate_in_every_coordinate() {
+        // Bias correction: m̂ = g, v̂ = g², so the first step is α·sign(g) (up to ε).
+        let mut q = Quadratic::small();
+        let mut x = vec![0.0; 4];
+        run(Adam::new(0.1).epsilon(0.0), &mut q, &mut x, 1);
+        let expected: Vec<f64> = q.c.iter().map(|c| 0.1 * c.signum()).collect();
+        for (v, e) in x.iter().zip(&expected) {
+            assert!((v - e).abs() < 1e-15, "{x:?}");
+        }
+    }
+}

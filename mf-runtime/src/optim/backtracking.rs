@@ -144,3 +144,66 @@ impl Minimizer for Backtracking {
         Step::Stalled
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::test_problems::{solve, Quadratic, Rosenbrock};
+    use crate::StopReason;
+
+    #[test]
+    fn reaches_the_minimum_of_a_quadratic() {
+        let mut q = Quadratic::small();
+        let mut x = vec![0.0; 4];
+        let report = solve(Backtracking::default(), &mut q, &mut x, 10_000, 1e-10);
+        assert_eq!(report.stop, StopReason::GradientNorm);
+        assert!(q.distance_to_minimum(&x) < 1e-10, "{x:?}");
+    }
+
+    #[test]
+    fn reaches_the_minimum_of_rosenbrock() {
+        let mut x = Rosenbrock::START.to_vec();
+        let report = solve(
+            Backtracking::default(),
+            &mut Rosenbrock,
+            &mut x,
+            100_000,
+            1e-6,
+        );
+        assert_eq!(report.stop, StopReason::GradientNorm);
+        assert!(
+            (x[0] - 1.0).abs() < 1e-4 && (x[1] - 1.0).abs() < 1e-4,
+            "{x:?}"
+        );
+    }
+
+    #[test]
+    fn every_accepted_step_decreases_the_loss() {
+        let mut x = Rosenbrock::START.to_vec();
+        let report = solve(Backtracking::default(), &mut Rosenbrock, &mut x, 500, 0.0);
+        let losses: Vec<f64> = report.history.records().iter().map(|r| r.loss).collect();
+        assert!(losses.windows(2).all(|w| w[1] < w[0]), "monotone descent");
+    }
+
+    #[test]
+    fn a_huge_first_step_is_cut_back_instead_of_diverging() {
+        let mut q = Quadratic::small();
+        let mut x = vec![0.0; 4];
+        // 1e12 overflows nothing but needs ~40 halvings, within the budget of 60.
+        let bt = Backtracking::default().initial_step(1e12);
+        let report = solve(bt, &mut q, &mut x, 1000, 1e-8);
+        assert_eq!(report.stop, StopReason::GradientNorm);
+
+        // 1e300 needs ~1000 halvings: the search gives up, and the run stops
+        // (not an error) at the starting point.
+        let mut x = vec![0.0; 4];
+        let bt = Backtracking::default().initial_step(1e300);
+        let report = solve(bt, &mut q, &mut x, 1000, 1e-8);
+        assert_eq!(
+            (report.stop, report.iterations),
+            (StopReason::LineSearchFailed, 0)
+        );
+        assert_eq!(report.evaluations, 1 + 61);
+        assert_eq!(x, [0.0; 4]);
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! Everything common to training — stopping rules, history, validation and
 //! early stopping, the progress bar, divergence checks, the evaluation count
-//! — lives in one driver, [`Trainer`](crate::Trainer). An optimizer
+//! — lives in one driver, [`Trainer`]. An optimizer
 //! implements [`Minimizer`]: given the current [`Iterate`] (parameters, loss
 //! and gradient), it produces the next one through an [`Evaluator`].
 //!

@@ -116,3 +116,66 @@ impl Minimizer for Nesterov {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::test_problems::{solve, Quadratic, Rosenbrock};
+    use crate::{GradientDescent, StopReason};
+
+    #[test]
+    fn reaches_the_minimum_of_a_quadratic_faster_than_plain_descent() {
+        let mut q = Quadratic::ill_conditioned(10, 1e3);
+        let mut x = vec![0.0; 10];
+        let lr = 1.0 / 1e3;
+        let report = solve(
+            Nesterov::new(lr).momentum(0.95),
+            &mut q,
+            &mut x,
+            100_000,
+            1e-8,
+        );
+        assert_eq!(report.stop, StopReason::GradientNorm);
+        assert!(q.distance_to_minimum(&x) < 1e-8, "{x:?}");
+
+        let mut x = vec![0.0; 10];
+        let plain = solve(GradientDescent::new(lr), &mut q, &mut x, 100_000, 1e-8);
+        assert!(
+            3 * report.iterations < plain.iterations,
+            "momentum {} vs plain {}",
+            report.iterations,
+            plain.iterations
+        );
+    }
+
+    #[test]
+    fn reaches_the_minimum_of_rosenbrock() {
+        let mut x = Rosenbrock::START.to_vec();
+        let report = solve(Nesterov::new(2e-4), &mut Rosenbrock, &mut x, 100_000, 1e-6);
+        assert_eq!(report.stop, StopReason::GradientNorm);
+        assert!(
+            (x[0] - 1.0).abs() < 1e-4 && (x[1] - 1.0).abs() < 1e-4,
+            "{x:?}"
+        );
+    }
+
+    #[test]
+    fn zero_momentum_is_plain_gradient_descent() {
+        let run = |nesterov: bool| {
+            let mut x = Rosenbrock::START.to_vec();
+            if nesterov {
+                solve(
+                    Nesterov::new(1e-3).momentum(0.0),
+                    &mut Rosenbrock,
+                    &mut x,
+                    50,
+                    0.0,
+                );
+            } else {
+                solve(GradientDescent::new(1e-3), &mut Rosenbrock, &mut x, 50, 0.0);
+            }
+            x
+        };
+        assert_eq!(run(true), run(false));
+    }
+}
