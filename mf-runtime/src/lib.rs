@@ -26,13 +26,17 @@ extern crate self as mf_runtime;
 pub mod data;
 mod dims;
 mod objective;
+pub mod optim;
 mod params;
+pub mod train;
 
 pub use data::MaskedMatrix;
 pub use dims::{DimBinder, ShapeError};
 pub use mf_macros::loss;
 pub use objective::Objective;
+pub use optim::{Adam, Backtracking, GradientDescent, Lbfgs, Minimizer, Nesterov, NonNegative};
 pub use params::{Init, ParamBlock, ParamLayout, Params};
+pub use train::{Best, History, Record, Report, StopReason, TrainError, Trainer};
 
 /// Re-exported for generated code and for users: the array type of params and data.
 pub use ndarray;
