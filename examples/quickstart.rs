@@ -1,30 +1,87 @@
-use mf_runtime::{loss, Init, MaskedMatrix, Objective};
-use ndarray::array;
+//! The classic toy problem: a 5 × 4 ratings matrix with missing entries
+//! (0 = missing), factorized with rank 2 by batch gradient descent on the
+//! design card's loss. Runs with no data file:
+//!
+//! ```text
+//! cargo run --release --example quickstart
+//! ```
+
+use mf_runtime::{loss, GradientDescent, Init, MaskedMatrix, Minimizer};
+use ndarray::{array, Array2};
 use rand::SeedableRng;
 
 loss! {
-    /// Squared error on the observed entries, L2 penalty on the factors.
+    /// Squared error on the observed entries, plus a Frobenius penalty on
+    /// both factors.
     pub struct SeedLoss {
+        /// The ratings; `mask` is 1 where a rating is present.
         data D: [users, items],
+        /// User factors.
         param P: [users, k],
+        /// Item factors.
         param Q: [k, items],
+        /// Penalty weight.
         hyper beta: f64 = 0.02,
     }
     minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
 }
 
-fn main() {
-    let r = MaskedMatrix::zeros_as_missing(array![
+/// The ratings of the classic example; 0 means "not rated".
+pub fn toy_ratings() -> MaskedMatrix {
+    MaskedMatrix::zeros_as_missing(array![
         [5.0, 3.0, 0.0, 1.0],
         [4.0, 0.0, 0.0, 1.0],
         [1.0, 1.0, 0.0, 5.0],
         [1.0, 0.0, 0.0, 4.0],
-        [0.0, 1.0, 5.0, 4.0]
-    ]);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let params = SeedLoss::init(&r, 2, Init::Uniform { low: 0.0, high: 1.0 }, &mut rng).unwrap();
-    let mut obj = SeedLoss::default().objective(&r, &params).unwrap();
-    let mut g = vec![0.0; obj.num_params()];
+        [0.0, 1.0, 5.0, 4.0],
+    ])
+}
+
+/// Trains the seed loss on the toy ratings; returns the reconstruction `P Q`.
+pub fn train_toy(
+    steps: usize,
+    alpha: f64,
+    seed: u64,
+) -> Result<Array2<f64>, Box<dyn std::error::Error>> {
+    let ratings = toy_ratings();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let uniform = Init::Uniform {
+        low: 0.0,
+        high: 1.0,
+    };
+    let mut params = SeedLoss::init(&ratings, 2, uniform, &mut rng)?;
+    let mut objective = SeedLoss::default().objective(&ratings, &params)?;
+    let report = GradientDescent::new(alpha)
+        .train()
+        .max_iters(steps)
+        .tol_rel_loss(0.0)
+        .progress(false)
+        .minimize(&mut objective, params.as_mut_slice())?;
+    eprintln!(
+        "{}: {} steps, loss {:.6} ({:?})",
+        report.method, report.iterations, report.loss, report.stop
+    );
+    Ok(params.P().dot(&params.Q()))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", SeedLoss::explain());
-    println!("{}", obj.value_and_gradient(params.as_slice(), &mut g));
+    let reconstruction = train_toy(5000, 0.01, 0)?;
+    let ratings = toy_ratings();
+    println!("observed (· = missing):");
+    for row in 0..ratings.dim().0 {
+        let cells: Vec<String> = (0..ratings.dim().1)
+            .map(|col| match ratings.is_observed(row, col) {
+                true => format!("{:5.1}", ratings.values()[[row, col]]),
+                false => "    ·".into(),
+            })
+            .collect();
+        println!("  {}", cells.join(" "));
+    }
+    println!("reconstructed P Q:");
+    for row in reconstruction.rows() {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:5.2}")).collect();
+        println!("  {}", cells.join(" "));
+    }
+    Ok(())
 }

@@ -38,7 +38,11 @@ pub struct Symbols {
 impl Symbols {
     /// A shape written with dimension names, e.g. `[users, k]`.
     pub fn shape_text(&self, shape: Shape) -> String {
-        format!("[{}, {}]", self.dim_text(shape.rows), self.dim_text(shape.cols))
+        format!(
+            "[{}, {}]",
+            self.dim_text(shape.rows),
+            self.dim_text(shape.cols)
+        )
     }
 
     pub fn dim_text(&self, dim: Dim) -> String {
@@ -81,7 +85,10 @@ pub fn check(def: &LossDef) -> syn::Result<Checked> {
         }
         let used = graph.reachable(&[loss]);
         for (index, param) in symbols.params.iter().enumerate() {
-            if !used.iter().any(|&id| graph.op(id) == Op::Param(index as u16)) {
+            if !used
+                .iter()
+                .any(|&id| graph.op(id) == Op::Param(index as u16))
+            {
                 errors.push(syn::Error::new(
                     param.name.span(),
                     format!(
@@ -100,7 +107,11 @@ pub fn check(def: &LossDef) -> syn::Result<Checked> {
         graph.internal_errors.clear();
     }
     errors.finish()?;
-    let loss = loss.ok_or_else(|| def.body.range().error("internal compiler error: no loss was built"))?;
+    let loss = loss.ok_or_else(|| {
+        def.body
+            .range()
+            .error("internal compiler error: no loss was built")
+    })?;
     Ok(Checked {
         symbols,
         graph,
@@ -140,7 +151,10 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
                 decl.name.span(),
                 format!("`{name}` is declared twice: give each symbol one declaration"),
             );
-            error.combine(syn::Error::new(*first, format!("`{name}` is first declared here")));
+            error.combine(syn::Error::new(
+                *first,
+                format!("`{name}` is first declared here"),
+            ));
             errors.push(error);
             continue;
         }
@@ -148,7 +162,9 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
         if name == "mask" || ops::function(&name).is_some() {
             errors.push(syn::Error::new(
                 decl.name.span(),
-                format!("`{name}` is a built-in function of the loss language: choose another name"),
+                format!(
+                    "`{name}` is a built-in function of the loss language: choose another name"
+                ),
             ));
             continue;
         }
@@ -284,7 +300,10 @@ impl Checker<'_> {
             };
         }
         if ops::function(&name).is_some() {
-            return self.error(range, format!("`{name}` is a function: call it, e.g. `{name}(x)`"));
+            return self.error(
+                range,
+                format!("`{name}` is a function: call it, e.g. `{name}(x)`"),
+            );
         }
         let declared: Vec<String> = s
             .params
@@ -348,7 +367,12 @@ impl Checker<'_> {
             (_, "sqrt") => g.apply(Op::Sqrt, &[x]),
             (_, "exp") => g.apply(Op::Exp, &[x]),
             (_, "log") => g.apply(Op::Log, &[x]),
-            _ => return self.error(range, format!("internal compiler error: `{name}` has no builder")),
+            _ => {
+                return self.error(
+                    range,
+                    format!("internal compiler error: `{name}` has no builder"),
+                )
+            }
         })
     }
 
@@ -510,7 +534,11 @@ mod tests {
     fn message(tokens: proc_macro2::TokenStream) -> String {
         match check_tokens(tokens) {
             Ok(_) => panic!("expected an error"),
-            Err(e) => e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+            Err(e) => e
+                .into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 
@@ -539,7 +567,10 @@ mod tests {
             (quote!(sum(D - P@R) + sum(Q)), "left operand's columns"),
             (quote!(sum(P - Q) + sum(R)), "works entry by entry"),
             (quote!(D - P@Q + sum(R)), "must be a scalar"),
-            (quote!(sum(P@Q ^ beta) + sum(R)), "exponent must be a constant"),
+            (
+                quote!(sum(P@Q ^ beta) + sum(R)),
+                "exponent must be a constant",
+            ),
             (quote!(sum((D - P@Q)^2)), "does not depend on param `R`"),
             (quote!(sum(X) + sum(P@Q) + sum(R)), "unknown symbol `X`"),
             (quote!(summ(P@Q) + sum(R)), "did you mean `sum`"),
@@ -558,6 +589,9 @@ mod tests {
             struct L { param P: [a, b], param P: [a, b], }
             minimize sum(X) + sum(Y)
         });
-        assert!(msg.contains("declared twice") && msg.contains("`X`") && msg.contains("`Y`"), "{msg}");
+        assert!(
+            msg.contains("declared twice") && msg.contains("`X`") && msg.contains("`Y`"),
+            "{msg}"
+        );
     }
 }

@@ -19,8 +19,8 @@ pub fn gradients(g: &mut Graph, loss: NodeId, num_params: usize) -> Vec<Option<N
     // Nodes on a path from some param to the loss: only they need adjoints.
     let mut needs = vec![false; g.len()];
     for &id in &reachable {
-        needs[id.index()] = matches!(g.op(id), Op::Param(_))
-            || g.args(id).iter().any(|a| needs[a.index()]);
+        needs[id.index()] =
+            matches!(g.op(id), Op::Param(_)) || g.args(id).iter().any(|a| needs[a.index()]);
     }
     let mut adjoint: Vec<Option<NodeId>> = vec![None; g.len()];
     adjoint[loss.index()] = Some(g.constant(1.0, Shape::SCALAR));

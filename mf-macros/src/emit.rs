@@ -9,7 +9,7 @@
 //! - `SeedLossObjective<'a>`: the loss bound to its data, implementing
 //!   `mf_runtime::Objective`, with its scratch buffers allocated once.
 
-use crate::check::{Symbols, Symbol};
+use crate::check::{Symbol, Symbols};
 use crate::ir::{Dim, Graph, NodeId, Op, Shape};
 use crate::lower::{LoopItem, Plan, Step, Target};
 use crate::ops::{spec, Class};
@@ -102,7 +102,10 @@ pub fn emit(input: &Input) -> TokenStream {
         .map(|&d| Ident::new(&s.dims[d], Span::call_site()))
         .collect();
     let free_names: Vec<&String> = free_dims.iter().map(|&d| &s.dims[d]).collect();
-    let free_sources: Vec<String> = free_names.iter().map(|n| format!("argument `{n}`")).collect();
+    let free_sources: Vec<String> = free_names
+        .iter()
+        .map(|n| format!("argument `{n}`"))
+        .collect();
     let bind_data = s.data.iter().map(|d| {
         let n = &d.name;
         bind_shape(d, "data", quote!(data.#n.dim()), s)
@@ -125,7 +128,10 @@ pub fn emit(input: &Input) -> TokenStream {
     let dim_names = &s.dims;
     let layout_entries = s.params.iter().map(|p| {
         let n = p.name.to_string();
-        let (r, c) = (dim_size_from_binder(p.shape.rows, s), dim_size_from_binder(p.shape.cols, s));
+        let (r, c) = (
+            dim_size_from_binder(p.shape.rows, s),
+            dim_size_from_binder(p.shape.cols, s),
+        );
         quote!((#n, #r, #c))
     });
     let buffers: BTreeSet<NodeId> = input
@@ -172,7 +178,11 @@ pub fn emit(input: &Input) -> TokenStream {
         } else {
             format!(
                 " and the free dimensions {}",
-                free_names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                free_names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     );
@@ -406,14 +416,25 @@ struct BodyEmitter<'a> {
 
 impl BodyEmitter<'_> {
     /// The body of `value` (without gradients) or `value_and_gradient`.
-    fn body(&self, plan: &Plan, loss: NodeId, gradients: bool, workspace_ty: &Ident) -> TokenStream {
+    fn body(
+        &self,
+        plan: &Plan,
+        loss: NodeId,
+        gradients: bool,
+        workspace_ty: &Ident,
+    ) -> TokenStream {
         let s = self.symbols;
         let nd = quote!(::mf_runtime::ndarray);
         let num_params = s.params.len();
         let param_views = s.params.iter().enumerate().map(|(i, p)| {
             let v = prefixed("p", &p.name);
             let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
-            let start = if i == 0 { quote!(0) } else { let j = i - 1; quote!(self.offsets[#j]) };
+            let start = if i == 0 {
+                quote!(0)
+            } else {
+                let j = i - 1;
+                quote!(self.offsets[#j])
+            };
             quote! {
                 let #v = #nd::ArrayView2::from_shape((#r, #c), &x[#start..self.offsets[#i]])
                     .expect("a param block holds rows × cols values");
@@ -437,7 +458,12 @@ impl BodyEmitter<'_> {
             let splits = s.params.iter().enumerate().map(|(i, p)| {
                 let g = prefixed("g", &p.name);
                 let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
-                let len = if i == 0 { quote!(self.offsets[0]) } else { let j = i - 1; quote!(self.offsets[#i] - self.offsets[#j]) };
+                let len = if i == 0 {
+                    quote!(self.offsets[0])
+                } else {
+                    let j = i - 1;
+                    quote!(self.offsets[#i] - self.offsets[#j])
+                };
                 quote! {
                     let (#g, tail) = ::core::mem::take(&mut rest).split_at_mut(#len);
                     rest = tail;
@@ -455,7 +481,13 @@ impl BodyEmitter<'_> {
         };
         let buffers = plan.buffers.iter().map(|&b| buffer_var(b));
         let steps = plan.steps.iter().map(|step| self.step(plan, step));
-        let result = self.access(plan, &BTreeSet::new(), loss, &quote!(0usize), &quote!(0usize));
+        let result = self.access(
+            plan,
+            &BTreeSet::new(),
+            loss,
+            &quote!(0usize),
+            &quote!(0usize),
+        );
         quote! {
             ::core::assert_eq!(x.len(), self.offsets[#num_params - 1], "the parameter vector must have the length of the layout");
             let dims = self.dims;
@@ -522,11 +554,12 @@ impl BodyEmitter<'_> {
                 let args = self.graph.args(*node);
                 let (a, b) = (self.operand(args[0]), self.operand(args[1]));
                 let t = self.target(*target);
-                let scalar = (self.graph.shape(*node).is_scalar() && matches!(target, Target::Buffer(_)))
-                    .then(|| {
-                        let v = node_var(*node);
-                        quote!(let #v: f64 = #t[[0, 0]];)
-                    });
+                let scalar = (self.graph.shape(*node).is_scalar()
+                    && matches!(target, Target::Buffer(_)))
+                .then(|| {
+                    let v = node_var(*node);
+                    quote!(let #v: f64 = #t[[0, 0]];)
+                });
                 quote! {
                     #nd::linalg::general_mat_mul(1.0, &#a, &#b, 0.0, &mut #t);
                     #scalar
@@ -540,7 +573,13 @@ impl BodyEmitter<'_> {
         }
     }
 
-    fn fused_loop(&self, plan: &Plan, domain: Shape, inline: &[NodeId], items: &[LoopItem]) -> TokenStream {
+    fn fused_loop(
+        &self,
+        plan: &Plan,
+        domain: Shape,
+        inline: &[NodeId],
+        items: &[LoopItem],
+    ) -> TokenStream {
         let g = self.graph;
         let inline_set: BTreeSet<NodeId> = inline.iter().copied().collect();
         let (i, j) = (quote!(i), quote!(j));
@@ -601,7 +640,14 @@ impl BodyEmitter<'_> {
 
     /// Code computing elementwise node `id` at entry `(i, j)` from its
     /// arguments (through the op table).
-    fn compute(&self, plan: &Plan, inline: &BTreeSet<NodeId>, id: NodeId, i: &TokenStream, j: &TokenStream) -> TokenStream {
+    fn compute(
+        &self,
+        plan: &Plan,
+        inline: &BTreeSet<NodeId>,
+        id: NodeId,
+        i: &TokenStream,
+        j: &TokenStream,
+    ) -> TokenStream {
         let op = self.graph.op(id);
         let args: Vec<TokenStream> = self
             .graph
@@ -611,13 +657,22 @@ impl BodyEmitter<'_> {
             .collect();
         match spec(op).code {
             Some(code) => code(op, &args),
-            None => quote!(::core::compile_error!("internal compiler error: no code for an elementwise step")),
+            None => quote!(::core::compile_error!(
+                "internal compiler error: no code for an elementwise step"
+            )),
         }
     }
 
     /// Code reading node `id` at entry `(i, j)` of a loop (or at `(0, 0)` for
     /// a scalar), where it is a leaf, stored, computed inline or a scalar.
-    fn access(&self, plan: &Plan, inline: &BTreeSet<NodeId>, id: NodeId, i: &TokenStream, j: &TokenStream) -> TokenStream {
+    fn access(
+        &self,
+        plan: &Plan,
+        inline: &BTreeSet<NodeId>,
+        id: NodeId,
+        i: &TokenStream,
+        j: &TokenStream,
+    ) -> TokenStream {
         let g = self.graph;
         let s = self.symbols;
         let shape = g.shape(id);
@@ -659,7 +714,9 @@ impl BodyEmitter<'_> {
             }
             _ => match spec(g.op(id)).class {
                 Class::Elementwise => self.compute(plan, inline, id, i, j),
-                _ => quote!(::core::compile_error!("internal compiler error: a value is read before it is computed")),
+                _ => quote!(::core::compile_error!(
+                    "internal compiler error: a value is read before it is computed"
+                )),
             },
         }
     }

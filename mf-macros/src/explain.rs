@@ -35,6 +35,25 @@ impl Printer<'_> {
     }
 
     fn form(&self, id: NodeId) -> (u8, String) {
+        match self.graph.op(id) {
+            Op::Mul | Op::Neg | Op::Masked | Op::MatMul => {
+                let (scale, rest, strength) = self.scale(id);
+                let rest_wrapped = if strength < PRODUCT {
+                    format!("({rest})")
+                } else {
+                    rest.clone()
+                };
+                match scale {
+                    1.0 => (strength, rest),
+                    -1.0 => (PREFIX, format!("-{rest_wrapped}")),
+                    _ => (PRODUCT, format!("{} {rest_wrapped}", number(scale))),
+                }
+            }
+            _ => self.form_unscaled(id),
+        }
+    }
+
+    fn form_unscaled(&self, id: NodeId) -> (u8, String) {
         let g = self.graph;
         let args = g.args(id);
         match g.op(id) {
@@ -61,7 +80,14 @@ impl Printer<'_> {
                 };
                 (SUM, text)
             }
-            Op::Sub => (SUM, format!("{} - {}", self.wrapped(args[0], SUM), self.wrapped(args[1], PRODUCT))),
+            Op::Sub => (
+                SUM,
+                format!(
+                    "{} - {}",
+                    self.wrapped(args[0], SUM),
+                    self.wrapped(args[1], PRODUCT)
+                ),
+            ),
             Op::Mul => {
                 let scalar = g.shape(args[0]).is_scalar() || g.shape(args[1]).is_scalar();
                 let (a, b) = if g.shape(args[1]).is_scalar() && !g.shape(args[0]).is_scalar()
@@ -72,25 +98,46 @@ impl Printer<'_> {
                     (args[0], args[1])
                 };
                 if scalar {
-                    (PRODUCT, format!("{} {}", self.wrapped(a, PRODUCT), self.wrapped(b, PRODUCT)))
+                    (
+                        PRODUCT,
+                        format!("{} {}", self.wrapped(a, PRODUCT), self.wrapped(b, PRODUCT)),
+                    )
                 } else {
-                    (PRODUCT, format!("{} ∘ {}", self.wrapped(a, PRODUCT), self.wrapped(b, PREFIX)))
+                    (
+                        PRODUCT,
+                        format!("{} ∘ {}", self.wrapped(a, PRODUCT), self.wrapped(b, PREFIX)),
+                    )
                 }
             }
             Op::Masked => (
                 PRODUCT,
-                format!("{} ∘ {}", self.wrapped(args[0], PRODUCT), self.wrapped(args[1], PREFIX)),
+                format!(
+                    "{} ∘ {}",
+                    self.wrapped(args[0], PRODUCT),
+                    self.wrapped(args[1], PREFIX)
+                ),
             ),
             Op::MatMul => (
                 PRODUCT,
-                format!("{} {}", self.wrapped(args[0], PREFIX), self.wrapped(args[1], PREFIX)),
+                format!(
+                    "{} {}",
+                    self.wrapped(args[0], PREFIX),
+                    self.wrapped(args[1], PREFIX)
+                ),
             ),
             Op::Div | Op::DivOrZero => (
                 PRODUCT,
-                format!("{} / {}", self.wrapped(args[0], PRODUCT), self.wrapped(args[1], PREFIX)),
+                format!(
+                    "{} / {}",
+                    self.wrapped(args[0], PRODUCT),
+                    self.wrapped(args[1], PREFIX)
+                ),
             ),
             Op::Neg => (PREFIX, format!("-{}", self.wrapped(args[0], PREFIX))),
-            Op::Pow(p) => (POWER, format!("{}{}", self.wrapped(args[0], ATOM), exponent(p.get()))),
+            Op::Pow(p) => (
+                POWER,
+                format!("{}{}", self.wrapped(args[0], ATOM), exponent(p.get())),
+            ),
             Op::Transpose => (ATOM, format!("{}ᵀ", self.wrapped(args[0], ATOM))),
             Op::Broadcast => self.form(args[0]),
             Op::Abs => (ATOM, format!("|{}|", self.math(args[0]))),
@@ -107,8 +154,58 @@ impl Printer<'_> {
                     (false, true) => format!("over {}", self.symbols.dim_text(from.rows)),
                     _ => String::new(),
                 };
-                let sigma = if over.is_empty() { "Σ".to_string() } else { format!("Σ[{over}]") };
+                let sigma = if over.is_empty() {
+                    "Σ".to_string()
+                } else {
+                    format!("Σ[{over}]")
+                };
                 (ATOM, format!("{sigma}({})", self.math(args[0])))
+            }
+        }
+    }
+
+    /// A product read as `c · rest`: the constant factor pulled out of
+    /// products, negations, masks and matrix products, and the rest printed.
+    fn scale(&self, id: NodeId) -> (f64, String, u8) {
+        let g = self.graph;
+        let args = g.args(id);
+        match g.op(id) {
+            Op::Neg => {
+                let (c, rest, strength) = self.scale(args[0]);
+                (-c, rest, strength)
+            }
+            Op::Mul if g.const_value(args[0]).is_some() && g.shape(args[0]).is_scalar() => {
+                let (c, rest, strength) = self.scale(args[1]);
+                (c * g.const_value(args[0]).unwrap_or(1.0), rest, strength)
+            }
+            Op::Masked => {
+                let (c, rest, strength) = self.scale(args[1]);
+                let rest = if strength < PREFIX {
+                    format!("({rest})")
+                } else {
+                    rest
+                };
+                (
+                    c,
+                    format!("{} ∘ {rest}", self.wrapped(args[0], PRODUCT)),
+                    PRODUCT,
+                )
+            }
+            Op::MatMul => {
+                let (ca, a, sa) = self.scale(args[0]);
+                let (cb, b, sb) = self.scale(args[1]);
+                let wrap = |text: String, strength: u8| {
+                    if strength < PREFIX {
+                        format!("({text})")
+                    } else {
+                        text
+                    }
+                };
+                (ca * cb, format!("{} {}", wrap(a, sa), wrap(b, sb)), PRODUCT)
+            }
+            _ => {
+                let (strength, text) = self.form_unscaled(id);
+                (1.0, text, strength)
             }
         }
     }

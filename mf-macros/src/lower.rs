@@ -30,7 +30,10 @@ pub enum LoopItem {
     Store { value: NodeId, target: Target },
     /// Accumulates `node`'s argument (a `Sum` or `Norm`) over the domain:
     /// into a local for a scalar, into `target` for a partial sum.
-    Reduce { node: NodeId, target: Option<Target> },
+    Reduce {
+        node: NodeId,
+        target: Option<Target>,
+    },
 }
 
 /// One step of the plan, in execution order.
@@ -91,7 +94,13 @@ pub fn plan(g: &Graph, loss: NodeId, grads: &[Option<NodeId>]) -> Plan {
         let step = match *grad {
             None => Step::ZeroGrad(param),
             Some(grad) if direct.contains(&grad) => produce(g, grad, target),
-            Some(grad) => loop_step(g, LoopItem::Store { value: grad, target }),
+            Some(grad) => loop_step(
+                g,
+                LoopItem::Store {
+                    value: grad,
+                    target,
+                },
+            ),
         };
         units.push(Unit::new(step, None));
     }
@@ -101,9 +110,13 @@ pub fn plan(g: &Graph, loss: NodeId, grads: &[Option<NodeId>]) -> Plan {
         let step = match spec(node.op).class {
             _ if materialized.contains(&id) => produce(g, id, Target::Buffer(id)),
             Class::Elementwise if node.shape.is_scalar() => Step::Scalar(id),
-            Class::Reduction if node.shape.is_scalar() => {
-                loop_step(g, LoopItem::Reduce { node: id, target: None })
-            }
+            Class::Reduction if node.shape.is_scalar() => loop_step(
+                g,
+                LoopItem::Reduce {
+                    node: id,
+                    target: None,
+                },
+            ),
             _ => continue,
         };
         if materialized.contains(&id) {
@@ -237,7 +250,13 @@ fn step_reads(
             return g
                 .args(*id)
                 .iter()
-                .map(|&a| if g.op(a) == Op::Transpose { g.args(a)[0] } else { a })
+                .map(|&a| {
+                    if g.op(a) == Op::Transpose {
+                        g.args(a)[0]
+                    } else {
+                        a
+                    }
+                })
                 .filter(|&a| spec(g.op(a)).class != Class::Leaf)
                 .collect();
         }
@@ -249,7 +268,7 @@ fn step_reads(
                     LoopItem::Store {
                         value,
                         target: Target::Buffer(b),
-                    } if b == value => {
+                    } if b == value && spec(g.op(value)).class == Class::Elementwise => {
                         inline.insert(value);
                         stack.extend(g.args(value).iter().copied());
                     }
@@ -329,7 +348,12 @@ fn fuse<'a>(
     let mut domain = Shape::SCALAR;
     let mut items = Vec::new();
     for step in loops {
-        if let Step::Loop { domain: d, items: i, .. } = step {
+        if let Step::Loop {
+            domain: d,
+            items: i,
+            ..
+        } = step
+        {
             domain = *d;
             items.extend(i.iter().cloned());
         }

@@ -636,11 +636,16 @@ mod tests {
             .expect("README.md at the workspace root");
         let table = reference_table();
         if std::env::var_os("MF_BLESS").is_some() && !readme.contains(&table) {
-            let start = readme.find("| write | meaning |").expect("README has a reference table");
+            let start = readme
+                .find("| write | meaning |")
+                .expect("README has a reference table");
             let end = start + readme[start..].find("\n\n").unwrap_or(readme.len() - start) + 1;
             let updated = format!("{}{}{}", &readme[..start], table, &readme[end..]);
-            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"), updated)
-                .expect("README.md is writable");
+            std::fs::write(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"),
+                updated,
+            )
+            .expect("README.md is writable");
             return;
         }
         assert!(

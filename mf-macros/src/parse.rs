@@ -259,7 +259,9 @@ impl Parse for Decl {
             if word != "sparse" {
                 return Err(syn::Error::new(
                     word.span(),
-                    format!("expected a shape `[rows, cols]` or `sparse[rows, cols]`, found `{word}`"),
+                    format!(
+                        "expected a shape `[rows, cols]` or `sparse[rows, cols]`, found `{word}`"
+                    ),
                 ));
             }
             Some(word.span())
@@ -302,18 +304,19 @@ impl Parse for Decl {
     }
 }
 
-fn parse_hyper_rest(
-    input: ParseStream,
-    attrs: Vec<Attribute>,
-    name: Ident,
-) -> syn::Result<Decl> {
+fn parse_hyper_rest(input: ParseStream, attrs: Vec<Attribute>, name: Ident) -> syn::Result<Decl> {
     let ty: Ident = input.parse().map_err(|e| {
-        syn::Error::new(e.span(), "a hyper-setting is declared `hyper beta: f64 = 0.02`")
+        syn::Error::new(
+            e.span(),
+            "a hyper-setting is declared `hyper beta: f64 = 0.02`",
+        )
     })?;
     if ty != "f64" {
         return Err(syn::Error::new(
             ty.span(),
-            format!("hyper-settings are `f64`, found `{ty}`: write `hyper {name}: f64 = <default>`"),
+            format!(
+                "hyper-settings are `f64`, found `{ty}`: write `hyper {name}: f64 = <default>`"
+            ),
         ));
     }
     if !input.peek(Token![=]) {
@@ -348,7 +351,10 @@ fn parse_dim(input: ParseStream) -> syn::Result<DimSpec> {
         ));
     }
     let ident = input.call(Ident::parse_any).map_err(|e| {
-        syn::Error::new(e.span(), "expected a dimension: a symbol such as `users`, or `1`")
+        syn::Error::new(
+            e.span(),
+            "expected a dimension: a symbol such as `users`, or `1`",
+        )
     })?;
     Ok(DimSpec::Symbol(ident))
 }
@@ -470,7 +476,10 @@ fn parse_postfix(input: ParseStream, mut expr: Expr) -> syn::Result<Expr> {
     while input.peek(Token![.]) && !input.peek(Token![..]) {
         let dot = input.parse::<Token![.]>()?;
         let member = input.call(Ident::parse_any).map_err(|_| {
-            syn::Error::new(dot.span, "after `.` only `T` (transpose) is allowed, e.g. `Q.T`")
+            syn::Error::new(
+                dot.span,
+                "after `.` only `T` (transpose) is allowed, e.g. `Q.T`",
+            )
         })?;
         if member != "T" {
             return Err(syn::Error::new(
@@ -531,9 +540,7 @@ fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
     if input.is_empty() {
         return Err(input.error("expected an expression"));
     }
-    Err(input.error(
-        "expected a number, a symbol, a function call such as `sum(…)`, or `( … )`",
-    ))
+    Err(input.error("expected a number, a symbol, a function call such as `sum(…)`, or `( … )`"))
 }
 
 #[cfg(test)]
@@ -613,7 +620,9 @@ mod tests {
     fn malformed_inputs_are_errors_not_panics() {
         for tokens in [
             quote!(),
-            quote!(struct L {}),
+            quote!(
+                struct L {}
+            ),
             quote!(struct L { param P: [a, b, c], } minimize P),
             quote!(struct L { weight P: [a, b], } minimize P),
             quote!(struct L { hyper b: f32 = 1.0, } minimize b),

@@ -2,17 +2,18 @@
 //!
 //! Each rule replaces a node by an equal, cheaper or more canonical one:
 //! constant folding (through the op table's `eval`), identities (`x + 0`,
-//! `1 * x`, `--x`, `x^1`), constants pulled out of masks, sums and matrix
-//! products (so `explain()` reads `-2 (mask ∘ (D - P Q)) Qᵀ`), and
-//! `norm(x)^2 → sum(x^2)` (no square root). Masks are pushed outward
-//! (`mask * a * b` becomes one guarded product), which is what lets the
-//! lowering recognise terms that live on the observed entries only.
+//! `1 * x`, `--x`, `x^1`), constants pulled out of sums and matrix
+//! products, and `norm(x)^2 → sum(x^2)` (no square root). Masks move
+//! outward: every product, quotient, sum or difference with a masked
+//! operand becomes one guarded expression `mask ∘ (…)`, so a missing cell
+//! is never read, and the lowering can see which terms live on the observed
+//! entries only.
 //! Shared subexpressions need no rule: the graph interns nodes.
 //!
 //! Together with interning this is the whole simplifier; rules only ever
 //! make the expression smaller or move constants outward, so rewriting ends.
 
-use crate::ir::{Graph, Number, NodeId, Op, Shape};
+use crate::ir::{Graph, NodeId, Number, Op, Shape};
 use crate::ops::{spec, Class};
 
 /// Builds `op(args)` with result `shape`, simplified.
@@ -22,7 +23,8 @@ pub fn build(g: &mut Graph, op: Op, args: Vec<NodeId>, shape: Shape) -> NodeId {
         None => {
             let mut args = args;
             if matches!(op, Op::Add | Op::Mul) {
-                args.sort();
+                // Canonical order of commutative arguments: constants first.
+                args.sort_by_key(|&a| (g.const_value(a).is_none(), a));
             }
             g.intern(op, args, shape)
         }
@@ -53,14 +55,12 @@ fn rewrite(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) -> Option<NodeI
         Op::Div | Op::DivOrZero => rewrite_div(g, op, args[0], args[1], shape),
         Op::Neg => rewrite_neg(g, args[0]),
         Op::Pow(p) => rewrite_pow(g, p.get(), args[0], shape),
-        Op::Abs => match g.op(args[0]) {
-            Op::Neg => Some(g.apply(Op::Abs, &[g.args(args[0])[0]])),
-            _ => None,
-        },
+        Op::Abs if g.op(args[0]) == Op::Neg => Some(g.apply(Op::Abs, &[g.args(args[0])[0]])),
         Op::Masked => rewrite_masked(g, args[0], args[1], shape),
-        Op::Sign => masked_inner(g, args[0]).map(|(m, x)| {
-            let s = g.apply(Op::Sign, &[x]);
-            g.apply(Op::Masked, &[m, s])
+        // Functions that map 0 to 0 move inside a mask too.
+        Op::Sign | Op::Abs | Op::Sqrt => masked_inner(g, args[0]).map(|(m, x)| {
+            let inner = g.apply(op, &[x]);
+            g.apply(Op::Masked, &[m, inner])
         }),
         Op::Transpose => rewrite_transpose(g, args[0], shape),
         Op::Broadcast => rewrite_broadcast(g, args[0], shape),
@@ -81,7 +81,11 @@ fn fold_constants(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) -> Optio
 /// A constant of a full shape next to an argument that already has the
 /// result's shape is the same as a scalar constant (`2 ∘ 1ₘₓₙ ∘ x = 2 x`).
 fn shrink_constant_args(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) -> Option<NodeId> {
-    if args.len() != 2 || !args.iter().any(|&a| g.shape(a) == shape && g.const_value(a).is_none()) {
+    if args.len() != 2
+        || !args
+            .iter()
+            .any(|&a| g.shape(a) == shape && g.const_value(a).is_none())
+    {
         return None;
     }
     let mut changed = false;
@@ -175,13 +179,12 @@ fn rewrite_mul(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<Node
         if let Op::Mask(_) = g.op(x) {
             return Some(g.apply(Op::Masked, &[x, y]));
         }
-        // Pushing a product inside the mask: the guard then covers the whole
-        // product (scalar constants stay outside, see `rewrite_masked`).
+        // Every product with a masked factor moves inside the mask, so the
+        // guard covers the whole product: a NaN in a missing cell, read by
+        // the other factor, is never multiplied by 0.
         if let Some((m, inner)) = masked_inner(g, x) {
-            if scalar_const(g, y).is_none() {
-                let prod = g.apply(Op::Mul, &[inner, y]);
-                return Some(g.apply(Op::Masked, &[m, prod]));
-            }
+            let prod = g.apply(Op::Mul, &[inner, y]);
+            return Some(g.apply(Op::Masked, &[m, prod]));
         }
         // c1 * (c2 * z) = (c1 c2) * z
         if let Some(c1) = scalar_const(g, x) {
@@ -196,6 +199,16 @@ fn rewrite_mul(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<Node
             }
         }
     }
+    // Constants float to the front of a product: x ∘ (c z) = c (x ∘ z).
+    for (x, y) in [(a, b), (b, a)] {
+        if scalar_const(g, x).is_none() && g.op(y) == Op::Mul {
+            let (y0, y1) = (g.args(y)[0], g.args(y)[1]);
+            if scalar_const(g, y0).is_some() {
+                let prod = g.apply(Op::Mul, &[x, y1]);
+                return Some(g.apply(Op::Mul, &[y0, prod]));
+            }
+        }
+    }
     if a == b {
         return Some(g.apply(Op::Pow(Number::new(2.0)), &[a]));
     }
@@ -205,6 +218,12 @@ fn rewrite_mul(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<Node
 fn rewrite_div(g: &mut Graph, op: Op, a: NodeId, b: NodeId, shape: Shape) -> Option<NodeId> {
     if is_const(g, a, 0.0) {
         return Some(g.constant(0.0, shape));
+    }
+    // c / y = c (1 / y), so the constant can merge with others.
+    if scalar_const(g, a).is_some_and(|c| c != 1.0) {
+        let one = g.constant(1.0, Shape::SCALAR);
+        let q = g.apply(op, &[one, b]);
+        return Some(g.apply(Op::Mul, &[a, q]));
     }
     if let Some(c) = scalar_const(g, b).filter(|&c| c != 0.0) {
         let inverse = g.constant(1.0 / c, Shape::SCALAR);
@@ -234,6 +253,10 @@ fn rewrite_div(g: &mut Graph, op: Op, a: NodeId, b: NodeId, shape: Shape) -> Opt
 fn rewrite_neg(g: &mut Graph, x: NodeId) -> Option<NodeId> {
     if let Some(inner) = negated(g, x) {
         return Some(inner);
+    }
+    if let Some((m, inner)) = masked_inner(g, x) {
+        let neg = g.apply(Op::Neg, &[inner]);
+        return Some(g.apply(Op::Masked, &[m, neg]));
     }
     if g.op(x) == Op::Mul {
         let (x0, x1) = (g.args(x)[0], g.args(x)[1]);
@@ -290,19 +313,6 @@ fn rewrite_masked(g: &mut Graph, m: NodeId, x: NodeId, shape: Shape) -> Option<N
             return Some(g.apply(Op::Masked, &[m2, outer]));
         }
     }
-    if let Some(inner) = negated(g, x) {
-        let masked = g.apply(Op::Masked, &[m, inner]);
-        return Some(g.apply(Op::Neg, &[masked]));
-    }
-    if g.op(x) == Op::Mul {
-        let (x0, x1) = (g.args(x)[0], g.args(x)[1]);
-        for (c, z) in [(x0, x1), (x1, x0)] {
-            if scalar_const(g, c).is_some() {
-                let masked = g.apply(Op::Masked, &[m, z]);
-                return Some(g.apply(Op::Mul, &[c, masked]));
-            }
-        }
-    }
     None
 }
 
@@ -334,6 +344,10 @@ fn rewrite_matmul(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<N
     if is_const(g, a, 0.0) || is_const(g, b, 0.0) {
         return Some(g.constant(0.0, shape));
     }
+    // A product with a 1 × 1 factor is a scaling.
+    if g.shape(a).is_scalar() || g.shape(b).is_scalar() {
+        return Some(g.apply(Op::Mul, &[a, b]));
+    }
     for (side, other, left) in [(a, b, true), (b, a, false)] {
         if let Some(inner) = negated(g, side) {
             let args = if left { [inner, other] } else { [other, inner] };
@@ -362,8 +376,16 @@ fn rewrite_sum(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
     if let Some(c) = g.const_value(x) {
         // Each result entry adds up the entries along the summed axes.
         let summed = Shape::new(
-            if shape.rows == from.rows { crate::ir::Dim::One } else { from.rows },
-            if shape.cols == from.cols { crate::ir::Dim::One } else { from.cols },
+            if shape.rows == from.rows {
+                crate::ir::Dim::One
+            } else {
+                from.rows
+            },
+            if shape.cols == from.cols {
+                crate::ir::Dim::One
+            } else {
+                from.cols
+            },
         );
         let value = g.constant(c, shape);
         let count = g.intern(Op::Count(summed), Vec::new(), Shape::SCALAR);
@@ -411,7 +433,8 @@ mod tests {
         assert_eq!(g.apply(Op::Pow(Number::new(1.0)), &[x]), x);
         let t = g.apply(Op::Transpose, &[x]);
         assert_eq!(g.apply(Op::Transpose, &[t]), x);
-        assert_eq!(g.const_value(g.apply(Op::Sub, &[x, x])), Some(0.0));
+        let zero = g.apply(Op::Sub, &[x, x]);
+        assert_eq!(g.const_value(zero), Some(0.0));
     }
 
     #[test]
@@ -420,7 +443,8 @@ mod tests {
         let x = matrix(&mut g, 0);
         let two = g.constant(2.0, Shape::SCALAR);
         let three = g.constant(3.0, Shape::SCALAR);
-        assert_eq!(g.const_value(g.apply(Op::Mul, &[two, three])), Some(6.0));
+        let six = g.apply(Op::Mul, &[two, three]);
+        assert_eq!(g.const_value(six), Some(6.0));
         let inner = g.apply(Op::Mul, &[three, x]);
         let outer = g.apply(Op::Mul, &[two, inner]);
         assert_eq!(g.op(outer), Op::Mul);
@@ -450,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn products_move_inside_masks_and_constants_outside() {
+    fn products_move_inside_masks() {
         let mut g = Graph::default();
         let shape = Shape::new(Dim::Sym(0), Dim::Sym(1));
         let m = g.intern(Op::Mask(0), Vec::new(), shape);
@@ -463,7 +487,9 @@ mod tests {
         assert_eq!(g.op(g.args(mxy)[1]), Op::Mul);
         let two = g.constant(-2.0, Shape::SCALAR);
         let scaled = g.apply(Op::Mul, &[two, mxy]);
-        assert_eq!(g.op(scaled), Op::Mul, "the constant stays outside the mask");
+        assert_eq!(g.op(scaled), Op::Masked, "constants go inside the mask too");
+        let neg = g.apply(Op::Neg, &[scaled]);
+        assert_eq!(g.op(neg), Op::Masked);
         assert_eq!(g.apply(Op::Masked, &[m, mxy]), mxy);
     }
 }

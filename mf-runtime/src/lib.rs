@@ -25,6 +25,7 @@ extern crate self as mf_runtime;
 
 pub mod data;
 mod dims;
+pub mod gradcheck;
 mod objective;
 pub mod optim;
 mod params;

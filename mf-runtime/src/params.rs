@@ -197,8 +197,9 @@ impl Init {
             Init::Zeros => out.fill(0.0),
             Init::Constant(c) => out.fill(c),
             Init::Uniform { low, high } => {
-                let dist = Uniform::new(low, high)
-                    .unwrap_or_else(|e| panic!("Init::Uniform {{ low: {low}, high: {high} }}: {e}"));
+                let dist = Uniform::new(low, high).unwrap_or_else(|e| {
+                    panic!("Init::Uniform {{ low: {low}, high: {high} }}: {e}")
+                });
                 out.iter_mut().for_each(|v| *v = dist.sample(rng));
             }
             Init::Normal { mean, std } => {
