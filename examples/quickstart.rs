@@ -4,7 +4,12 @@
 //!
 //! ```text
 //! cargo run --release --example quickstart
+//! cargo run --release --example quickstart -- --steps 5000 --alpha 0.0002
 //! ```
+//!
+//! The default learning rate is 0.01 with 5000 steps, which reconstructs
+//! every observed rating within 0.01; the original alpha = 0.0002 (with
+//! 5000 batch steps) is stable but stops about 0.19 away on the worst entry.
 
 use mf_runtime::{loss, GradientDescent, Init, MaskedMatrix, Minimizer};
 use ndarray::{array, Array2};
@@ -64,9 +69,23 @@ pub fn train_toy(
     Ok(params.P().dot(&params.Q()))
 }
 
+/// The value after `flag` on the command line, or `default`.
+fn flag<T: std::str::FromStr>(flag: &str, default: T) -> Result<T, String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == flag) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number")),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let steps = flag("--steps", 5000)?;
+    let alpha = flag("--alpha", 0.01)?;
     println!("{}", SeedLoss::explain());
-    let reconstruction = train_toy(5000, 0.01, 0)?;
+    let reconstruction = train_toy(steps, alpha, 0)?;
     let ratings = toy_ratings();
     println!("observed (· = missing):");
     for row in 0..ratings.dim().0 {
@@ -78,10 +97,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         println!("  {}", cells.join(" "));
     }
-    println!("reconstructed P Q:");
-    for row in reconstruction.rows() {
-        let cells: Vec<String> = row.iter().map(|v| format!("{v:5.2}")).collect();
+    println!("reconstructed P Q ({steps} steps, alpha = {alpha}):");
+    let mut worst: f64 = 0.0;
+    for (row, values) in reconstruction.rows().into_iter().enumerate() {
+        let cells: Vec<String> = values.iter().map(|v| format!("{v:5.2}")).collect();
         println!("  {}", cells.join(" "));
+        for (col, v) in values.iter().enumerate() {
+            if ratings.is_observed(row, col) {
+                worst = worst.max((v - ratings.values()[[row, col]]).abs());
+            }
+        }
     }
+    println!("largest error on an observed entry: {worst:.3}");
     Ok(())
 }

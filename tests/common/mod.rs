@@ -1,4 +1,5 @@
-//! Shared helpers of the integration tests.
+//! Shared helpers of the integration tests (each test uses some of them).
+#![allow(dead_code)]
 
 use mf_runtime::MaskedMatrix;
 use ndarray::Array2;
