@@ -25,10 +25,11 @@ extern crate self as mf_runtime;
 
 pub mod data;
 mod dims;
+pub mod metrics;
 mod objective;
 mod params;
 
-pub use data::MaskedMatrix;
+pub use data::{MaskedMatrix, Ratings};
 pub use dims::{DimBinder, ShapeError};
 pub use mf_macros::loss;
 pub use objective::Objective;
