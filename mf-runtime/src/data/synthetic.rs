@@ -31,10 +31,14 @@
 //! not on the number of threads. Peak memory is that of the result: the 28
 //! bytes per entry of [`Ratings`] (the item indices are briefly held twice,
 //! 8 bytes, before the values exist) plus the planted factors.
+//!
+//! Measured (release build, 2 shared cores): 20M entries, 1M users × 100k
+//! items, rank 32, in about 3 s with an 870 MB peak RSS (560 MB of
+//! `Ratings`, 256 MB of `P`); see `tests/data_scale.rs`.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
+use rand_distr::{Exp1, StandardNormal};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -297,11 +301,17 @@ impl Synthetic {
             let mut rng = block_rng(self.seed, 4, blk);
             let first = blk * BLOCK;
             let base = row_ptr[first];
+            let (p, qt) = (
+                p.as_slice().expect("standard"),
+                qt.as_slice().expect("standard"),
+            );
             for u in first..(first + BLOCK).min(m) {
-                let pu = p.row(u);
+                let pu = &p[u * k..(u + 1) * k];
                 for pos in row_ptr[u]..row_ptr[u + 1] {
+                    let i = col_idx[pos] as usize;
+                    let qi = &qt[i * k..(i + 1) * k];
+                    let dot: f64 = pu.iter().zip(qi).map(|(a, b)| a * b).sum();
                     let noise: f64 = rng.sample(StandardNormal);
-                    let dot = pu.dot(&qt.row(col_idx[pos] as usize));
                     out[pos - base] = self.mean + dot + self.noise_std * noise;
                 }
             }
@@ -361,8 +371,8 @@ fn sample_row(w: f64, b: &[f64], rng: &mut StdRng, mut accept: impl FnMut(usize)
     let mut p = (w * b[0]).min(1.0);
     while j < n && p > 0.0 {
         if p < 1.0 {
-            let r: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]
-            let skip = (r.ln() / (-p).ln_1p()).floor();
+            let e: f64 = rng.sample(Exp1); // -ln of a uniform draw
+            let skip = (e / -(-p).ln_1p()).floor();
             j = j.saturating_add(skip as usize);
             if j >= n {
                 break;
