@@ -5,6 +5,14 @@
 //! [`Ratings::iter`]). Sums run in parallel over fixed blocks of users and
 //! are combined in block order, so the result is the same whatever the
 //! number of threads. On an empty `Ratings` both errors are NaN.
+//!
+//! ```
+//! use mf_runtime::{data::Ratings, metrics};
+//! let test = Ratings::from_triplets(2, 2, [(0, 0, 4.0), (1, 1, 2.0)]).unwrap();
+//! let acc = metrics::Accuracy::of(&test, |u, _| if u == 0 { 4.0 } else { 3.0 });
+//! assert_eq!(acc.mae, 0.5);
+//! assert_eq!(metrics::rmse(&test, |_, _| 3.0), 1.0);
+//! ```
 
 use rayon::prelude::*;
 

@@ -3,7 +3,7 @@
 //! * [`Ratings`]: the observed entries of a users × items matrix, with CSR
 //!   and CSC arrays and raw-id maps ([`IdMap`]); built by the loaders
 //!   ([`LoadOptions`], [`Ratings::load`], [`Ratings::from_movielens`]), a
-//!   [`RatingsBuilder`], [`Ratings::from_triplets`] or the [`synthetic`]
+//!   [`RatingsBuilder`], [`Ratings::from_triplets`] or the [`synthetic`](fn@synthetic)
 //!   generator.
 //! * Splits ([`Split`]): random holdout, k-fold, per-user holdout and given
 //!   files, with unseen users and items counted.
@@ -25,9 +25,9 @@
 
 mod dense;
 mod error;
-mod ids;
-mod load;
-mod ratings;
+pub mod ids;
+pub mod load;
+pub mod ratings;
 pub mod split;
 pub mod synthetic;
 
@@ -43,6 +43,10 @@ pub use synthetic::{synthetic, Planted, Synthetic};
 
 /// Environment variable naming a directory that holds the data sets
 /// (`$MF_DATASETS/ml-100k/u.data`, …).
+///
+/// ```
+/// assert_eq!(mf_runtime::data::DATASETS_ENV, "MF_DATASETS");
+/// ```
 pub const DATASETS_ENV: &str = "MF_DATASETS";
 
 /// The directories searched for data sets, in order: `$MF_DATASETS` when set,

@@ -152,7 +152,7 @@ impl<'a> CscView<'a> {
 ///
 /// Built by the loaders ([`LoadOptions`](super::LoadOptions),
 /// [`Ratings::load`]), a [`RatingsBuilder`], [`Ratings::from_triplets`],
-/// the [splits](super::split) or the [`synthetic`](super::synthetic)
+/// the [splits](super::split) or the [`synthetic`](mod@super::synthetic)
 /// generator. See the [module docs](self) for the layout and memory.
 ///
 /// ```

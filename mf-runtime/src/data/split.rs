@@ -13,6 +13,16 @@
 //! absent from the training file; for splits of one `Ratings`, whose two
 //! sides share the full id maps (and so the same dimensions), users or items
 //! all of whose ratings fell on the test side.
+//!
+//! ```
+//! use mf_runtime::data::{Holdout, Ratings};
+//! let r = Ratings::from_triplets(50, 20, (0..1000).map(|k| (k / 20, k % 20, 3.0))).unwrap();
+//! let random = r.split_random(0.1, 42).unwrap();
+//! let per_user = r.split_per_user(Holdout::Fraction(0.2), 42).unwrap();
+//! let folds: Vec<_> = r.k_fold(5, 42).unwrap().collect();
+//! assert_eq!(folds.len(), 5);
+//! println!("{random}\n{per_user}");
+//! ```
 
 use std::fmt;
 use std::path::Path;

@@ -35,6 +35,12 @@
 //! Measured (release build, 2 shared cores): 20M entries, 1M users × 100k
 //! items, rank 32, in about 3 s with an 870 MB peak RSS (560 MB of
 //! `Ratings`, 256 MB of `P`); see `tests/data_scale.rs`.
+//!
+//! ```
+//! use mf_runtime::data::Synthetic;
+//! let r = Synthetic { rank: 5, seed: 3, ..Synthetic::new(2_000, 500, 20_000) }.generate().unwrap();
+//! assert!(r.nnz().abs_diff(20_000) < 1_000);
+//! ```
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
