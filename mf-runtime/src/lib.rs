@@ -26,12 +26,13 @@ extern crate self as mf_runtime;
 pub mod data;
 mod dims;
 pub mod gradcheck;
+pub mod metrics;
 mod objective;
 pub mod optim;
 mod params;
 pub mod train;
 
-pub use data::MaskedMatrix;
+pub use data::{MaskedMatrix, Ratings};
 pub use dims::{DimBinder, ShapeError};
 pub use mf_macros::loss;
 pub use objective::Objective;

@@ -1,8 +1,106 @@
 //! Data a loss is trained on.
 //!
-//! [`MaskedMatrix`] is the original dense form: a full `users × items` array
-//! with an observation mask.
+//! * [`Ratings`]: the observed entries of a users × items matrix, with CSR
+//!   and CSC arrays and raw-id maps ([`IdMap`]); built by the loaders
+//!   ([`LoadOptions`], [`Ratings::load`], [`Ratings::from_movielens`]), a
+//!   [`RatingsBuilder`], [`Ratings::from_triplets`] or the [`synthetic`](fn@synthetic)
+//!   generator.
+//! * Splits ([`Split`]): random holdout, k-fold, per-user holdout and given
+//!   files, with unseen users and items counted.
+//! * [`MaskedMatrix`]: the original dense form, a full `users × items` array
+//!   with an observation mask.
+//! * [`find_dataset`]: where tests, examples and benchmarks find MovieLens.
+//!
+//! ```
+//! use mf_runtime::data::{Header, Holdout, LoadOptions};
+//! let text = "user,item,rating\nann,dune,5\nann,solaris,3\nbob,dune,4\nbob,solaris,2\nbob,stalker,1\n";
+//! let ratings = LoadOptions::new()
+//!     .header(Header::Present)
+//!     .parse_str("ratings-small.csv", text)
+//!     .unwrap();
+//! assert_eq!((ratings.num_users(), ratings.num_items(), ratings.nnz()), (2, 3, 5));
+//! let split = ratings.split_per_user(Holdout::Count(1), 42).unwrap();
+//! assert_eq!(split.train.nnz() + split.test.nnz() + split.dropped_entries, 5);
+//! ```
 
 mod dense;
+mod error;
+pub mod ids;
+pub mod load;
+pub mod ratings;
+pub mod split;
+pub mod synthetic;
+
+use std::path::{Path, PathBuf};
 
 pub use dense::MaskedMatrix;
+pub use error::{DataError, Problem};
+pub use ids::{IdMap, RawId};
+pub use load::{Delimiter, Header, IdKind, LoadOptions};
+pub use ratings::{CscView, CsrView, Duplicates, Entries, Ratings, RatingsBuilder, Unseen};
+pub use split::{Holdout, KFold, Split};
+pub use synthetic::{synthetic, Planted, Synthetic};
+
+/// Environment variable naming a directory that holds the data sets
+/// (`$MF_DATASETS/ml-100k/u.data`, …).
+///
+/// ```
+/// assert_eq!(mf_runtime::data::DATASETS_ENV, "MF_DATASETS");
+/// ```
+pub const DATASETS_ENV: &str = "MF_DATASETS";
+
+/// The directories searched for data sets, in order: `$MF_DATASETS` when set,
+/// then `../shared/datasets` next to the workspace root.
+fn dataset_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    if let Some(dir) = std::env::var_os(DATASETS_ENV) {
+        roots.push(PathBuf::from(dir));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    roots.push(workspace.join("..").join("shared").join("datasets"));
+    roots
+}
+
+/// Finds a data set file or directory, e.g. `"ml-100k/u1.base"`, under
+/// `$MF_DATASETS`, then under `../shared/datasets` relative to the workspace
+/// root. `None` when absent: data sets are never part of the repository
+/// (MovieLens may not be redistributed).
+///
+/// ```
+/// use mf_runtime::data::{find_dataset, Ratings};
+/// match find_dataset("ml-100k/u.data") {
+///     Some(path) => assert_eq!(Ratings::from_movielens(path).unwrap().nnz(), 100_000),
+///     None => eprintln!("ml-100k is absent; skipping"),
+/// }
+/// ```
+pub fn find_dataset(relative: impl AsRef<Path>) -> Option<PathBuf> {
+    dataset_roots()
+        .into_iter()
+        .map(|root| root.join(relative.as_ref()))
+        .find(|path| path.exists())
+}
+
+/// [`find_dataset`], printing to stderr, when absent, that it is absent,
+/// where it was looked for, and that the caller skips: the one line tests,
+/// examples and benchmarks print before returning.
+///
+/// ```
+/// use mf_runtime::data::dataset_or_skip;
+/// let Some(path) = dataset_or_skip("no-such-set/ratings.csv") else { return };
+/// unreachable!("{path:?} should not exist");
+/// ```
+pub fn dataset_or_skip(relative: impl AsRef<Path>) -> Option<PathBuf> {
+    let found = find_dataset(relative.as_ref());
+    if found.is_none() {
+        let places: Vec<String> = dataset_roots()
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect();
+        eprintln!(
+            "skipping: data set `{}` is absent (looked in {}; set {DATASETS_ENV} to a directory holding it)",
+            relative.as_ref().display(),
+            places.join(", ")
+        );
+    }
+    found
+}

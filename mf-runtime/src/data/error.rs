@@ -1,0 +1,159 @@
+//! Errors of the data layer.
+//!
+//! Every error that comes from a file names the file, and where it can, the
+//! line (1-based, counting the header and blank lines) and the field, in the
+//! form compilers use: `ratings.csv:12: field `rating` (column 3): `abc` is
+//! not a number`. Errors from data built in memory name the source given to
+//! the builder (`<triplets>` by default) and the entry number instead.
+
+use std::fmt;
+use std::io;
+
+/// What is wrong with one field of a line.
+///
+/// ```
+/// use mf_runtime::data::Problem;
+/// let p = Problem::NotANumber("abc".into());
+/// assert_eq!(p.to_string(), "`abc` is not a number");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The line has too few fields; `found` is how many it has.
+    Missing {
+        /// Number of fields on the line.
+        found: usize,
+    },
+    /// The field is empty.
+    Empty,
+    /// The text does not parse as a number.
+    NotANumber(String),
+    /// The number is NaN or infinite.
+    NotFinite(String),
+    /// The text is not an integer (ids that must be integers, timestamps).
+    NotAnInteger(String),
+    /// The rating lies outside the range given to the loader.
+    OutOfRange {
+        /// The rating read.
+        value: f64,
+        /// Smallest allowed rating.
+        min: f64,
+        /// Largest allowed rating.
+        max: f64,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Missing { found } => {
+                write!(f, "missing (the line has only {found} field")?;
+                f.write_str(if *found == 1 { ")" } else { "s)" })
+            }
+            Problem::Empty => f.write_str("empty"),
+            Problem::NotANumber(t) => write!(f, "`{t}` is not a number"),
+            Problem::NotFinite(t) => write!(f, "`{t}` is not a finite number"),
+            Problem::NotAnInteger(t) => write!(f, "`{t}` is not an integer (in the 64-bit range)"),
+            Problem::OutOfRange { value, min, max } => {
+                write!(f, "{value} is outside the allowed range [{min}, {max}]")
+            }
+        }
+    }
+}
+
+/// An error reading or assembling ratings.
+///
+/// ```
+/// use mf_runtime::data::{DataError, LoadOptions};
+/// let err = LoadOptions::comma().parse_str("mine.csv", "1,2,five\n").unwrap_err();
+/// assert!(matches!(err, DataError::Field { line: 1, field: "rating", .. }));
+/// assert_eq!(err.to_string(), "mine.csv:1: field `rating` (column 3): `five` is not a number");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// One field of one line is wrong.
+    #[error("{file}:{line}: field `{field}` (column {column}): {problem}")]
+    Field {
+        /// The file.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// Name of the field: `user`, `item`, `rating`, `timestamp`.
+        field: &'static str,
+        /// 1-based column of the field.
+        column: usize,
+        /// What is wrong.
+        problem: Problem,
+    },
+    /// A line is wrong as a whole (bad header, invalid UTF-8).
+    #[error("{file}:{line}: {message}")]
+    Line {
+        /// The file.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The input holds no rating.
+    #[error("{file}: no ratings: {reason}")]
+    Empty {
+        /// The file.
+        file: String,
+        /// `the file is empty`, `only a header`, `only blank lines`, …
+        reason: String,
+    },
+    /// The same (user, item) pair is rated twice under [`Duplicates::Error`](super::Duplicates::Error).
+    #[error(
+        "{file}:{second}: duplicate rating for user `{user}` and item `{item}` \
+         (first given at {unit} {first}); choose a Duplicates policy \
+         (KeepFirst, KeepLast, Average) to accept repeats"
+    )]
+    Duplicate {
+        /// The file.
+        file: String,
+        /// Raw user id.
+        user: String,
+        /// Raw item id.
+        item: String,
+        /// `line` for files, `entry` for data pushed in memory.
+        unit: &'static str,
+        /// Line (or entry) of the first rating of the pair, 1-based.
+        first: usize,
+        /// Line (or entry) of the repeat, 1-based.
+        second: usize,
+    },
+    /// A value given in memory is wrong (non-finite rating, index out of range).
+    #[error("{file}: entry {entry}: {message}")]
+    Entry {
+        /// The source name given to the builder.
+        file: String,
+        /// 1-based entry number.
+        entry: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The loader cannot tell the format of the file from its name.
+    #[error(
+        "{file}: cannot tell the format from the file name (known: u.data, *.base, \
+         *.test, *.tsv, ratings.dat, *.dat, ratings.csv, *.csv); give one with \
+         LoadOptions::format or a delimiter"
+    )]
+    UnknownFormat {
+        /// The file.
+        file: String,
+    },
+    /// A setting or request is invalid (a split fraction outside (0, 1), k < 2, …).
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}

@@ -1,0 +1,1205 @@
+//! [`Ratings`]: the observed entries of a users × items matrix.
+//!
+//! # Layout
+//!
+//! Two compressed copies of the entries, hand-written rather than taken from
+//! `sprs`:
+//!
+//! | array                 | type          | length          |
+//! |-----------------------|---------------|-----------------|
+//! | CSR `indptr`          | `usize`       | users + 1       |
+//! | CSR `indices` (items) | `u32`         | nnz             |
+//! | CSR `values`          | `f64`         | nnz             |
+//! | CSC `indptr`          | `usize`       | items + 1       |
+//! | CSC `indices` (users) | `u32`         | nnz             |
+//! | CSC `values`          | `f64`         | nnz             |
+//! | CSC → CSR position    | `u32`         | nnz             |
+//!
+//! That is **28 bytes per observed entry** plus 8 bytes per user and per
+//! item: 560 MB for 20M entries, 2.8 GB for 100M. Rows are sorted by item,
+//! columns by user, and no (user, item) pair appears twice.
+//!
+//! Why not `sprs`: a `CsMatI<f64, u32>` would give the same CSR bytes, but
+//! holding both orientations means two independent matrices with no link
+//! between a CSR position and its CSC position (which a kernel needs to
+//! gather per-entry residuals in column order), the `u32`-index variant must
+//! be spelled out everywhere, and none of its algebra is used here: kernels
+//! want the raw slices. Building from triplets by two stable counting sorts
+//! is O(nnz + users + items), also lets duplicates be detected with the lines
+//! they came from, and keeps the peak to about 40 bytes per entry.
+//!
+//! # Entry order
+//!
+//! "The entries" of a `Ratings` are in CSR order: by user, then by item.
+//! [`Ratings::iter`], [`Ratings::csr`] and slices of per-entry predictions
+//! (see [`metrics`](crate::metrics)) all use that order.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use ndarray::Array2;
+
+use super::error::DataError;
+use super::ids::{IdMap, RawId};
+use crate::MaskedMatrix;
+
+/// What to do when the same (user, item) pair is rated more than once.
+///
+/// The default is [`Duplicates::Error`]: a repeat is more often a bug in the
+/// data pipeline than a feature, and silently keeping one value hides it.
+///
+/// ```
+/// use mf_runtime::data::{Duplicates, RatingsBuilder};
+/// let mut b = RatingsBuilder::new().duplicates(Duplicates::Average);
+/// b.push(1, 10, 4.0);
+/// b.push(1, 10, 5.0);
+/// let r = b.build().unwrap();
+/// assert_eq!(r.get(0, 0), Some(4.5));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Duplicates {
+    /// Fail, naming the pair and both lines (or entries).
+    #[default]
+    Error,
+    /// Keep the rating given first.
+    KeepFirst,
+    /// Keep the rating given last (a later line overrides an earlier one).
+    KeepLast,
+    /// Keep the mean of all the ratings of the pair.
+    Average,
+}
+
+/// Row-major (CSR) view of the entries: row `u` holds items
+/// `indices[indptr[u]..indptr[u + 1]]` (sorted) with their `values`.
+///
+/// ```
+/// use mf_runtime::data::Ratings;
+/// let r = Ratings::from_triplets(2, 3, [(0, 2, 1.0), (1, 0, 2.0), (0, 1, 3.0)]).unwrap();
+/// let csr = r.csr();
+/// assert_eq!(csr.indptr, &[0, 2, 3]);
+/// assert_eq!(csr.indices, &[1, 2, 0]);
+/// assert_eq!(csr.values, &[3.0, 1.0, 2.0]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct CsrView<'a> {
+    /// Row pointers, `num_users + 1` long, starting at 0 and ending at nnz.
+    pub indptr: &'a [usize],
+    /// Item index of each entry.
+    pub indices: &'a [u32],
+    /// Rating of each entry.
+    pub values: &'a [f64],
+}
+
+impl<'a> CsrView<'a> {
+    /// Items and ratings of user `u`.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 3, [(0, 2, 1.0), (0, 1, 3.0)]).unwrap();
+    /// assert_eq!(r.csr().row(0), (&[1, 2][..], &[3.0, 1.0][..]));
+    /// assert!(r.csr().row(1).0.is_empty());
+    /// ```
+    pub fn row(&self, u: usize) -> (&'a [u32], &'a [f64]) {
+        let range = self.indptr[u]..self.indptr[u + 1];
+        (&self.indices[range.clone()], &self.values[range])
+    }
+}
+
+/// Column-major (CSC) view of the entries: column `i` holds users
+/// `indices[indptr[i]..indptr[i + 1]]` (sorted) with their `values`;
+/// `csr_pos[p]` is the position in the CSR arrays of the entry at CSC
+/// position `p`.
+///
+/// ```
+/// use mf_runtime::data::Ratings;
+/// let r = Ratings::from_triplets(2, 2, [(0, 1, 1.0), (1, 0, 2.0), (1, 1, 3.0)]).unwrap();
+/// let csc = r.csc();
+/// assert_eq!(csc.indptr, &[0, 1, 3]);
+/// assert_eq!(csc.indices, &[1, 0, 1]);
+/// assert_eq!(csc.values, &[2.0, 1.0, 3.0]);
+/// for (p, &q) in csc.csr_pos.iter().enumerate() {
+///     assert_eq!(r.csr().values[q as usize], csc.values[p]);
+/// }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct CscView<'a> {
+    /// Column pointers, `num_items + 1` long.
+    pub indptr: &'a [usize],
+    /// User index of each entry.
+    pub indices: &'a [u32],
+    /// Rating of each entry.
+    pub values: &'a [f64],
+    /// CSR position of each entry.
+    pub csr_pos: &'a [u32],
+}
+
+impl<'a> CscView<'a> {
+    /// Users and ratings of item `i`.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 1, [(1, 0, 4.0), (0, 0, 3.0)]).unwrap();
+    /// assert_eq!(r.csc().col(0), (&[0, 1][..], &[3.0, 4.0][..]));
+    /// ```
+    pub fn col(&self, i: usize) -> (&'a [u32], &'a [f64]) {
+        let range = self.indptr[i]..self.indptr[i + 1];
+        (&self.indices[range.clone()], &self.values[range])
+    }
+}
+
+/// The observed entries of a users × items ratings matrix, with raw-id maps.
+///
+/// Built by the loaders ([`LoadOptions`](super::LoadOptions),
+/// [`Ratings::load`]), a [`RatingsBuilder`], [`Ratings::from_triplets`],
+/// the [splits](super::split) or the [`synthetic`](mod@super::synthetic)
+/// generator. See the [module docs](self) for the layout and memory.
+///
+/// ```
+/// use mf_runtime::data::LoadOptions;
+/// let r = LoadOptions::tab().parse_str("u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t302\t4\t1\n").unwrap();
+/// assert_eq!((r.num_users(), r.num_items(), r.nnz()), (2, 2, 3));
+/// let u = r.user_ids().index(196).unwrap();
+/// let i = r.item_ids().index(302).unwrap();
+/// assert_eq!(r.get(u, i), Some(4.0));
+/// assert_eq!(r.get_raw(186, 242), None);
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Ratings {
+    users: Arc<IdMap>,
+    items: Arc<IdMap>,
+    row_ptr: Vec<usize>,
+    col_idx: Vec<u32>,
+    csr_values: Vec<f64>,
+    col_ptr: Vec<usize>,
+    row_idx: Vec<u32>,
+    csc_values: Vec<f64>,
+    csc_to_csr: Vec<u32>,
+}
+
+impl fmt::Debug for Ratings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ratings")
+            .field("num_users", &self.num_users())
+            .field("num_items", &self.num_items())
+            .field("nnz", &self.nnz())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ratings {
+    /// Entries given by dense indices; raw ids are the indices themselves
+    /// ([`IdMap::identity`]). A repeated pair is an error, as are indices out
+    /// of range and non-finite values. An empty list gives an empty matrix.
+    ///
+    /// ```
+    /// use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(3, 2, [(0, 1, 5.0), (2, 0, 1.0)]).unwrap();
+    /// assert_eq!(r.nnz(), 2);
+    /// assert!(Ratings::from_triplets(3, 2, [(3, 0, 1.0)]).is_err());
+    /// assert!(Ratings::from_triplets(3, 2, [(0, 0, 1.0), (0, 0, 2.0)]).is_err());
+    /// ```
+    pub fn from_triplets(
+        num_users: u32,
+        num_items: u32,
+        triplets: impl IntoIterator<Item = (u32, u32, f64)>,
+    ) -> Result<Ratings, DataError> {
+        let mut t = Triplets::default();
+        for (e, (u, i, v)) in triplets.into_iter().enumerate() {
+            let bad = if u >= num_users {
+                Some(format!("user index {u} is not below {num_users}"))
+            } else if i >= num_items {
+                Some(format!("item index {i} is not below {num_items}"))
+            } else if !v.is_finite() {
+                Some(format!("rating {v} is not finite"))
+            } else {
+                None
+            };
+            if let Some(message) = bad {
+                return Err(DataError::Entry {
+                    file: "<triplets>".into(),
+                    entry: e + 1,
+                    message,
+                });
+            }
+            t.push(u, i, v);
+        }
+        let users = Arc::new(IdMap::identity(num_users));
+        let items = Arc::new(IdMap::identity(num_items));
+        assemble(users, items, t, Duplicates::Error, |first, second, u, i| {
+            DataError::Duplicate {
+                file: "<triplets>".into(),
+                user: u.to_string(),
+                item: i.to_string(),
+                unit: "entry",
+                first: first + 1,
+                second: second + 1,
+            }
+        })
+    }
+
+    /// The observed cells of a dense masked matrix (rows are users), with
+    /// identity id maps. A non-finite observed value is an error.
+    ///
+    /// ```
+    /// use mf_runtime::{data::Ratings, MaskedMatrix};
+    /// use ndarray::array;
+    /// let m = MaskedMatrix::zeros_as_missing(array![[5.0, 0.0], [0.0, 1.0]]);
+    /// let r = Ratings::from_masked(&m).unwrap();
+    /// assert_eq!(r.nnz(), 2);
+    /// assert_eq!(r.to_masked(), m);
+    /// ```
+    pub fn from_masked(m: &MaskedMatrix) -> Result<Ratings, DataError> {
+        let (rows, cols) = m.dim();
+        let too_big = |n: usize| DataError::Invalid(format!("{n} rows or columns do not fit u32"));
+        let num_users = u32::try_from(rows).map_err(|_| too_big(rows))?;
+        let num_items = u32::try_from(cols).map_err(|_| too_big(cols))?;
+        let values = m.values();
+        let observed = m.observed();
+        let cells = (0..rows).flat_map(|u| (0..cols).map(move |i| (u, i)));
+        let triplets = cells
+            .filter(|&(u, i)| observed[[u, i]])
+            .map(|(u, i)| (u as u32, i as u32, values[[u, i]]));
+        Ratings::from_triplets(num_users, num_items, triplets)
+    }
+
+    /// The dense masked form (missing cells hold 0). Meant for small data:
+    /// it allocates `users × items` cells.
+    ///
+    /// ```
+    /// use mf_runtime::data::Ratings;
+    /// let m = Ratings::from_triplets(1, 2, [(0, 1, 2.0)]).unwrap().to_masked();
+    /// assert!(!m.is_observed(0, 0) && m.is_observed(0, 1));
+    /// assert_eq!(m.values()[[0, 1]], 2.0);
+    /// ```
+    pub fn to_masked(&self) -> MaskedMatrix {
+        let dim = (self.num_users(), self.num_items());
+        let mut values = Array2::zeros(dim);
+        let mut observed = Array2::from_elem(dim, false);
+        for (u, i, v) in self.iter() {
+            values[[u as usize, i as usize]] = v;
+            observed[[u as usize, i as usize]] = true;
+        }
+        MaskedMatrix::new(values, observed).expect("same shapes")
+    }
+
+    /// Assembles from CSR arrays whose rows are sorted without repeats.
+    pub(crate) fn from_csr(
+        users: Arc<IdMap>,
+        items: Arc<IdMap>,
+        row_ptr: Vec<usize>,
+        col_idx: Vec<u32>,
+        csr_values: Vec<f64>,
+    ) -> Ratings {
+        let nnz = col_idx.len();
+        assert!(
+            u32::try_from(nnz).is_ok(),
+            "more than u32::MAX observed entries"
+        );
+        debug_assert_eq!(row_ptr.len(), users.len() + 1);
+        debug_assert_eq!(row_ptr[users.len()], nnz);
+        let num_items = items.len();
+        let mut col_ptr = vec![0usize; num_items + 1];
+        for &i in &col_idx {
+            col_ptr[i as usize + 1] += 1;
+        }
+        for j in 0..num_items {
+            col_ptr[j + 1] += col_ptr[j];
+        }
+        let mut next = col_ptr[..num_items].to_vec();
+        let mut row_idx = vec![0u32; nnz];
+        let mut csc_values = vec![0.0; nnz];
+        let mut csc_to_csr = vec![0u32; nnz];
+        for (u, w) in row_ptr.windows(2).enumerate() {
+            for p in w[0]..w[1] {
+                let slot = &mut next[col_idx[p] as usize];
+                row_idx[*slot] = u as u32;
+                csc_values[*slot] = csr_values[p];
+                csc_to_csr[*slot] = p as u32;
+                *slot += 1;
+            }
+        }
+        Ratings {
+            users,
+            items,
+            row_ptr,
+            col_idx,
+            csr_values,
+            col_ptr,
+            row_idx,
+            csc_values,
+            csc_to_csr,
+        }
+    }
+
+    /// The entries at the CSR positions for which `keep` is true, on the
+    /// same id maps (so with the same dimensions).
+    pub(crate) fn select(&self, mut keep: impl FnMut(usize) -> bool) -> Ratings {
+        let mut row_ptr = Vec::with_capacity(self.row_ptr.len());
+        let mut col_idx = Vec::new();
+        let mut values = Vec::new();
+        row_ptr.push(0);
+        for w in self.row_ptr.windows(2) {
+            for p in w[0]..w[1] {
+                if keep(p) {
+                    col_idx.push(self.col_idx[p]);
+                    values.push(self.csr_values[p]);
+                }
+            }
+            row_ptr.push(col_idx.len());
+        }
+        col_idx.shrink_to_fit();
+        values.shrink_to_fit();
+        Ratings::from_csr(
+            self.users.clone(),
+            self.items.clone(),
+            row_ptr,
+            col_idx,
+            values,
+        )
+    }
+
+    /// Number of users (rows), the length of the user id map.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// assert_eq!(Ratings::from_triplets(4, 2, [(0, 0, 1.0)]).unwrap().num_users(), 4);
+    /// ```
+    pub fn num_users(&self) -> usize {
+        self.row_ptr.len() - 1
+    }
+
+    /// Number of items (columns), the length of the item id map.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// assert_eq!(Ratings::from_triplets(4, 2, [(0, 0, 1.0)]).unwrap().num_items(), 2);
+    /// ```
+    pub fn num_items(&self) -> usize {
+        self.col_ptr.len() - 1
+    }
+
+    /// Number of observed entries.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// assert_eq!(Ratings::from_triplets(4, 2, [(0, 0, 1.0), (3, 1, 2.0)]).unwrap().nnz(), 2);
+    /// ```
+    pub fn nnz(&self) -> usize {
+        self.col_idx.len()
+    }
+
+    /// Number of observed entries (same as [`nnz`](Self::nnz)).
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// assert_eq!(Ratings::from_triplets(1, 1, [(0, 0, 1.0)]).unwrap().len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.nnz()
+    }
+
+    /// Whether no entry is observed (possible for a split's test side).
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// assert!(Ratings::from_triplets(1, 1, []).unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.nnz() == 0
+    }
+
+    /// The user id map (raw id ↔ row index).
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 1, [(1, 0, 1.0)]).unwrap();
+    /// assert_eq!(r.user_ids().index(1), Some(1));
+    /// ```
+    pub fn user_ids(&self) -> &Arc<IdMap> {
+        &self.users
+    }
+
+    /// The item id map (raw id ↔ column index).
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(1, 3, [(0, 2, 1.0)]).unwrap();
+    /// assert_eq!(r.item_ids().len(), 3);
+    /// ```
+    pub fn item_ids(&self) -> &Arc<IdMap> {
+        &self.items
+    }
+
+    /// The row-major arrays.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(1, 1, 1.0)]).unwrap();
+    /// assert_eq!(r.csr().indptr, &[0, 0, 1]);
+    /// ```
+    pub fn csr(&self) -> CsrView<'_> {
+        CsrView {
+            indptr: &self.row_ptr,
+            indices: &self.col_idx,
+            values: &self.csr_values,
+        }
+    }
+
+    /// The column-major arrays, with each entry's CSR position.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(1, 1, 1.0)]).unwrap();
+    /// assert_eq!(r.csc().indptr, &[0, 0, 1]);
+    /// assert_eq!(r.csc().csr_pos, &[0]);
+    /// ```
+    pub fn csc(&self) -> CscView<'_> {
+        CscView {
+            indptr: &self.col_ptr,
+            indices: &self.row_idx,
+            values: &self.csc_values,
+            csr_pos: &self.csc_to_csr,
+        }
+    }
+
+    /// The CSC position of each CSR position (the inverse of
+    /// [`CscView::csr_pos`]); computed on each call, O(nnz).
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(0, 1, 1.0), (1, 0, 2.0)]).unwrap();
+    /// assert_eq!(r.csr_to_csc(), vec![1, 0]);
+    /// ```
+    pub fn csr_to_csc(&self) -> Vec<u32> {
+        let mut out = vec![0u32; self.nnz()];
+        for (p, &q) in self.csc_to_csr.iter().enumerate() {
+            out[q as usize] = p as u32;
+        }
+        out
+    }
+
+    /// Number of ratings of user `u`.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(1, 0, 1.0), (1, 1, 1.0)]).unwrap();
+    /// assert_eq!((r.user_count(0), r.user_count(1)), (0, 2));
+    /// ```
+    pub fn user_count(&self, u: usize) -> usize {
+        self.row_ptr[u + 1] - self.row_ptr[u]
+    }
+
+    /// Number of ratings of item `i`.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(0, 1, 1.0), (1, 1, 1.0)]).unwrap();
+    /// assert_eq!((r.item_count(0), r.item_count(1)), (0, 2));
+    /// ```
+    pub fn item_count(&self, i: usize) -> usize {
+        self.col_ptr[i + 1] - self.col_ptr[i]
+    }
+
+    /// Number of ratings of every user, in index order.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(1, 0, 1.0), (1, 1, 1.0)]).unwrap();
+    /// assert_eq!(r.user_counts().collect::<Vec<_>>(), [0, 2]);
+    /// ```
+    pub fn user_counts(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.row_ptr.windows(2).map(|w| w[1] - w[0])
+    }
+
+    /// Number of ratings of every item, in index order.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(1, 0, 1.0), (1, 1, 1.0)]).unwrap();
+    /// assert_eq!(r.item_counts().collect::<Vec<_>>(), [1, 1]);
+    /// ```
+    pub fn item_counts(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.col_ptr.windows(2).map(|w| w[1] - w[0])
+    }
+
+    /// The entries `(user, item, rating)` in CSR order.
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(1, 0, 1.0), (0, 1, 2.0)]).unwrap();
+    /// assert_eq!(r.iter().collect::<Vec<_>>(), [(0, 1, 2.0), (1, 0, 1.0)]);
+    /// ```
+    pub fn iter(&self) -> Entries<'_> {
+        Entries {
+            ratings: self,
+            pos: 0,
+            user: 0,
+        }
+    }
+
+    /// The rating of `(u, i)` by dense indices, if observed (binary search in the row).
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(2, 2, [(1, 0, 3.5)]).unwrap();
+    /// assert_eq!(r.get(1, 0), Some(3.5));
+    /// assert_eq!(r.get(0, 0), None);
+    /// assert_eq!(r.get(9, 0), None);
+    /// ```
+    pub fn get(&self, u: u32, i: u32) -> Option<f64> {
+        if u as usize >= self.num_users() {
+            return None;
+        }
+        let (items, values) = self.csr().row(u as usize);
+        items.binary_search(&i).ok().map(|p| values[p])
+    }
+
+    /// The rating of a pair given by raw ids, if both are known and the pair observed.
+    ///
+    /// ```
+    /// # use mf_runtime::data::RatingsBuilder;
+    /// let mut b = RatingsBuilder::new();
+    /// b.push("ann", "dune", 4.0);
+    /// let r = b.build().unwrap();
+    /// assert_eq!(r.get_raw("ann", "dune"), Some(4.0));
+    /// assert_eq!(r.get_raw("bob", "dune"), None);
+    /// ```
+    pub fn get_raw<'a, 'b>(
+        &self,
+        user: impl Into<RawId<'a>>,
+        item: impl Into<RawId<'b>>,
+    ) -> Option<f64> {
+        let u = self.users.index(user)?;
+        let i = self.items.index(item)?;
+        self.get(u, i)
+    }
+
+    /// Mean of the observed ratings (NaN when there is none).
+    ///
+    /// ```
+    /// # use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(1, 2, [(0, 0, 1.0), (0, 1, 4.0)]).unwrap();
+    /// assert_eq!(r.mean(), 2.5);
+    /// ```
+    pub fn mean(&self) -> f64 {
+        self.csr_values.iter().sum::<f64>() / self.nnz() as f64
+    }
+}
+
+/// Iterator over `(user, item, rating)` in CSR order; see [`Ratings::iter`].
+///
+/// ```
+/// # use mf_runtime::data::Ratings;
+/// let r = Ratings::from_triplets(3, 1, [(2, 0, 1.0)]).unwrap();
+/// assert_eq!(r.iter().len(), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Entries<'a> {
+    ratings: &'a Ratings,
+    pos: usize,
+    user: usize,
+}
+
+impl Iterator for Entries<'_> {
+    type Item = (u32, u32, f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = self.ratings;
+        if self.pos >= r.nnz() {
+            return None;
+        }
+        while r.row_ptr[self.user + 1] <= self.pos {
+            self.user += 1;
+        }
+        let p = self.pos;
+        self.pos += 1;
+        Some((self.user as u32, r.col_idx[p], r.csr_values[p]))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.ratings.nnz() - self.pos;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Entries<'_> {}
+
+impl<'a> IntoIterator for &'a Ratings {
+    type Item = (u32, u32, f64);
+    type IntoIter = Entries<'a>;
+
+    fn into_iter(self) -> Entries<'a> {
+        self.iter()
+    }
+}
+
+/// Entries as three parallel arrays, in the order given.
+#[derive(Default)]
+struct Triplets {
+    users: Vec<u32>,
+    items: Vec<u32>,
+    values: Vec<f64>,
+}
+
+impl Triplets {
+    fn push(&mut self, u: u32, i: u32, v: f64) {
+        self.users.push(u);
+        self.items.push(i);
+        self.values.push(v);
+    }
+}
+
+/// Sorts triplets into CSR by two stable counting sorts (by item, then by
+/// user), so that repeats of a pair end up adjacent in input order, and
+/// resolves them by `policy`. `duplicate(first, second, user, item)` makes
+/// the error for the repeat with the smallest `second` (0-based entries).
+fn assemble(
+    users: Arc<IdMap>,
+    items: Arc<IdMap>,
+    t: Triplets,
+    policy: Duplicates,
+    duplicate: impl Fn(usize, usize, RawId<'_>, RawId<'_>) -> DataError,
+) -> Result<Ratings, DataError> {
+    let n = t.values.len();
+    if u32::try_from(n).is_err() {
+        return Err(DataError::Invalid(format!(
+            "{n} entries: at most u32::MAX are supported"
+        )));
+    }
+    let (num_users, num_items) = (users.len(), items.len());
+    let by_item = {
+        let mut next = vec![0usize; num_items + 1];
+        for &i in &t.items {
+            next[i as usize + 1] += 1;
+        }
+        for j in 0..num_items {
+            next[j + 1] += next[j];
+        }
+        let mut out = vec![0u32; n];
+        for (e, &i) in t.items.iter().enumerate() {
+            out[next[i as usize]] = e as u32;
+            next[i as usize] += 1;
+        }
+        out
+    };
+    let mut row_start = vec![0usize; num_users + 1];
+    for &u in &t.users {
+        row_start[u as usize + 1] += 1;
+    }
+    for j in 0..num_users {
+        row_start[j + 1] += row_start[j];
+    }
+    let order = {
+        let mut next = row_start[..num_users].to_vec();
+        let mut out = vec![0u32; n];
+        for &e in &by_item {
+            let u = t.users[e as usize] as usize;
+            out[next[u]] = e;
+            next[u] += 1;
+        }
+        out
+    };
+    drop(by_item);
+    drop(t.users);
+
+    let mut row_ptr = Vec::with_capacity(num_users + 1);
+    let mut col_idx = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    let mut first_repeat: Option<(usize, usize, u32, u32)> = None;
+    row_ptr.push(0);
+    for (u, w) in row_start.windows(2).enumerate() {
+        let row = &order[w[0]..w[1]];
+        let mut k = 0;
+        while k < row.len() {
+            let item = t.items[row[k] as usize];
+            let mut end = k + 1;
+            while end < row.len() && t.items[row[end] as usize] == item {
+                end += 1;
+            }
+            let group = &row[k..end];
+            let value = |g: u32| t.values[g as usize];
+            let v = match policy {
+                _ if group.len() == 1 => value(group[0]),
+                Duplicates::Error => {
+                    let (first, second) = (group[0] as usize, group[1] as usize);
+                    if first_repeat.is_none_or(|(_, s, _, _)| second < s) {
+                        first_repeat = Some((first, second, u as u32, item));
+                    }
+                    value(group[0])
+                }
+                Duplicates::KeepFirst => value(group[0]),
+                Duplicates::KeepLast => value(group[group.len() - 1]),
+                Duplicates::Average => {
+                    group.iter().map(|&g| value(g)).sum::<f64>() / group.len() as f64
+                }
+            };
+            col_idx.push(item);
+            values.push(v);
+            k = end;
+        }
+        row_ptr.push(col_idx.len());
+    }
+    if let Some((first, second, u, i)) = first_repeat {
+        let raw_u = users.raw(u).expect("index in map");
+        let raw_i = items.raw(i).expect("index in map");
+        return Err(duplicate(first, second, raw_u, raw_i));
+    }
+    drop(order);
+    col_idx.shrink_to_fit();
+    values.shrink_to_fit();
+    Ok(Ratings::from_csr(users, items, row_ptr, col_idx, values))
+}
+
+/// Where each stored entry came from: its line in a file, or its entry number.
+///
+/// Stores only the points where the line numbering jumps (header, blank
+/// lines, dropped entries), so it costs nothing per entry.
+#[derive(Default)]
+struct LineIndex {
+    /// `(entry, line)` pairs: entry `e ≥ entry` came from `line + (e - entry)`
+    /// until the next jump.
+    jumps: Vec<(usize, usize)>,
+    last: usize,
+}
+
+impl LineIndex {
+    fn record(&mut self, entry: usize, line: usize) {
+        if self.jumps.is_empty() || line != self.last + 1 {
+            self.jumps.push((entry, line));
+        }
+        self.last = line;
+    }
+
+    fn line_of(&self, entry: usize) -> usize {
+        let k = self.jumps.partition_point(|&(e, _)| e <= entry) - 1;
+        let (e, line) = self.jumps[k];
+        line + (entry - e)
+    }
+}
+
+/// Entries unseen in training: counted when a test set is built on the id
+/// maps of a training set (see [`RatingsBuilder::with_id_maps`]).
+///
+/// ```
+/// use mf_runtime::data::{Ratings, RatingsBuilder};
+/// let mut train = RatingsBuilder::new();
+/// train.push("ann", "dune", 4.0);
+/// let train = train.build().unwrap();
+/// let mut test = RatingsBuilder::with_id_maps(&train);
+/// test.push("ann", "dune", 5.0);
+/// test.push("bob", "dune", 3.0);
+/// test.push("bob", "solaris", 2.0);
+/// let unseen = test.unseen();
+/// assert_eq!((unseen.users, unseen.items, unseen.entries), (1, 1, 2));
+/// assert_eq!(test.build().unwrap().nnz(), 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unseen {
+    /// Distinct users absent from training.
+    pub users: usize,
+    /// Distinct items absent from training.
+    pub items: usize,
+    /// Entries dropped because their user or item is absent from training.
+    pub entries: usize,
+}
+
+enum Ids {
+    Growing(IdMap),
+    Fixed(Arc<IdMap>),
+}
+
+impl Ids {
+    fn lookup(&mut self, raw: RawId<'_>) -> Option<u32> {
+        match self {
+            Ids::Growing(m) => Some(m.get_or_insert(raw)),
+            Ids::Fixed(m) => m.index(raw),
+        }
+    }
+
+    fn into_arc(self) -> Arc<IdMap> {
+        match self {
+            Ids::Growing(m) => Arc::new(m),
+            Ids::Fixed(m) => m,
+        }
+    }
+}
+
+/// Builds [`Ratings`] from entries given by raw ids, one at a time.
+///
+/// Either with fresh id maps ([`new`](Self::new), indices in first-seen
+/// order) or on the id maps of an existing `Ratings`
+/// ([`with_id_maps`](Self::with_id_maps)), for a test set: entries whose user
+/// or item the maps lack are dropped and counted in [`unseen`](Self::unseen).
+/// Repeated pairs follow the [`Duplicates`] policy (default: error).
+///
+/// ```
+/// use mf_runtime::data::RatingsBuilder;
+/// let mut b = RatingsBuilder::new();
+/// b.push("ann", "dune", 4.0);
+/// b.push("bob", 17, 2.5);
+/// let r = b.build().unwrap();
+/// assert_eq!((r.num_users(), r.num_items(), r.nnz()), (2, 2, 2));
+/// ```
+pub struct RatingsBuilder {
+    users: Ids,
+    items: Ids,
+    entries: Triplets,
+    duplicates: Duplicates,
+    source: String,
+    lines: Option<LineIndex>,
+    pushed: usize,
+    unseen_users: HashSet<String>,
+    unseen_items: HashSet<String>,
+    dropped: usize,
+}
+
+impl Default for RatingsBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RatingsBuilder {
+    /// A builder with empty id maps.
+    ///
+    /// ```
+    /// # use mf_runtime::data::RatingsBuilder;
+    /// assert!(RatingsBuilder::new().build().is_err()); // nothing pushed
+    /// ```
+    pub fn new() -> Self {
+        Self::on_maps(Ids::Growing(IdMap::new()), Ids::Growing(IdMap::new()))
+    }
+
+    /// A builder on the id maps of `train`: the result has the same
+    /// dimensions and indices, and ids `train` lacks are counted, not added.
+    ///
+    /// ```
+    /// # use mf_runtime::data::{Ratings, RatingsBuilder};
+    /// let train = Ratings::from_triplets(3, 3, [(0, 0, 1.0)]).unwrap();
+    /// let mut b = RatingsBuilder::with_id_maps(&train);
+    /// assert!(b.push(2, 1, 5.0));
+    /// assert!(!b.push(7, 1, 5.0));
+    /// let test = b.build().unwrap();
+    /// assert_eq!((test.num_users(), test.nnz()), (3, 1));
+    /// ```
+    pub fn with_id_maps(train: &Ratings) -> Self {
+        Self::on_maps(
+            Ids::Fixed(train.users.clone()),
+            Ids::Fixed(train.items.clone()),
+        )
+    }
+
+    fn on_maps(users: Ids, items: Ids) -> Self {
+        RatingsBuilder {
+            users,
+            items,
+            entries: Triplets::default(),
+            duplicates: Duplicates::Error,
+            source: "<triplets>".into(),
+            lines: None,
+            pushed: 0,
+            unseen_users: HashSet::new(),
+            unseen_items: HashSet::new(),
+            dropped: 0,
+        }
+    }
+
+    /// The policy for repeated (user, item) pairs.
+    ///
+    /// ```
+    /// # use mf_runtime::data::{Duplicates, RatingsBuilder};
+    /// let mut b = RatingsBuilder::new().duplicates(Duplicates::KeepLast);
+    /// b.push(1, 1, 1.0);
+    /// b.push(1, 1, 2.0);
+    /// assert_eq!(b.build().unwrap().get_raw(1, 1), Some(2.0));
+    /// ```
+    pub fn duplicates(mut self, policy: Duplicates) -> Self {
+        self.duplicates = policy;
+        self
+    }
+
+    /// The name errors give as the source (default `<triplets>`).
+    ///
+    /// ```
+    /// # use mf_runtime::data::RatingsBuilder;
+    /// let mut b = RatingsBuilder::new().source("my-feed");
+    /// b.push(1, 1, f64::NAN);
+    /// assert!(b.build().unwrap_err().to_string().starts_with("my-feed: entry 1"));
+    /// ```
+    pub fn source(mut self, name: impl Into<String>) -> Self {
+        self.source = name.into();
+        self
+    }
+
+    /// Adds one rating; returns whether it was kept (false when built on
+    /// fixed id maps that lack the user or the item). Values are checked in
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// # use mf_runtime::data::RatingsBuilder;
+    /// let mut b = RatingsBuilder::new();
+    /// assert!(b.push("u1", "i1", 3.0));
+    /// ```
+    pub fn push<'a, 'b>(
+        &mut self,
+        user: impl Into<RawId<'a>>,
+        item: impl Into<RawId<'b>>,
+        value: f64,
+    ) -> bool {
+        let (user, item) = (user.into(), item.into());
+        self.pushed += 1;
+        let u = self.users.lookup(user);
+        let i = self.items.lookup(item);
+        if u.is_none() {
+            self.unseen_users.insert(user.to_string());
+        }
+        if i.is_none() {
+            self.unseen_items.insert(item.to_string());
+        }
+        match (u, i) {
+            (Some(u), Some(i)) => {
+                self.entries.push(u, i, value);
+                true
+            }
+            _ => {
+                self.dropped += 1;
+                false
+            }
+        }
+    }
+
+    /// [`push`](Self::push), remembering the line the entry came from.
+    pub(crate) fn push_line(&mut self, line: usize, user: RawId<'_>, item: RawId<'_>, value: f64) {
+        let entry = self.entries.values.len();
+        if self.push(user, item, value) {
+            self.lines
+                .get_or_insert_with(LineIndex::default)
+                .record(entry, line);
+        }
+    }
+
+    /// Number of entries pushed so far (kept or not).
+    ///
+    /// ```
+    /// # use mf_runtime::data::RatingsBuilder;
+    /// let mut b = RatingsBuilder::new();
+    /// b.push(1, 2, 3.0);
+    /// assert_eq!(b.pushed(), 1);
+    /// ```
+    pub fn pushed(&self) -> usize {
+        self.pushed
+    }
+
+    /// What was dropped for lack of an id in fixed maps (all zero with fresh maps).
+    ///
+    /// ```
+    /// # use mf_runtime::data::RatingsBuilder;
+    /// assert_eq!(RatingsBuilder::new().unseen().entries, 0);
+    /// ```
+    pub fn unseen(&self) -> Unseen {
+        Unseen {
+            users: self.unseen_users.len(),
+            items: self.unseen_items.len(),
+            entries: self.dropped,
+        }
+    }
+
+    /// The `Ratings`. Errors when nothing was pushed, when a rating is not
+    /// finite, and on a repeated pair under [`Duplicates::Error`]. (All
+    /// entries being dropped as unseen is not an error: the result is empty.)
+    ///
+    /// ```
+    /// # use mf_runtime::data::RatingsBuilder;
+    /// let mut b = RatingsBuilder::new();
+    /// b.push(1, 2, 3.0);
+    /// b.push(1, 2, 4.0);
+    /// let err = b.build().unwrap_err().to_string();
+    /// assert!(err.contains("duplicate rating for user `1` and item `2`"), "{err}");
+    /// assert!(err.contains("entry 1"), "{err}");
+    /// ```
+    pub fn build(self) -> Result<Ratings, DataError> {
+        let RatingsBuilder {
+            users,
+            items,
+            entries,
+            duplicates,
+            source,
+            lines,
+            pushed,
+            ..
+        } = self;
+        if pushed == 0 {
+            return Err(DataError::Empty {
+                file: source,
+                reason: "no entry was given".into(),
+            });
+        }
+        let origin = |e: usize| match &lines {
+            Some(index) => index.line_of(e),
+            None => e + 1,
+        };
+        if let Some(e) = entries.values.iter().position(|v| !v.is_finite()) {
+            return Err(DataError::Entry {
+                file: source,
+                entry: origin(e),
+                message: format!("rating {} is not finite", entries.values[e]),
+            });
+        }
+        let unit = if lines.is_some() { "line" } else { "entry" };
+        assemble(
+            users.into_arc(),
+            items.into_arc(),
+            entries,
+            duplicates,
+            |first, second, u, i| DataError::Duplicate {
+                file: source.clone(),
+                user: u.to_string(),
+                item: i.to_string(),
+                unit,
+                first: origin(first),
+                second: origin(second),
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *seed >> 33
+    }
+
+    /// A random matrix with repeats resolved by KeepLast, checked against a
+    /// dense reference and for CSR/CSC consistency.
+    #[test]
+    fn csr_and_csc_agree_with_a_dense_reference() {
+        let (m, n) = (37u32, 23u32);
+        let mut seed = 7;
+        let mut dense = vec![None; (m * n) as usize];
+        let mut b = RatingsBuilder::new().duplicates(Duplicates::KeepLast);
+        // Touch every user and item first so that indices equal raw ids.
+        for k in 0..m.max(n) {
+            let (u, i) = (k % m, k % n);
+            b.push(u, i, 1.0);
+            dense[(u * n + i) as usize] = Some(1.0);
+        }
+        for _ in 0..600 {
+            let u = (lcg(&mut seed) % m as u64) as u32;
+            let i = (lcg(&mut seed) % n as u64) as u32;
+            let v = (lcg(&mut seed) % 5) as f64 + 1.0;
+            b.push(u, i, v);
+            dense[(u * n + i) as usize] = Some(v);
+        }
+        let r = b.build().unwrap();
+        assert_eq!((r.num_users(), r.num_items()), (m as usize, n as usize));
+        let expected: Vec<_> = (0..m)
+            .flat_map(|u| (0..n).map(move |i| (u, i)))
+            .filter_map(|(u, i)| dense[(u * n + i) as usize].map(|v| (u, i, v)))
+            .collect();
+        assert_eq!(r.iter().collect::<Vec<_>>(), expected);
+        for u in 0..m {
+            for i in 0..n {
+                assert_eq!(r.get(u, i), dense[(u * n + i) as usize]);
+            }
+        }
+        // CSC holds the same entries, column by column, sorted by user.
+        let csc = r.csc();
+        let csr = r.csr();
+        let mut from_csc = Vec::new();
+        for i in 0..n as usize {
+            let (users, values) = csc.col(i);
+            assert!(users.windows(2).all(|w| w[0] < w[1]));
+            for (&u, &v) in users.iter().zip(values) {
+                from_csc.push((u, i as u32, v));
+            }
+        }
+        from_csc.sort_by_key(|&(u, i, _)| (u, i));
+        assert_eq!(from_csc, expected);
+        for (p, &q) in csc.csr_pos.iter().enumerate() {
+            let q = q as usize;
+            assert_eq!(csr.values[q], csc.values[p]);
+            assert_eq!(
+                csr.indptr.partition_point(|&s| s <= q) - 1,
+                csc.indices[p] as usize
+            );
+        }
+        let back = r.csr_to_csc();
+        for (q, &p) in back.iter().enumerate() {
+            assert_eq!(csc.csr_pos[p as usize] as usize, q);
+        }
+        let counts: usize = r.user_counts().sum();
+        assert_eq!(counts, r.nnz());
+        assert_eq!(r.item_counts().sum::<usize>(), r.nnz());
+    }
+
+    #[test]
+    fn duplicate_policies() {
+        let build = |policy| {
+            let mut b = RatingsBuilder::new().duplicates(policy);
+            for (u, i, v) in [(1, 1, 1.0), (2, 2, 5.0), (1, 1, 2.0), (1, 1, 6.0)] {
+                b.push(u, i, v);
+            }
+            b.build()
+        };
+        assert_eq!(build(Duplicates::KeepFirst).unwrap().get(0, 0), Some(1.0));
+        assert_eq!(build(Duplicates::KeepLast).unwrap().get(0, 0), Some(6.0));
+        assert_eq!(build(Duplicates::Average).unwrap().get(0, 0), Some(3.0));
+        let err = build(Duplicates::Error).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::Duplicate {
+                    first: 1,
+                    second: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_earliest_repeat_is_reported() {
+        let mut b = RatingsBuilder::new();
+        for (u, i) in [(5, 5), (1, 1), (5, 5), (1, 1)] {
+            b.push(u, i, 1.0);
+        }
+        let err = b.build().unwrap_err();
+        assert!(
+            matches!(&err, DataError::Duplicate { first: 1, second: 3, user, .. } if user == "5"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn line_index_maps_entries_to_lines() {
+        let mut index = LineIndex::default();
+        for (e, line) in [2, 3, 4, 7, 8, 10].into_iter().enumerate() {
+            index.record(e, line);
+        }
+        let lines: Vec<_> = (0..6).map(|e| index.line_of(e)).collect();
+        assert_eq!(lines, [2, 3, 4, 7, 8, 10]);
+    }
+
+    #[test]
+    fn masked_round_trip() {
+        let r = Ratings::from_triplets(3, 4, [(0, 3, 1.5), (2, 0, -2.0), (1, 1, 0.0)]).unwrap();
+        let m = r.to_masked();
+        assert_eq!(m.num_observed(), 3);
+        assert_eq!(Ratings::from_masked(&m).unwrap(), r);
+    }
+
+    #[test]
+    fn empty_rows_and_columns() {
+        let r = Ratings::from_triplets(4, 4, [(3, 3, 1.0)]).unwrap();
+        assert_eq!(r.csr().indptr, &[0, 0, 0, 0, 1]);
+        assert_eq!(r.csc().indptr, &[0, 0, 0, 0, 1]);
+        assert_eq!(r.iter().collect::<Vec<_>>(), [(3, 3, 1.0)]);
+    }
+}
