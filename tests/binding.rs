@@ -50,7 +50,11 @@ fn hyper_settings_default_to_their_declaration() {
 fn layout_follows_the_declaration_order() {
     let d = MaskedMatrix::fully_observed(Array2::zeros((3, 7)));
     let layout = Seed::layout(&d, 2).unwrap();
-    let blocks: Vec<_> = layout.blocks().iter().map(|b| (b.name.as_str(), b.rows, b.cols)).collect();
+    let blocks: Vec<_> = layout
+        .blocks()
+        .iter()
+        .map(|b| (b.name.as_str(), b.rows, b.cols))
+        .collect();
     assert_eq!(blocks, [("P", 3, 2), ("Q", 2, 7)]);
 }
 
@@ -58,7 +62,16 @@ fn layout_follows_the_declaration_order() {
 fn a_diverging_run_stops_with_an_error_and_keeps_finite_parameters() {
     let mut rng = common::rng(2);
     let d = common::ratings_with_nan_holes(&mut rng, 5, 5);
-    let mut params = Seed::init(&d, 2, Init::Uniform { low: 0.0, high: 1.0 }, &mut rng).unwrap();
+    let mut params = Seed::init(
+        &d,
+        2,
+        Init::Uniform {
+            low: 0.0,
+            high: 1.0,
+        },
+        &mut rng,
+    )
+    .unwrap();
     let mut objective = Seed::default().objective(&d, &params).unwrap();
     let result = GradientDescent::new(10.0)
         .train()

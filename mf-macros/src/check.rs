@@ -532,14 +532,12 @@ mod tests {
     }
 
     fn message(tokens: proc_macro2::TokenStream) -> String {
-        match check_tokens(tokens) {
-            Ok(_) => panic!("expected an error"),
-            Err(e) => e
-                .into_iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }
+        let errors = check_tokens(tokens).err().expect("expected an error");
+        errors
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     #[test]
@@ -553,7 +551,7 @@ mod tests {
             }
             minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
         })
-        .unwrap();
+        .expect("the seed loss checks");
         assert_eq!(checked.symbols.dims, ["users", "items", "k"]);
         assert!(checked.graph.shape(checked.loss).is_scalar());
     }

@@ -570,7 +570,7 @@ mod tests {
             struct L { param P: [m, n], }
             minimize #tokens
         })
-        .unwrap();
+        .expect("valid input parses");
         show(&def.body)
     }
 
@@ -607,7 +607,7 @@ mod tests {
             }
             minimize sum(D)
         })
-        .unwrap();
+        .expect("valid input parses");
         assert_eq!(def.name, "L");
         assert_eq!(def.decls.len(), 4);
         assert!(def.decls[0].sparse.is_some());

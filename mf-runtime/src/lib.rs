@@ -2,10 +2,12 @@
 //!
 //! Write a matrix-factorization loss as math, train it.
 //!
-//! ```ignore
-//! use mf_runtime::loss;
+//! ```
+//! use mf_runtime::{loss, GradientDescent, Init, MaskedMatrix, Minimizer};
+//! use rand::SeedableRng;
+//!
 //! loss! {
-//!     /// Squared error on the observed entries, L2 penalty on the factors.
+//!     /// Squared error on the observed entries, penalty on the factors.
 //!     pub struct SeedLoss {
 //!         data D: [users, items],
 //!         param P: [users, k],
@@ -14,6 +16,21 @@
 //!     }
 //!     minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
 //! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ratings = MaskedMatrix::zeros_as_missing(ndarray::array![[5.0, 3.0, 0.0], [4.0, 0.0, 1.0]]);
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let mut params = SeedLoss::init(&ratings, 2, Init::Uniform { low: 0.0, high: 1.0 }, &mut rng)?;
+//! let mut objective = SeedLoss::default().objective(&ratings, &params)?;
+//! let report = GradientDescent::new(0.01)
+//!     .train()
+//!     .max_iters(2000)
+//!     .progress(false)
+//!     .minimize(&mut objective, params.as_mut_slice())?;
+//! assert!(report.loss < 1.0);
+//! assert!(SeedLoss::explain().contains("∂L/∂P = -2 (mask ∘ (D - P Q)) Qᵀ"));
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! The [`loss!`] macro derives the gradients at compile time and generates a
