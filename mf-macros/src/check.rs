@@ -149,7 +149,7 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
         if let Some(first) = seen.get(&name) {
             let mut error = syn::Error::new(
                 decl.name.span(),
-                format!("`{name}` is declared twice: give each symbol one declaration"),
+                format!("`{name}` is declared twice: rename or remove this declaration"),
             );
             error.combine(syn::Error::new(
                 *first,
@@ -166,27 +166,33 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
                     "`{name}` is a built-in function of the loss language: choose another name"
                 ),
             ));
-            continue;
         }
         if let (Some(span), Role::Param | Role::Hyper) = (decl.sparse, decl.role) {
+            let dims: Vec<String> = decl
+                .dims
+                .iter()
+                .map(|d| match d {
+                    DimSpec::Symbol(ident) => ident.to_string(),
+                    DimSpec::One => "1".into(),
+                })
+                .collect();
             errors.push(syn::Error::new(
                 span,
                 format!(
-                    "only data can be sparse: `{}` is a {}, a dense matrix; write `{} {name}: [rows, cols]`",
-                    name,
+                    "only data can be sparse; a {} is dense: write `{} {name}: [{}]`",
                     decl.role.keyword(),
-                    decl.role.keyword()
+                    decl.role.keyword(),
+                    dims.join(", ")
                 ),
             ));
-            continue;
-        }
-        if let Some(span) = decl.sparse {
+        } else if let Some(span) = decl.sparse {
             errors.push(syn::Error::new(
                 span,
                 "`sparse[..]` data is not lowered yet: declare dense data `data D: [users, items]` and pass a `MaskedMatrix`",
             ));
-            continue;
         }
+        // A symbol with a mistake in its declaration is still declared (as
+        // dense), so that its uses in the loss are not reported as unknown.
         let shape = match decl.dims.as_slice() {
             [] => Shape::SCALAR,
             [rows, cols] => Shape::new(
@@ -305,20 +311,29 @@ impl Checker<'_> {
                 format!("`{name}` is a function: call it, e.g. `{name}(x)`"),
             );
         }
-        let declared: Vec<String> = s
+        if s.dims.contains(&name) {
+            return self.error(
+                range,
+                format!("`{name}` is a dimension, not a value: dimensions are sizes bound at run time; to average, write `mean(…)`"),
+            );
+        }
+        let mut declared: Vec<String> = s
             .params
             .iter()
             .chain(&s.data)
             .map(|p| p.name.to_string())
             .chain(s.hypers.iter().map(|h| h.name.to_string()))
             .collect();
-        self.error(
-            range,
-            format!(
-                "unknown symbol `{name}`: declare it in the header (`param {name}: [rows, cols]`, `data {name}: [rows, cols]` or `hyper {name}: f64 = 0.1`){}",
-                suggestion(&name, declared.iter().map(String::as_str))
+        if !s.data.is_empty() {
+            declared.push("mask".into());
+        }
+        let message = match suggestion(&name, declared.iter().map(String::as_str)) {
+            Some(near) => format!("unknown symbol `{name}`: did you mean `{near}`?"),
+            None => format!(
+                "unknown symbol `{name}`: declare it in the header, e.g. `param {name}: [rows, cols]`, `data {name}: [rows, cols]` or `hyper {name}: f64 = 0.1`"
             ),
-        )
+        };
+        self.error(range, message)
     }
 
     fn mask_of(&mut self, data: usize) -> NodeId {
@@ -329,21 +344,40 @@ impl Checker<'_> {
     fn call(&mut self, func: &Ident, args: &[Expr], range: SpanRange) -> Option<NodeId> {
         let name = func.to_string();
         let Some(spec) = ops::function(&name) else {
-            return self.error(
-                SpanRange::single(func.span()),
-                format!(
-                    "unknown function `{name}`; the functions are {}{}",
-                    ops::function_names().join(", "),
-                    suggestion(&name, ops::function_names().into_iter())
+            let s = self.symbols;
+            let role = if s.params.iter().any(|p| p.name == name) {
+                Some("a param")
+            } else if s.data.iter().any(|d| d.name == name) {
+                Some("data")
+            } else if s.hypers.iter().any(|h| h.name == name) {
+                Some("a hyper-setting")
+            } else {
+                None
+            };
+            let message = match (role, suggestion(&name, ops::function_names().into_iter())) {
+                (Some(role), _) => format!(
+                    "`{name}` is {role}, not a function: write `{name} * (…)` for an entrywise product or `{name} @ (…)` for a matrix product"
                 ),
-            );
+                (None, Some(near)) => format!("unknown function `{name}`: did you mean `{near}`?"),
+                (None, None) => format!(
+                    "unknown function `{name}`: the functions are {}",
+                    ops::function_names().join(", ")
+                ),
+            };
+            return self.error(SpanRange::single(func.span()), message);
         };
         if name == "mask" {
             return self.mask_call(args, range);
         }
-        if args.len() != spec.arity {
+        let [arg] = args else {
+            // Extra arguments are underlined; a missing one is reported on
+            // the whole call.
+            let at = match (args.get(spec.arity), args.last()) {
+                (Some(first), Some(last)) => first.range().to(last.range()),
+                _ => range,
+            };
             return self.error(
-                range,
+                at,
                 format!(
                     "`{name}` takes {} argument{}, found {}: write `{}`",
                     spec.arity,
@@ -352,8 +386,8 @@ impl Checker<'_> {
                     spec.syntax
                 ),
             );
-        }
-        let x = self.expr(&args[0])?;
+        };
+        let x = self.expr(arg)?;
         let g = &mut self.graph;
         Some(match (spec.class, name.as_str()) {
             (Class::Sugar, "mean") => {
@@ -389,15 +423,22 @@ impl Checker<'_> {
             return Some(self.mask_of(i));
         }
         let role = if s.params.iter().any(|p| p.name == name) {
-            "a param; only data has an observation pattern"
+            "a param, and only data has an observation pattern"
         } else if s.hypers.iter().any(|h| h.name == name) {
-            "a hyper-setting; only data has an observation pattern"
+            "a hyper-setting, and only data has an observation pattern"
         } else {
             "not declared"
         };
+        let fix = match s.data.as_slice() {
+            [] => {
+                "declare the data, e.g. `data D: [users, items]`, and write `mask(D)`".to_string()
+            }
+            [d] => format!("write `mask({})`", d.name),
+            _ => "write `mask(D)` with a data symbol D".to_string(),
+        };
         self.error(
             SpanRange::single(ident.span()),
-            format!("`mask({name})`: `{name}` is {role}. Write `mask(D)` with a data symbol D"),
+            format!("`{name}` is {role}: {fix}"),
         )
     }
 
@@ -427,21 +468,22 @@ impl Checker<'_> {
             BinOp::Div | BinOp::Pow => Op::Div,
             BinOp::MatMul => {
                 if sa.cols != sb.rows {
-                    let hint = if sa.rows == sb.rows {
-                        format!(" (did you mean `{}.T @ …`?)", expr_text(lhs))
+                    let (l, r) = (expr_text(lhs), expr_text(rhs));
+                    let hint = if sa.is_scalar() || sb.is_scalar() {
+                        format!("; to scale, write `{l} * {r}`")
+                    } else if sa.rows == sb.rows {
+                        format!("; did you mean `{} @ {r}`?", transposed_text(lhs))
                     } else if sa.cols == sb.cols {
-                        format!(" (did you mean `… @ {}.T`?)", expr_text(rhs))
+                        format!("; did you mean `{l} @ {}`?", transposed_text(rhs))
                     } else {
-                        String::new()
+                        "; check the declared shapes".to_string()
                     };
                     return self.error(
                         here,
                         format!(
-                            "`@` needs the left operand's columns to match the right operand's rows: left is {} ({} columns), right is {} ({} rows){hint}",
+                            "`@` needs the left operand's columns to equal the right operand's rows: left is {}, right is {}{hint}",
                             self.shape_text(a),
-                            self.symbols.dim_text(sa.cols),
                             self.shape_text(b),
-                            self.symbols.dim_text(sb.rows),
                         ),
                     );
                 }
@@ -449,15 +491,19 @@ impl Checker<'_> {
             }
         };
         if ir_op != Op::MatMul && sa.broadcast(sb).is_none() {
-            let hint = if sa.cols == sb.rows {
-                " (for a matrix product write `@`)"
+            let hint = if op == BinOp::Mul && sa.cols == sb.rows {
+                format!(
+                    "; for a matrix product write `{} @ {}`",
+                    expr_text(lhs),
+                    expr_text(rhs)
+                )
             } else {
-                ""
+                String::new()
             };
             return self.error(
                 here,
                 format!(
-                    "`{}` works entry by entry and needs equal shapes (or a scalar, row or column vector that broadcasts): left is {}, right is {}{hint}",
+                    "`{}` works entry by entry and needs equal shapes, or a scalar, row or column vector that broadcasts: left is {}, right is {}{hint}",
                     op.symbol(),
                     self.shape_text(a),
                     self.shape_text(b),
@@ -493,18 +539,40 @@ fn constant_value(e: &Expr) -> Option<f64> {
 fn expr_text(e: &Expr) -> String {
     match e {
         Expr::Symbol(ident) => ident.to_string(),
+        Expr::Number { value, .. } => value.to_string(),
+        Expr::Transpose { operand, .. } => match operand.as_ref() {
+            Expr::Symbol(ident) => format!("{ident}.T"),
+            _ => "(…).T".into(),
+        },
+        Expr::Call { func, .. } => format!("{func}(…)"),
         _ => "(…)".into(),
     }
 }
 
-/// ", did you mean `x`?" for the closest candidate within a small edit distance.
-fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+/// Short source text for the transpose of an expression, in hints.
+fn transposed_text(e: &Expr) -> String {
+    match e {
+        Expr::Transpose { operand, .. } => match operand.as_ref() {
+            Expr::Symbol(ident) => ident.to_string(),
+            _ => "(…)".into(),
+        },
+        Expr::Symbol(ident) => format!("{ident}.T"),
+        _ => format!("{}.T", expr_text(e)),
+    }
+}
+
+/// The candidate closest to `name` within a small edit distance (case is
+/// ignored), for "did you mean" messages.
+pub(crate) fn suggestion<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lower = name.to_lowercase();
     candidates
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|&(d, c)| d <= 2 && d < c.len().max(name.len()))
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|&(d, c)| d <= 2 && d < c.chars().count().max(name.chars().count()))
         .min()
-        .map(|(_, c)| format!("; did you mean `{c}`?"))
-        .unwrap_or_default()
+        .map(|(_, c)| c)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -37,6 +37,20 @@ fn buffer_var(id: NodeId) -> Ident {
     format_ident!("b{}", id.0)
 }
 
+/// An `f64` as code; constant folding may produce an infinity or NaN
+/// (e.g. `1e308 * 1e308`), which has no literal.
+fn float_literal(c: f64) -> TokenStream {
+    if c.is_nan() {
+        quote!(f64::NAN)
+    } else if c == f64::INFINITY {
+        quote!(f64::INFINITY)
+    } else if c == f64::NEG_INFINITY {
+        quote!(f64::NEG_INFINITY)
+    } else {
+        quote!(#c)
+    }
+}
+
 fn prefixed(prefix: &str, name: &Ident) -> Ident {
     format_ident!("{}_{}", prefix, name)
 }
@@ -678,10 +692,7 @@ impl BodyEmitter<'_> {
         let shape = g.shape(id);
         let (ri, cj) = (collapse(shape.rows, i), collapse(shape.cols, j));
         match g.op(id) {
-            Op::Const(c) => {
-                let c = c.get();
-                quote!(#c)
-            }
+            Op::Const(c) => float_literal(c.get()),
             Op::Hyper(h) => {
                 let v = prefixed("h", &s.hypers[h as usize].name);
                 quote!(#v)

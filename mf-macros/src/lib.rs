@@ -82,3 +82,71 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         explain,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::compile;
+    use quote::quote;
+
+    /// Malformed or unusual inputs give compile errors (or code), never a
+    /// panic.
+    #[test]
+    fn the_pipeline_never_panics() {
+        let header = quote! {
+            struct L { data D: [users, items], param P: [users, k], param Q: [k, items], }
+        };
+        let cases = [
+            quote!(),
+            quote!(1 2 3),
+            quote!(struct),
+            quote!(pub struct L),
+            quote!(
+                struct L {}
+            ),
+            quote!(struct L {}, minimize),
+            quote!(struct L {} minimize 1),
+            quote!(struct L { param P: [a, b], } minimize sum(P)),
+            quote!(struct L { param P: [], } minimize P),
+            quote!(struct L { param P: [r#k, n], } minimize sum(P)),
+            quote!(struct L { param P: [type, n], } minimize sum(P)),
+            quote!(struct L { param P: [self, n], } minimize sum(P)),
+            quote!(struct L { param r#type: [m, n], } minimize sum(r#type)),
+            quote!(struct L { param P: [m, n], param P: [n, m], } minimize sum(P)),
+            quote!(struct L { param sum: [m, n], } minimize sum(sum)),
+            quote!(struct L { param mask: [m, n], } minimize sum(mask)),
+            quote!(struct L { data D: sparse[m, n], param P: [m, n], } minimize sum(mask * (D - P))),
+            quote!(struct L { param P: sparse[m, n], } minimize sum(P)),
+            quote!(struct L { hyper b: f64 = x, param P: [m, n], } minimize sum(P)),
+            quote!(struct L { hyper b: f64 = 1e400, param P: [m, n], } minimize b * sum(P)),
+            quote!(struct L { param P: [m, n], } minimize sum(P ^ (1 / 0))),
+            quote!(struct L { param P: [m, n], } minimize sum(P ^ 0)),
+            quote!(struct L { param P: [m, n], } minimize sum(P - P)),
+            quote!(struct L { param P: [m, n], } minimize sum(P) * 0),
+            quote!(struct L { param P: [m, n], } minimize sum(mask)),
+            quote!(struct L { param P: [m, n], } minimize sum()),
+            quote!(struct L { param P: [m, n], } minimize mask()),
+            quote!(struct L { param P: [m, n], } minimize sum(P, P, P)),
+            quote!(struct L { param P: [m, n], } minimize P(P)),
+            quote!(struct L { param P: [m, n], } minimize sum(m)),
+            quote!(struct L { param P: [m, n], } minimize sum(P.T.T @ P)),
+            quote!(struct L { param P: [m, n], } minimize 2 @ P),
+            quote!(#header minimize sum(mask(D, D) * P@Q)),
+            quote!(#header minimize sum(mask(P@Q) * P@Q)),
+            quote!(#header minimize sum(mask(Q) * P@Q)),
+            quote!(#header minimize sum(P@Q.T)),
+            quote!(#header minimize sum(P.T@Q)),
+            quote!(#header minimize sum(P*Q)),
+            quote!(#header minimize sum(P@Q) +),
+            quote!(#header minimize sum(P@Q) sum(P)),
+            quote!(#header minimize sum(P@Q).X),
+            quote!(#header minimize sum(P@Q) ^ sum(P)),
+            quote!(#header minimize sum(D - P@Q)^2 ^ 3 ^ 400),
+            quote!(#header minimize sum((((((P@Q)))))) + 1e308 * 1e308),
+        ];
+        for tokens in cases {
+            let text = tokens.to_string();
+            let result = std::panic::catch_unwind(|| compile(tokens).to_string());
+            assert!(result.is_ok(), "panicked on: {text}");
+        }
+    }
+}

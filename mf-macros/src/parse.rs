@@ -189,20 +189,34 @@ impl Parse for LossDef {
         input.parse::<Token![struct]>()?;
         let name: Ident = input.parse()?;
         let content;
-        syn::braced!(content in input);
+        let brace = syn::braced!(content in input);
         let decls = Punctuated::<Decl, Token![,]>::parse_terminated(&content)?
             .into_iter()
             .collect();
+        if input.is_empty() {
+            return Err(syn::Error::new(
+                brace.span.close(),
+                "the loss is missing: after the declarations write `minimize <expression>`, e.g. `minimize sum(mask * (D - P@Q)^2)`",
+            ));
+        }
         let minimize = input.call(Ident::parse_any).map_err(|e| {
             syn::Error::new(
                 e.span(),
-                "expected `minimize <expression>` after the declarations",
+                "expected `minimize <expression>` after the declarations, e.g. `minimize sum(mask * (D - P@Q)^2)`",
             )
         })?;
+        if minimize == "maximize" {
+            return Err(syn::Error::new(
+                minimize.span(),
+                "a loss is minimized: to maximize `f`, write `minimize -(f)`",
+            ));
+        }
         if minimize != "minimize" {
             return Err(syn::Error::new(
                 minimize.span(),
-                format!("expected `minimize`, found `{minimize}`"),
+                format!(
+                    "expected `minimize` after the declarations, found `{minimize}`: write `minimize <expression>`, e.g. `minimize sum(mask * (D - P@Q)^2)`"
+                ),
             ));
         }
         if input.is_empty() {
@@ -236,12 +250,16 @@ impl Parse for Decl {
             "data" => Role::Data,
             "hyper" => Role::Hyper,
             other => {
-                return Err(syn::Error::new(
-                    role_ident.span(),
-                    format!(
+                let message = match crate::check::suggestion(
+                    other,
+                    ["param", "data", "hyper"].into_iter(),
+                ) {
+                    Some(near) => format!("unknown role `{other}`: did you mean `{near}`?"),
+                    None => format!(
                         "unknown role `{other}`: each declaration starts with `param`, `data` or `hyper`, e.g. `param P: [users, k]`"
                     ),
-                ))
+                };
+                return Err(syn::Error::new(role_ident.span(), message));
             }
         };
         let name: Ident = input.parse()?;
@@ -322,11 +340,16 @@ fn parse_hyper_rest(input: ParseStream, attrs: Vec<Attribute>, name: Ident) -> s
     if !input.peek(Token![=]) {
         return Err(syn::Error::new(
             ty.span(),
-            format!("a hyper-setting needs a default: `hyper {name}: f64 = 0.02`"),
+            format!("a hyper-setting needs a default: write `hyper {name}: f64 = 0.02`"),
         ));
     }
     input.parse::<Token![=]>()?;
     let negative = input.parse::<Option<Token![-]>>()?.is_some();
+    if !(input.peek(syn::LitInt) || input.peek(syn::LitFloat)) {
+        return Err(input.error(format!(
+            "the default of a hyper-setting is a number: write `hyper {name}: f64 = 0.02`"
+        )));
+    }
     let (value, span) = parse_number(input)?;
     Ok(Decl {
         attrs,
@@ -356,6 +379,15 @@ fn parse_dim(input: ParseStream) -> syn::Result<DimSpec> {
             "expected a dimension: a symbol such as `users`, or `1`",
         )
     })?;
+    // Dimensions become argument names in the generated code: they must be
+    // plain identifiers.
+    if ident.to_string().starts_with("r#") || syn::parse2::<Ident>(ident.to_token_stream()).is_err()
+    {
+        return Err(syn::Error::new(
+            ident.span(),
+            format!("`{ident}` cannot name a dimension (it is a Rust keyword): choose another name, e.g. `n`"),
+        ));
+    }
     Ok(DimSpec::Symbol(ident))
 }
 
@@ -364,15 +396,27 @@ fn parse_number(input: ParseStream) -> syn::Result<(f64, Span)> {
     if lookahead.peek(syn::LitInt) {
         let lit: syn::LitInt = input.parse()?;
         check_no_suffix(lit.suffix(), lit.span())?;
-        let value = lit.base10_parse::<f64>()?;
+        let value = check_finite(lit.base10_parse::<f64>()?, lit.span())?;
         Ok((value, lit.span()))
     } else if lookahead.peek(syn::LitFloat) {
         let lit: syn::LitFloat = input.parse()?;
         check_no_suffix(lit.suffix(), lit.span())?;
-        let value = lit.base10_parse::<f64>()?;
+        let value = check_finite(lit.base10_parse::<f64>()?, lit.span())?;
         Ok((value, lit.span()))
     } else {
         Err(lookahead.error())
+    }
+}
+
+/// Rejects numbers that do not fit an `f64` (they would become infinite).
+fn check_finite(value: f64, span: Span) -> syn::Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(syn::Error::new(
+            span,
+            "this number is too large for an f64 (at most about 1.8e308)",
+        ))
     }
 }
 
@@ -484,7 +528,7 @@ fn parse_postfix(input: ParseStream, mut expr: Expr) -> syn::Result<Expr> {
         if member != "T" {
             return Err(syn::Error::new(
                 member.span(),
-                format!("unknown member `.{member}`: only `.T` (transpose) exists"),
+                format!("unknown member `.{member}`: for the transpose write `.T`"),
             ));
         }
         expr = Expr::Transpose {

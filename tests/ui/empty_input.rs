@@ -1,0 +1,5 @@
+use mf_runtime::loss;
+
+loss! {}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use mf_runtime::loss;
+
+loss! {
+    pub struct L {
+        data D: [users, items],
+        param P: [users, k],
+        param Q: [k, items],
+    }
+}
+
+fn main() {}

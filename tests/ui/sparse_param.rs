@@ -1,0 +1,12 @@
+use mf_runtime::loss;
+
+loss! {
+    pub struct L {
+        data D: [users, items],
+        param P: sparse[users, k],
+        param Q: [k, items],
+    }
+    minimize sum(mask * (D - P@Q)^2)
+}
+
+fn main() {}

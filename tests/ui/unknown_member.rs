@@ -1,0 +1,12 @@
+use mf_runtime::loss;
+
+loss! {
+    pub struct L {
+        data D: [users, items],
+        param P: [users, k],
+        param Q: [k, items],
+    }
+    minimize sum(mask * (D - P@Q.t)^2)
+}
+
+fn main() {}
