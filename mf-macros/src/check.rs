@@ -17,6 +17,8 @@ pub struct Symbol {
     pub name: Ident,
     pub attrs: Vec<Attribute>,
     pub shape: Shape,
+    /// Data given as observed entries only (`sparse[..]`).
+    pub sparse: bool,
 }
 
 /// A declared hyper-setting.
@@ -185,10 +187,12 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
                     dims.join(", ")
                 ),
             ));
-        } else if let Some(span) = decl.sparse {
+        } else if let (Some(span), [DimSpec::One, _] | [_, DimSpec::One] | []) =
+            (decl.sparse, decl.dims.as_slice())
+        {
             errors.push(syn::Error::new(
                 span,
-                "`sparse[..]` data is not lowered yet: declare dense data `data D: [users, items]` and pass a `MaskedMatrix`",
+                "sparse data is a matrix of observed entries: give it two dimension symbols, e.g. `sparse[users, items]`",
             ));
         }
         // A symbol with a mistake in its declaration is still declared (as
@@ -201,10 +205,18 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
             ),
             _ => unreachable_shape(decl, errors),
         };
+        let sparse = decl.sparse.is_some() && decl.role == Role::Data;
+        if sparse && symbols.data.iter().any(|d| d.sparse && d.shape == shape) {
+            errors.push(syn::Error::new(
+                decl.name.span(),
+                "one sparse data matrix per shape: a second matrix on the same pattern is not supported yet; declare it dense",
+            ));
+        }
         let symbol = Symbol {
             name: decl.name.clone(),
             attrs: decl.attrs.clone(),
             shape,
+            sparse,
         };
         match decl.role {
             Role::Param => symbols.params.push(symbol),

@@ -77,15 +77,20 @@ pub fn emit(input: &Input) -> TokenStream {
         let (n, d) = (&h.name, h.default);
         quote!(#n: #d,)
     });
+    let data_type = |d: &Symbol| match d.sparse {
+        true => quote!(#rt::Ratings),
+        false => quote!(#rt::MaskedMatrix),
+    };
     let data_fields = s.data.iter().map(|d| {
-        let (n, a) = (&d.name, &d.attrs);
-        quote!(#(#a)* pub #n: &'a #rt::MaskedMatrix,)
+        let (n, a, ty) = (&d.name, &d.attrs, data_type(d));
+        quote!(#(#a)* pub #n: &'a #ty,)
     });
     let data_from = (s.data.len() == 1).then(|| {
         let n = &s.data[0].name;
+        let ty = data_type(&s.data[0]);
         quote! {
-            impl<'a> ::core::convert::From<&'a #rt::MaskedMatrix> for #data_ty<'a> {
-                fn from(data: &'a #rt::MaskedMatrix) -> Self {
+            impl<'a> ::core::convert::From<&'a #ty> for #data_ty<'a> {
+                fn from(data: &'a #ty) -> Self {
                     #data_ty { #n: data }
                 }
             }
@@ -122,7 +127,11 @@ pub fn emit(input: &Input) -> TokenStream {
         .collect();
     let bind_data = s.data.iter().map(|d| {
         let n = &d.name;
-        bind_shape(d, "data", quote!(data.#n.dim()), s)
+        let size = match d.sparse {
+            true => quote!((data.#n.num_users(), data.#n.num_items())),
+            false => quote!(data.#n.dim()),
+        };
+        bind_shape(d, "data", size, s)
     });
     let bind_params = s.params.iter().enumerate().map(|(i, p)| {
         let block = quote!(params.layout().blocks()[#i]);
@@ -165,6 +174,29 @@ pub fn emit(input: &Input) -> TokenStream {
         let (r, c) = (dim_size(shape.rows), dim_size(shape.cols));
         quote!(#v: #nd::Array2::zeros((#r, #c)),)
     });
+    // Per-entry stores and column scratch of the passes over sparse data.
+    let mut entry_fields = Vec::new();
+    let mut entry_inits = Vec::new();
+    let mut seen = BTreeSet::new();
+    for plan in [input.value_plan, input.gradient_plan] {
+        for pass in sparse_passes(input.graph, s, plan) {
+            let (v, data) = (&pass.stored, &s.data[pass.data].name);
+            let width = pass.scattered.len();
+            if !seen.insert(v.to_string()) {
+                continue;
+            }
+            entry_fields.push(quote!(#v: ::std::vec::Vec<f64>,));
+            entry_inits.push(quote!(#v: ::std::vec![0.0; data.#data.nnz() * #width],));
+            for (_, item) in &pass.scattered {
+                if let Some((scratch, len)) = column_scratch(input.graph, item)
+                    .filter(|(scratch, _)| seen.insert(scratch.to_string()))
+                {
+                    entry_fields.push(quote!(#scratch: ::std::vec::Vec<f64>,));
+                    entry_inits.push(quote!(#scratch: ::std::vec![0.0; #len],));
+                }
+            }
+        }
+    }
     let offsets = s.params.iter().map(|p| {
         let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
         quote!({ offset += #r * #c; offset },)
@@ -336,7 +368,7 @@ pub fn emit(input: &Input) -> TokenStream {
                     data,
                     dims,
                     offsets,
-                    workspace: #workspace_ty { #(#buffer_inits)* },
+                    workspace: #workspace_ty { #(#buffer_inits)* #(#entry_inits)* },
                 })
             }
         }
@@ -344,6 +376,7 @@ pub fn emit(input: &Input) -> TokenStream {
         #[allow(non_snake_case)]
         struct #workspace_ty {
             #(#buffer_fields)*
+            #(#entry_fields)*
         }
 
         #[doc = #doc_objective]
@@ -456,6 +489,13 @@ impl BodyEmitter<'_> {
         });
         let data_views = s.data.iter().map(|d| {
             let n = &d.name;
+            if d.sparse {
+                let (csr, csc) = (prefixed("csr", n), prefixed("csc", n));
+                return quote! {
+                    let #csr = data.#n.csr();
+                    let #csc = data.#n.csc();
+                };
+            }
             let values = prefixed("d", n);
             let mask = prefixed("m", n);
             quote! {
@@ -493,7 +533,17 @@ impl BodyEmitter<'_> {
         } else {
             quote!()
         };
-        let buffers = plan.buffers.iter().map(|&b| buffer_var(b));
+        let mut buffers: Vec<Ident> = plan.buffers.iter().map(|&b| buffer_var(b)).collect();
+        for pass in sparse_passes(self.graph, s, plan) {
+            buffers.push(pass.stored.clone());
+            buffers.extend(
+                pass.scattered
+                    .iter()
+                    .filter_map(|(_, item)| column_scratch(self.graph, item).map(|(v, _)| v)),
+            );
+        }
+        buffers.sort();
+        buffers.dedup();
         let steps = plan.steps.iter().map(|step| self.step(plan, step));
         let result = self.access(
             plan,
@@ -583,7 +633,158 @@ impl BodyEmitter<'_> {
                 domain,
                 inline,
                 items,
-            } => self.fused_loop(plan, *domain, inline, items),
+            } => match sparse_passes(self.graph, self.symbols, plan)
+                .into_iter()
+                .find(|pass| pass.step == step)
+            {
+                Some(pass) => self.entry_pass(plan, &pass, inline, items),
+                None => self.fused_loop(plan, *domain, inline, items),
+            },
+        }
+    }
+
+    /// A loop over the observed entries of sparse data: one parallel pass
+    /// computing the sums and storing each scattered value per entry, then
+    /// one pass per scattered product over the rows (CSR) or the columns
+    /// (CSC). See `mf_runtime::kernel`.
+    fn entry_pass(
+        &self,
+        plan: &Plan,
+        pass: &SparsePass,
+        inline: &[NodeId],
+        items: &[LoopItem],
+    ) -> TokenStream {
+        let g = self.graph;
+        let name = &self.symbols.data[pass.data].name;
+        let (csr, csc, dv) = (
+            prefixed("csr", name),
+            prefixed("csc", name),
+            prefixed("dv", name),
+        );
+        let inline_set: BTreeSet<NodeId> = inline.iter().copied().collect();
+        let (i, j) = (quote!(i), quote!(j));
+        let lets = inline.iter().map(|&id| {
+            let v = node_var(id);
+            let value = self.compute(plan, &inline_set, id, &i, &j);
+            quote!(let #v: f64 = #value;)
+        });
+        let sums: Vec<NodeId> = items
+            .iter()
+            .filter_map(|item| match *item {
+                LoopItem::Reduce { node, target: None } => Some(node),
+                _ => None,
+            })
+            .collect();
+        let sum_updates = sums.iter().enumerate().map(|(k, &node)| {
+            let x = self.access(plan, &inline_set, g.args(node)[0], &i, &j);
+            match g.op(node) {
+                Op::Norm => quote!({ let t: f64 = #x; sums[#k] += t * t; }),
+                _ => quote!(sums[#k] += #x;),
+            }
+        });
+        let sum_results = sums.iter().enumerate().map(|(k, &node)| {
+            let v = node_var(node);
+            match g.op(node) {
+                Op::Norm => quote!(let #v: f64 = totals[#k].sqrt();),
+                _ => quote!(let #v: f64 = totals[#k];),
+            }
+        });
+        let slot_writes = pass.scattered.iter().map(|(slot, item)| {
+            let x = self.access(plan, &inline_set, scattered_root(g, item), &i, &j);
+            quote!(slots[#slot] = #x;)
+        });
+        let num_sums = sums.len();
+        let width = pass.scattered.len();
+        let stored = &pass.stored;
+        let scatters = pass
+            .scattered
+            .iter()
+            .map(|(slot, item)| self.scatter(pass, *slot, item));
+        quote! {
+            let totals: [f64; #num_sums] = ::mf_runtime::kernel::over_entries(
+                #csr.indptr,
+                &mut (*#stored)[..],
+                #width,
+                |i: usize, e: usize, slots: &mut [f64], sums: &mut [f64; #num_sums]| {
+                    let j = #csr.indices[e] as usize;
+                    let #dv: f64 = #csr.values[e];
+                    #(#lets)*
+                    #(#sum_updates)*
+                    #(#slot_writes)*
+                },
+            );
+            #(#sum_results)*
+            #(#scatters)*
+            let _ = &#csc;
+        }
+    }
+
+    /// Scatters stored slot `slot` into its target: by rows when the sparse
+    /// operand is on the left (or the sum keeps the rows), else by columns.
+    fn scatter(&self, pass: &SparsePass, slot: usize, item: &LoopItem) -> TokenStream {
+        let g = self.graph;
+        let plan_free = Plan::default();
+        let none = BTreeSet::new();
+        let name = &self.symbols.data[pass.data].name;
+        let (csr, csc) = (prefixed("csr", name), prefixed("csc", name));
+        let (stored, width) = (&pass.stored, pass.scattered.len());
+        let (node, target) = match *item {
+            LoopItem::Scatter { node, target, .. }
+            | LoopItem::Reduce {
+                node,
+                target: Some(target),
+            } => (node, target),
+            _ => return quote!(),
+        };
+        let t = self.target(target);
+        let by_rows = scatters_by_rows(g, item);
+        let (cols, other) = match *item {
+            LoopItem::Scatter { node, operand, .. } => {
+                let other = g
+                    .args(node)
+                    .iter()
+                    .copied()
+                    .find(|&a| a != operand)
+                    .unwrap_or(operand);
+                if by_rows {
+                    let x = self.access(&plan_free, &none, other, &quote!(j), &quote!(t));
+                    (
+                        dim_size(g.shape(node).cols),
+                        quote!(|j: usize, t: usize| #x),
+                    )
+                } else {
+                    let x = self.access(&plan_free, &none, other, &quote!(t), &quote!(i));
+                    (
+                        dim_size(g.shape(node).rows),
+                        quote!(|i: usize, t: usize| #x),
+                    )
+                }
+            }
+            _ => (quote!(1usize), quote!(|_: usize, _: usize| 1.0f64)),
+        };
+        let _ = node;
+        if by_rows {
+            quote! {
+                ::mf_runtime::kernel::scatter_rows(
+                    #csr.indptr, #csr.indices, |e: usize| e, &(*#stored)[..], #width, #slot,
+                    #t.as_slice_mut().expect("gradient blocks and buffers are contiguous"),
+                    #cols, #other,
+                );
+            }
+        } else {
+            let scratch = column_scratch(g, item).map(|(v, _)| v);
+            let items_dim = dim_size(g.shape(node).cols);
+            quote! {
+                ::mf_runtime::kernel::scatter_rows(
+                    #csc.indptr, #csc.indices, |e: usize| #csc.csr_pos[e] as usize, &(*#stored)[..], #width, #slot,
+                    &mut (*#scratch)[..], #cols, #other,
+                );
+                for jj in 0..#items_dim {
+                    for t in 0..#cols {
+                        #t[[t, jj]] = (*#scratch)[jj * #cols + t];
+                    }
+                }
+            }
         }
     }
 
@@ -638,6 +839,9 @@ impl BodyEmitter<'_> {
                         }
                     }
                 }
+                LoopItem::Scatter { .. } => per_entry.push(quote!(::core::compile_error!(
+                    "internal compiler error: a scatter over dense data"
+                );)),
             }
         }
         let (rows, cols) = (dim_size(domain.rows), dim_size(domain.cols));
@@ -669,6 +873,21 @@ impl BodyEmitter<'_> {
             .iter()
             .map(|&a| self.access(plan, inline, a, i, j))
             .collect();
+        if op == Op::MatMul {
+            // A product sampled at one entry: a row · column dot product.
+            let (a, b) = (self.graph.args(id)[0], self.graph.args(id)[1]);
+            let t = format_ident!("t{}", id.0);
+            let inner = dim_size(self.graph.shape(a).cols);
+            let x = self.access(plan, inline, a, i, &quote!(#t));
+            let y = self.access(plan, inline, b, &quote!(#t), j);
+            return quote!({
+                let mut dot = 0.0f64;
+                for #t in 0..#inner {
+                    dot += #x * #y;
+                }
+                dot
+            });
+        }
         match spec(op).code {
             Some(code) => code(op, &args),
             None => quote!(::core::compile_error!(
@@ -705,6 +924,12 @@ impl BodyEmitter<'_> {
                 let v = prefixed("p", &s.params[p as usize].name);
                 quote!(#v[[#ri, #cj]])
             }
+            // On sparse data a loop only visits observed entries.
+            Op::Data(d) if s.data[d as usize].sparse => {
+                let v = prefixed("dv", &s.data[d as usize].name);
+                quote!(#v)
+            }
+            Op::Mask(d) if s.data[d as usize].sparse => quote!(1.0f64),
             Op::Data(d) => {
                 let v = prefixed("d", &s.data[d as usize].name);
                 quote!(#v[[#ri, #cj]])
@@ -739,4 +964,87 @@ fn collapse(dim: Dim, index: &TokenStream) -> TokenStream {
         Dim::One => quote!(0usize),
         Dim::Sym(_) => index.clone(),
     }
+}
+
+/// One pass over the observed entries of a sparse data matrix.
+struct SparsePass<'p> {
+    step: &'p Step,
+    data: usize,
+    /// The workspace vector holding the scattered values of every entry.
+    stored: Ident,
+    /// The items whose per-entry values are stored, with their slot.
+    scattered: Vec<(usize, LoopItem)>,
+}
+
+/// The passes of a plan that run over sparse data.
+fn sparse_passes<'p>(g: &Graph, s: &Symbols, plan: &'p Plan) -> Vec<SparsePass<'p>> {
+    plan.steps
+        .iter()
+        .filter_map(|step| {
+            let Step::Loop { domain, items, .. } = step else {
+                return None;
+            };
+            let data = s.data.iter().position(|d| d.sparse && d.shape == *domain)?;
+            let scattered: Vec<(usize, LoopItem)> = items
+                .iter()
+                .filter(|item| {
+                    matches!(
+                        item,
+                        LoopItem::Scatter { .. }
+                            | LoopItem::Reduce {
+                                target: Some(_),
+                                ..
+                            }
+                    )
+                })
+                .cloned()
+                .enumerate()
+                .collect();
+            let key = items.first().map_or(0, |item| match *item {
+                LoopItem::Store { value, .. } => value.0,
+                LoopItem::Reduce { node, .. } | LoopItem::Scatter { node, .. } => node.0,
+            });
+            let _ = g;
+            // Named by width too: the value and gradient plans may share a key.
+            Some(SparsePass {
+                step,
+                data,
+                stored: format_ident!("e{}_{}", key, scattered.len()),
+                scattered,
+            })
+        })
+        .collect()
+}
+
+/// The node whose per-entry value a scattered item stores.
+fn scattered_root(g: &Graph, item: &LoopItem) -> NodeId {
+    match *item {
+        LoopItem::Scatter { operand, .. } => operand,
+        LoopItem::Reduce { node, .. } => g.args(node)[0],
+        LoopItem::Store { value, .. } => value,
+    }
+}
+
+/// Whether a scattered item accumulates by rows (sparse operand on the
+/// left, or a sum that keeps the rows) rather than by columns.
+fn scatters_by_rows(g: &Graph, item: &LoopItem) -> bool {
+    match *item {
+        LoopItem::Scatter { node, operand, .. } => g.args(node)[0] == operand,
+        LoopItem::Reduce { node, .. } => g.shape(node).cols == Dim::One,
+        LoopItem::Store { .. } => true,
+    }
+}
+
+/// The scratch vector (name, length) of an item scattered by columns.
+fn column_scratch(g: &Graph, item: &LoopItem) -> Option<(Ident, TokenStream)> {
+    if scatters_by_rows(g, item) {
+        return None;
+    }
+    let node = match *item {
+        LoopItem::Scatter { node, .. } | LoopItem::Reduce { node, .. } => node,
+        LoopItem::Store { value, .. } => value,
+    };
+    let shape = g.shape(node);
+    let (r, c) = (dim_size(shape.rows), dim_size(shape.cols));
+    Some((format_ident!("c{}", node.0), quote!(#r * #c)))
 }

@@ -273,13 +273,29 @@ impl Printer<'_> {
                             Some(t) => format!("{} → {}", self.math(*node), self.target(*t)),
                             None => self.math(*node),
                         },
+                        LoopItem::Scatter { node, target, .. } => {
+                            format!("{} → {}", self.math(*node), self.target(*target))
+                        }
                     })
                     .collect();
-                format!(
-                    "one dense pass over {}: {}",
-                    self.symbols.shape_text(*domain),
-                    what.join("; ")
-                )
+                let sparse = self
+                    .symbols
+                    .data
+                    .iter()
+                    .find(|d| d.sparse && d.shape == *domain);
+                match sparse {
+                    Some(d) => format!(
+                        "one pass over the observed entries of {} (never the full {} grid): {}",
+                        d.name,
+                        self.symbols.shape_text(*domain),
+                        what.join("; ")
+                    ),
+                    None => format!(
+                        "one dense pass over {}: {}",
+                        self.symbols.shape_text(*domain),
+                        what.join("; ")
+                    ),
+                }
             }
         })
     }

@@ -59,12 +59,28 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
             graph.internal_errors.join("; ")
         )));
     }
-    let value_plan = lower::plan(&graph, loss, &[]);
-    let gradient_plan = lower::plan(&graph, loss, &grads);
+    let sparse: Vec<(ir::Shape, u16)> = symbols
+        .data
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.sparse)
+        .map(|(i, d)| (d.shape, i as u16))
+        .collect();
     let printer = explain::Printer {
         graph: &graph,
         symbols: &symbols,
     };
+    let lower = |grads: &[Option<ir::NodeId>]| {
+        lower::plan(&graph, loss, grads, &sparse).map_err(|e| {
+            def.body.range().error(format!(
+                "cannot lower `{}`: {}",
+                printer.math(e.node),
+                e.message
+            ))
+        })
+    };
+    let value_plan = lower(&[])?;
+    let gradient_plan = lower(&grads)?;
     let explain = explain::explain(
         &def.name.to_string(),
         &printer,

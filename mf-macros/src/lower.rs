@@ -34,6 +34,24 @@ pub enum LoopItem {
         node: NodeId,
         target: Option<Target>,
     },
+    /// A matrix product `node` whose `operand` lives on the (sparse)
+    /// domain: each entry's value of the operand is scattered into the rows
+    /// (operand on the left) or columns (on the right) of `target`.
+    Scatter {
+        node: NodeId,
+        operand: NodeId,
+        target: Target,
+    },
+}
+
+/// The sparse data matrices: the shape of each, and its data index. A loop
+/// over such a shape runs over the observed entries only.
+pub type SparseDomains = [(Shape, u16)];
+
+/// A term that cannot be lowered, and why.
+pub struct LowerError {
+    pub node: NodeId,
+    pub message: String,
 }
 
 /// One step of the plan, in execution order.
@@ -62,8 +80,32 @@ pub struct Plan {
     pub buffers: Vec<NodeId>,
 }
 
+/// Whether `id` is computed entry by entry over a sparse domain (never
+/// stored: that would be the whole grid).
+fn on_sparse_domain(g: &Graph, sparse: &SparseDomains, id: NodeId) -> bool {
+    let node = g.node(id);
+    sparse.iter().any(|(shape, _)| *shape == node.shape)
+        && matches!(spec(node.op).class, Class::Elementwise | Class::MatMul)
+}
+
+/// The operand of a matrix product that lives on a sparse domain, if any.
+pub fn sparse_operand(g: &Graph, sparse: &SparseDomains, id: NodeId) -> Option<NodeId> {
+    if g.op(id) != Op::MatMul || on_sparse_domain(g, sparse, id) {
+        return None;
+    }
+    g.args(id)
+        .iter()
+        .copied()
+        .find(|&a| sparse.iter().any(|(shape, _)| *shape == g.shape(a)))
+}
+
 /// The plan computing `loss` and, when given, each param's gradient.
-pub fn plan(g: &Graph, loss: NodeId, grads: &[Option<NodeId>]) -> Plan {
+pub fn plan(
+    g: &Graph,
+    loss: NodeId,
+    grads: &[Option<NodeId>],
+    sparse: &SparseDomains,
+) -> Result<Plan, LowerError> {
     let mut roots = vec![loss];
     roots.extend(grads.iter().flatten());
     let reachable = g.reachable(&roots);
@@ -86,14 +128,14 @@ pub fn plan(g: &Graph, loss: NodeId, grads: &[Option<NodeId>]) -> Plan {
                 && grads.iter().filter(|&&other| other == Some(grad)).count() == 1
         })
         .collect();
-    let materialized = materialized(g, &reachable, &consumers, &direct);
+    let materialized = materialized(g, &reachable, &consumers, &direct, sparse);
 
     let mut units = Vec::new();
     for (param, grad) in grads.iter().enumerate() {
         let target = Target::Grad(param);
         let step = match *grad {
             None => Step::ZeroGrad(param),
-            Some(grad) if direct.contains(&grad) => produce(g, grad, target),
+            Some(grad) if direct.contains(&grad) => produce(g, sparse, grad, target),
             Some(grad) => loop_step(
                 g,
                 LoopItem::Store {
@@ -108,7 +150,7 @@ pub fn plan(g: &Graph, loss: NodeId, grads: &[Option<NodeId>]) -> Plan {
     for &id in &reachable {
         let node = g.node(id);
         let step = match spec(node.op).class {
-            _ if materialized.contains(&id) => produce(g, id, Target::Buffer(id)),
+            _ if materialized.contains(&id) => produce(g, sparse, id, Target::Buffer(id)),
             Class::Elementwise if node.shape.is_scalar() => Step::Scalar(id),
             Class::Reduction if node.shape.is_scalar() => loop_step(
                 g,
@@ -125,13 +167,56 @@ pub fn plan(g: &Graph, loss: NodeId, grads: &[Option<NodeId>]) -> Plan {
         units.push(Unit::new(step, Some(id)));
     }
     let steps = schedule(g, &materialized, units);
-    Plan { steps, buffers }
+    check_sparse_loops(g, sparse, &steps)?;
+    Ok(Plan { steps, buffers })
+}
+
+/// Every pass over a sparse domain must be zero off the observed entries:
+/// its terms must sit under that data's mask.
+fn check_sparse_loops(g: &Graph, sparse: &SparseDomains, steps: &[Step]) -> Result<(), LowerError> {
+    for step in steps {
+        let Step::Loop { domain, items, .. } = step else {
+            continue;
+        };
+        let Some(&(_, data)) = sparse.iter().find(|(shape, _)| shape == domain) else {
+            continue;
+        };
+        for item in items {
+            let (root, what) = match *item {
+                LoopItem::Store { value, .. } => (value, "is a full users × items matrix"),
+                LoopItem::Reduce { node, .. } => (g.args(node)[0], "sums over every cell"),
+                LoopItem::Scatter { operand, .. } => {
+                    (operand, "multiplies a full users × items matrix")
+                }
+            };
+            let masked = g.op(root) == Op::Masked && g.op(g.args(root)[0]) == Op::Mask(data);
+            if !masked || matches!(item, LoopItem::Store { .. }) {
+                return Err(LowerError {
+                    node: root,
+                    message: format!(
+                        "this term {what} of the sparse data's shape, and the sparse lowering runs over observed entries only: put it under the mask (`sum(mask * …)`), or declare the data dense (`[..]` instead of `sparse[..]`) to evaluate the full grid"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The step that computes `id` into `target`.
-fn produce(g: &Graph, id: NodeId, target: Target) -> Step {
+fn produce(g: &Graph, sparse: &SparseDomains, id: NodeId, target: Target) -> Step {
     match spec(g.op(id)).class {
-        Class::MatMul => Step::MatMul { node: id, target },
+        Class::MatMul => match sparse_operand(g, sparse, id) {
+            Some(operand) => loop_step(
+                g,
+                LoopItem::Scatter {
+                    node: id,
+                    operand,
+                    target,
+                },
+            ),
+            None => Step::MatMul { node: id, target },
+        },
         Class::Reduction => loop_step(
             g,
             LoopItem::Reduce {
@@ -160,11 +245,12 @@ fn materialized(
     reachable: &[NodeId],
     consumers: &[Vec<NodeId>],
     direct: &BTreeSet<NodeId>,
+    sparse: &SparseDomains,
 ) -> BTreeSet<NodeId> {
     let mut set = BTreeSet::new();
     for &id in reachable {
         let node = g.node(id);
-        if direct.contains(&id) {
+        if direct.contains(&id) || on_sparse_domain(g, sparse, id) {
             continue;
         }
         // A scalar product is stored too (ndarray writes it into a 1 × 1 array).
@@ -195,7 +281,9 @@ fn materialized(
             } else {
                 operand
             };
-            if !matches!(g.op(base), Op::Param(_) | Op::Data(_)) {
+            if !matches!(g.op(base), Op::Param(_) | Op::Data(_))
+                && !on_sparse_domain(g, sparse, base)
+            {
                 set.insert(base);
             }
         }
@@ -217,6 +305,7 @@ fn loop_step(g: &Graph, item: LoopItem) -> Step {
     let domain = match &item {
         LoopItem::Store { value, .. } => g.shape(*value),
         LoopItem::Reduce { node, .. } => g.shape(g.args(*node)[0]),
+        LoopItem::Scatter { operand, .. } => g.shape(*operand),
     };
     Step::Loop {
         domain,
@@ -274,6 +363,7 @@ fn step_reads(
                     }
                     LoopItem::Store { value, .. } => stack.push(value),
                     LoopItem::Reduce { node, .. } => stack.push(g.args(node)[0]),
+                    LoopItem::Scatter { node, .. } => stack.extend(g.args(node).iter().copied()),
                 }
             }
         }

@@ -43,6 +43,7 @@ extern crate self as mf_runtime;
 pub mod data;
 mod dims;
 pub mod gradcheck;
+pub mod kernel;
 pub mod metrics;
 mod objective;
 pub mod optim;
