@@ -174,28 +174,13 @@ pub fn emit(input: &Input) -> TokenStream {
         let (r, c) = (dim_size(shape.rows), dim_size(shape.cols));
         quote!(#v: #nd::Array2::zeros((#r, #c)),)
     });
-    // Per-entry stores and column scratch of the passes over sparse data.
+    // Per-entry stores, column scratch and transposed copies of the passes
+    // over sparse data.
     let mut entry_fields = Vec::new();
     let mut entry_inits = Vec::new();
-    let mut seen = BTreeSet::new();
-    for plan in [input.value_plan, input.gradient_plan] {
-        for pass in sparse_passes(input.graph, s, plan) {
-            let (v, data) = (&pass.stored, &s.data[pass.data].name);
-            let width = pass.scattered.len();
-            if !seen.insert(v.to_string()) {
-                continue;
-            }
-            entry_fields.push(quote!(#v: ::std::vec::Vec<f64>,));
-            entry_inits.push(quote!(#v: ::std::vec![0.0; data.#data.nnz() * #width],));
-            for (_, item) in &pass.scattered {
-                if let Some((scratch, len)) = column_scratch(input.graph, item)
-                    .filter(|(scratch, _)| seen.insert(scratch.to_string()))
-                {
-                    entry_fields.push(quote!(#scratch: ::std::vec::Vec<f64>,));
-                    entry_inits.push(quote!(#scratch: ::std::vec![0.0; #len],));
-                }
-            }
-        }
+    for (name, ty, init) in sparse_workspace(input.graph, s, &[input.value_plan, input.gradient_plan]) {
+        entry_fields.push(quote!(#name: #ty,));
+        entry_inits.push(quote!(#name: #init,));
     }
     let offsets = s.params.iter().map(|p| {
         let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
@@ -204,6 +189,7 @@ pub fn emit(input: &Input) -> TokenStream {
     let emitter = BodyEmitter {
         graph: input.graph,
         symbols: s,
+        flat_reads: Default::default(),
     };
     let value_body = emitter.body(input.value_plan, input.loss, false, &workspace_ty);
     let gradient_body = emitter.body(input.gradient_plan, input.loss, true, &workspace_ty);
@@ -459,6 +445,9 @@ fn dim_size_from_binder(dim: Dim, s: &Symbols) -> TokenStream {
 struct BodyEmitter<'a> {
     graph: &'a Graph,
     symbols: &'a Symbols,
+    /// Arrays read by the step being emitted, as flat slices: bound before
+    /// the step (see [`BodyEmitter::step`]).
+    flat_reads: std::cell::RefCell<BTreeSet<NodeId>>,
 }
 
 impl BodyEmitter<'_> {
@@ -534,16 +523,11 @@ impl BodyEmitter<'_> {
             quote!()
         };
         let mut buffers: Vec<Ident> = plan.buffers.iter().map(|&b| buffer_var(b)).collect();
-        for pass in sparse_passes(self.graph, s, plan) {
-            buffers.push(pass.stored.clone());
-            buffers.extend(
-                pass.scattered
-                    .iter()
-                    .filter_map(|(_, item)| column_scratch(self.graph, item).map(|(v, _)| v)),
-            );
-        }
-        buffers.sort();
-        buffers.dedup();
+        buffers.extend(
+            sparse_workspace(self.graph, s, &[plan])
+                .into_iter()
+                .map(|(name, _, _)| name),
+        );
         let steps = plan.steps.iter().map(|step| self.step(plan, step));
         let result = self.access(
             plan,
@@ -601,7 +585,46 @@ impl BodyEmitter<'_> {
         }
     }
 
+    /// A step, preceded by the flat slices of the arrays it reads.
     fn step(&self, plan: &Plan, step: &Step) -> TokenStream {
+        self.flat_reads.borrow_mut().clear();
+        let code = self.step_code(plan, step);
+        let reads = std::mem::take(&mut *self.flat_reads.borrow_mut());
+        let bindings = reads.into_iter().map(|id| {
+            let flat = self.flat_var(id);
+            match self.graph.op(id) {
+                Op::Mask(d) => {
+                    let mask = prefixed("m", &self.symbols.data[d as usize].name);
+                    quote!(let #flat: &[bool] = #mask.as_slice().expect("contiguous");)
+                }
+                _ => {
+                    let view = self.view_of(id);
+                    quote!(let #flat: &[f64] = #view.as_slice().expect("contiguous");)
+                }
+            }
+        });
+        quote! {
+            #(#bindings)*
+            #code
+        }
+    }
+
+    fn flat_var(&self, id: NodeId) -> Ident {
+        match self.graph.op(id) {
+            Op::Mask(d) => format_ident!("flat_m_{}", self.symbols.data[d as usize].name),
+            _ => format_ident!("flat_{}", self.base_name(id)),
+        }
+    }
+
+    /// Entry `(row, col)` of a stored matrix, through its flat slice.
+    fn flat_entry(&self, id: NodeId, row: &TokenStream, col: &TokenStream) -> TokenStream {
+        self.flat_reads.borrow_mut().insert(id);
+        let flat = self.flat_var(id);
+        let cols = dim_size(self.graph.shape(id).cols);
+        quote!(#flat[#row * #cols + #col])
+    }
+
+    fn step_code(&self, plan: &Plan, step: &Step) -> TokenStream {
         let nd = quote!(::mf_runtime::ndarray);
         let none = BTreeSet::new();
         match step {
@@ -643,10 +666,13 @@ impl BodyEmitter<'_> {
         }
     }
 
-    /// A loop over the observed entries of sparse data: one parallel pass
-    /// computing the sums and storing each scattered value per entry, then
-    /// one pass per scattered product over the rows (CSR) or the columns
-    /// (CSC). See `mf_runtime::kernel`.
+    /// A loop over the observed entries of sparse data (see
+    /// `mf_runtime::kernel`): one parallel pass over the users' entries
+    /// computes the sums and accumulates the user-side gradient rows in
+    /// place, storing the entry values that item-side gradients need; then
+    /// one pass per item-side product runs over the items' entries (CSC).
+    /// Rows of the factors are read as contiguous slices: a factor read by
+    /// columns (`Q` in `P@Q`) is first copied transposed.
     fn entry_pass(
         &self,
         plan: &Plan,
@@ -656,13 +682,12 @@ impl BodyEmitter<'_> {
     ) -> TokenStream {
         let g = self.graph;
         let name = &self.symbols.data[pass.data].name;
-        let (csr, csc, dv) = (
-            prefixed("csr", name),
-            prefixed("csc", name),
-            prefixed("dv", name),
-        );
+        let (csr, csc, dv) = (prefixed("csr", name), prefixed("csc", name), prefixed("dv", name));
         let inline_set: BTreeSet<NodeId> = inline.iter().copied().collect();
         let (i, j) = (quote!(i), quote!(j));
+        let prelude = pass_row_sources(g, inline, items)
+            .into_iter()
+            .map(|rows| self.bind_rows(rows));
         let lets = inline.iter().map(|&id| {
             let v = node_var(id);
             let value = self.compute(plan, &inline_set, id, &i, &j);
@@ -689,105 +714,149 @@ impl BodyEmitter<'_> {
                 _ => quote!(let #v: f64 = totals[#k];),
             }
         });
-        let slot_writes = pass.scattered.iter().map(|(slot, item)| {
+        let mut outputs = Vec::new();
+        let mut row_updates = Vec::new();
+        for (r, item) in pass.row_items.iter().enumerate() {
+            let target = self.target(item_target(item));
+            let x = self.access(plan, &inline_set, scattered_root(g, item), &i, &j);
+            match *item {
+                LoopItem::Scatter { node, operand, .. } => {
+                    let other = other_operand(g, node, operand);
+                    let rows = rows_of(g, other, false);
+                    let slice = self.row_slice(rows, &j);
+                    let width = dim_size(g.shape(node).cols);
+                    outputs.push(quote!((#target.as_slice_mut().expect("contiguous"), #width)));
+                    row_updates.push(quote!(::mf_runtime::kernel::axpy(#x, #slice, outs[#r]);));
+                }
+                _ => {
+                    outputs.push(quote!((#target.as_slice_mut().expect("contiguous"), 1usize)));
+                    row_updates.push(quote!(outs[#r][0] += #x;));
+                }
+            }
+        }
+        let slot_writes = pass.column_items.iter().enumerate().map(|(slot, item)| {
             let x = self.access(plan, &inline_set, scattered_root(g, item), &i, &j);
             quote!(slots[#slot] = #x;)
         });
         let num_sums = sums.len();
-        let width = pass.scattered.len();
+        let num_outputs = outputs.len();
+        let width = pass.column_items.len();
         let stored = &pass.stored;
-        let scatters = pass
-            .scattered
+        let column_passes = pass
+            .column_items
             .iter()
-            .map(|(slot, item)| self.scatter(pass, *slot, item));
+            .enumerate()
+            .map(|(slot, item)| self.column_pass(pass, slot, item));
         quote! {
+            #(#prelude)*
             let totals: [f64; #num_sums] = ::mf_runtime::kernel::over_entries(
                 #csr.indptr,
                 &mut (*#stored)[..],
                 #width,
-                |i: usize, e: usize, slots: &mut [f64], sums: &mut [f64; #num_sums]| {
+                [#(#outputs),*],
+                |i: usize, e: usize, slots: &mut [f64], outs: &mut [&mut [f64]; #num_outputs], sums: &mut [f64; #num_sums]| {
                     let j = #csr.indices[e] as usize;
                     let #dv: f64 = #csr.values[e];
                     #(#lets)*
                     #(#sum_updates)*
+                    #(#row_updates)*
                     #(#slot_writes)*
                 },
             );
             #(#sum_results)*
-            #(#scatters)*
+            #(#column_passes)*
             let _ = &#csc;
         }
     }
 
-    /// Scatters stored slot `slot` into its target: by rows when the sparse
-    /// operand is on the left (or the sum keeps the rows), else by columns.
-    fn scatter(&self, pass: &SparsePass, slot: usize, item: &LoopItem) -> TokenStream {
+    /// An item-side product (or a sum keeping the columns): over each item's
+    /// entries through the CSC view, into a scratch laid out item by item,
+    /// then copied into the target.
+    fn column_pass(&self, pass: &SparsePass, slot: usize, item: &LoopItem) -> TokenStream {
         let g = self.graph;
-        let plan_free = Plan::default();
-        let none = BTreeSet::new();
         let name = &self.symbols.data[pass.data].name;
-        let (csr, csc) = (prefixed("csr", name), prefixed("csc", name));
-        let (stored, width) = (&pass.stored, pass.scattered.len());
-        let (node, target) = match *item {
-            LoopItem::Scatter { node, target, .. }
-            | LoopItem::Reduce {
-                node,
-                target: Some(target),
-            } => (node, target),
-            _ => return quote!(),
-        };
-        let t = self.target(target);
-        let by_rows = scatters_by_rows(g, item);
-        let (cols, other) = match *item {
+        let csc = prefixed("csc", name);
+        let (stored, width) = (&pass.stored, pass.column_items.len());
+        let node = item_node(item);
+        let target = self.target(item_target(item));
+        let (cols, other_row) = match *item {
             LoopItem::Scatter { node, operand, .. } => {
-                let other = g
-                    .args(node)
-                    .iter()
-                    .copied()
-                    .find(|&a| a != operand)
-                    .unwrap_or(operand);
-                if by_rows {
-                    let x = self.access(&plan_free, &none, other, &quote!(j), &quote!(t));
-                    (
-                        dim_size(g.shape(node).cols),
-                        quote!(|j: usize, t: usize| #x),
-                    )
-                } else {
-                    let x = self.access(&plan_free, &none, other, &quote!(t), &quote!(i));
-                    (
-                        dim_size(g.shape(node).rows),
-                        quote!(|i: usize, t: usize| #x),
-                    )
-                }
+                let other = other_operand(g, node, operand);
+                let slice = self.row_slice(rows_of(g, other, true), &quote!(u));
+                (dim_size(g.shape(node).rows), quote!(|u: usize| #slice))
             }
-            _ => (quote!(1usize), quote!(|_: usize, _: usize| 1.0f64)),
+            _ => (quote!(1usize), quote!(|_: usize| &[1.0f64][..])),
         };
-        let _ = node;
-        if by_rows {
-            quote! {
-                ::mf_runtime::kernel::scatter_rows(
-                    #csr.indptr, #csr.indices, |e: usize| e, &(*#stored)[..], #width, #slot,
-                    #t.as_slice_mut().expect("gradient blocks and buffers are contiguous"),
-                    #cols, #other,
-                );
-            }
-        } else {
-            let scratch = column_scratch(g, item).map(|(v, _)| v);
-            let items_dim = dim_size(g.shape(node).cols);
-            quote! {
-                ::mf_runtime::kernel::scatter_rows(
-                    #csc.indptr, #csc.indices, |e: usize| #csc.csr_pos[e] as usize, &(*#stored)[..], #width, #slot,
-                    &mut (*#scratch)[..], #cols, #other,
-                );
-                for jj in 0..#items_dim {
-                    for t in 0..#cols {
-                        #t[[t, jj]] = (*#scratch)[jj * #cols + t];
-                    }
+        let scratch = scratch_var(node);
+        let items_dim = dim_size(g.shape(node).cols);
+        quote! {
+            ::mf_runtime::kernel::scatter_rows(
+                #csc.indptr, #csc.indices, |e: usize| #csc.csr_pos[e] as usize,
+                &(*#stored)[..], #width, #slot,
+                &mut (*#scratch)[..], #cols, #other_row,
+            );
+            for jj in 0..#items_dim {
+                for t in 0..#cols {
+                    #target[[t, jj]] = (*#scratch)[jj * #cols + t];
                 }
             }
         }
     }
 
+    /// Binds the flat slice of a row source (after a transposed copy when
+    /// the rows wanted are columns of the stored matrix).
+    fn bind_rows(&self, rows: RowsOf) -> TokenStream {
+        let var = self.rows_var(rows);
+        let view = self.view_of(rows.base);
+        match rows.transposed {
+            false => quote!(let #var: &[f64] = #view.as_slice().expect("contiguous");),
+            true => {
+                let copy = transposed_var(self.graph, rows.base);
+                quote! {
+                    (*#copy).assign(&#view.t());
+                    let #var: &[f64] = (*#copy).as_slice().expect("contiguous");
+                }
+            }
+        }
+    }
+
+    /// Row `index` of a row source, as a slice.
+    fn row_slice(&self, rows: RowsOf, index: &TokenStream) -> TokenStream {
+        let var = self.rows_var(rows);
+        let width = rows_width(self.graph, rows);
+        quote!(&#var[#index * #width..(#index + 1) * #width])
+    }
+
+    fn rows_var(&self, rows: RowsOf) -> Ident {
+        let base = self.base_name(rows.base);
+        match rows.transposed {
+            false => format_ident!("rows_{}", base),
+            true => format_ident!("rows_tr_{}", base),
+        }
+    }
+
+    /// A name for a stored matrix: the param or data name, or the buffer.
+    fn base_name(&self, id: NodeId) -> String {
+        match self.graph.op(id) {
+            Op::Param(p) => format!("p_{}", self.symbols.params[p as usize].name),
+            Op::Data(d) => format!("d_{}", self.symbols.data[d as usize].name),
+            _ => format!("b{}", id.0),
+        }
+    }
+
+    /// The array view of a stored matrix.
+    fn view_of(&self, id: NodeId) -> TokenStream {
+        let name = Ident::new(&self.base_name(id), Span::call_site());
+        match self.graph.op(id) {
+            Op::Param(_) | Op::Data(_) => quote!(#name),
+            _ => quote!((*#name)),
+        }
+    }
+
+    /// A fused loop over a dense domain. When every item keeps its row (a
+    /// store, a scalar sum, a sum over the columns), rows run in parallel in
+    /// fixed chunks ([`mf_runtime::kernel::over_rows`]); a sum over the rows
+    /// runs in one sequential loop.
     fn fused_loop(
         &self,
         plan: &Plan,
@@ -798,45 +867,67 @@ impl BodyEmitter<'_> {
         let g = self.graph;
         let inline_set: BTreeSet<NodeId> = inline.iter().copied().collect();
         let (i, j) = (quote!(i), quote!(j));
-        let mut before = Vec::new();
-        let mut after = Vec::new();
+        let lets: Vec<TokenStream> = inline
+            .iter()
+            .map(|&id| {
+                let v = node_var(id);
+                let value = self.compute(plan, &inline_set, id, &i, &j);
+                quote!(let #v: f64 = #value;)
+            })
+            .collect();
+        let term = |node: NodeId| {
+            let x = self.access(plan, &inline_set, g.args(node)[0], &i, &j);
+            match g.op(node) {
+                Op::Norm => quote!({ let t: f64 = #x; t * t }),
+                _ => x,
+            }
+        };
+        let (rows, cols) = (dim_size(domain.rows), dim_size(domain.cols));
+        let row_wise = items.iter().all(|item| match *item {
+            LoopItem::Reduce {
+                node,
+                target: Some(_),
+            } => g.shape(node).cols == Dim::One && g.shape(node).rows == domain.rows,
+            _ => true,
+        });
+        let mut sums = Vec::new();
+        let mut outputs = Vec::new();
         let mut per_entry = Vec::new();
-        for &id in inline {
-            let v = node_var(id);
-            let value = self.compute(plan, &inline_set, id, &i, &j);
-            per_entry.push(quote!(let #v: f64 = #value;));
-        }
+        let mut before = Vec::new();
         for item in items {
             match *item {
                 LoopItem::Store { value, target } => {
-                    let t = self.target(target);
                     let x = self.access(plan, &inline_set, value, &i, &j);
-                    per_entry.push(quote!(#t[[i, j]] = #x;));
-                }
-                LoopItem::Reduce { node, target } => {
-                    let arg = g.args(node)[0];
-                    let x = self.access(plan, &inline_set, arg, &i, &j);
-                    let term = if g.op(node) == Op::Norm {
-                        quote!({ let t: f64 = #x; t * t })
+                    let t = self.target(target);
+                    if row_wise {
+                        let r = outputs.len();
+                        outputs.push(quote!((#t.as_slice_mut().expect("contiguous"), #cols)));
+                        per_entry.push(quote!(outs[#r][j] = #x;));
                     } else {
-                        x
-                    };
-                    match target {
-                        None => {
-                            let v = node_var(node);
-                            before.push(quote!(let mut #v: f64 = 0.0;));
-                            per_entry.push(quote!(#v += #term;));
-                            if g.op(node) == Op::Norm {
-                                after.push(quote!(let #v: f64 = #v.sqrt();));
-                            }
-                        }
-                        Some(target) => {
-                            let t = self.target(target);
-                            let shape = g.shape(node);
-                            let (ri, cj) = (collapse(shape.rows, &i), collapse(shape.cols, &j));
-                            before.push(quote!(#t.fill(0.0);));
-                            per_entry.push(quote!(#t[[#ri, #cj]] += #term;));
-                        }
+                        per_entry.push(quote!(#t[[i, j]] = #x;));
+                    }
+                }
+                LoopItem::Reduce { node, target: None } => {
+                    let k = sums.len();
+                    let x = term(node);
+                    sums.push(node);
+                    per_entry.push(quote!(sums[#k] += #x;));
+                }
+                LoopItem::Reduce {
+                    node,
+                    target: Some(target),
+                } => {
+                    let x = term(node);
+                    let t = self.target(target);
+                    if row_wise {
+                        let r = outputs.len();
+                        outputs.push(quote!((#t.as_slice_mut().expect("contiguous"), 1usize)));
+                        per_entry.push(quote!(outs[#r][0] += #x;));
+                    } else {
+                        let shape = g.shape(node);
+                        let (ri, cj) = (collapse(shape.rows, &i), collapse(shape.cols, &j));
+                        before.push(quote!(#t.fill(0.0);));
+                        per_entry.push(quote!(#t[[#ri, #cj]] += #x;));
                     }
                 }
                 LoopItem::Scatter { .. } => per_entry.push(quote!(::core::compile_error!(
@@ -844,15 +935,42 @@ impl BodyEmitter<'_> {
                 );)),
             }
         }
-        let (rows, cols) = (dim_size(domain.rows), dim_size(domain.cols));
-        quote! {
-            #(#before)*
-            for i in 0..#rows {
-                for j in 0..#cols {
-                    #(#per_entry)*
-                }
+        let results = sums.iter().enumerate().map(|(k, &node)| {
+            let v = node_var(node);
+            match g.op(node) {
+                Op::Norm => quote!(let #v: f64 = totals[#k].sqrt();),
+                _ => quote!(let #v: f64 = totals[#k];),
             }
-            #(#after)*
+        });
+        let num_sums = sums.len();
+        if row_wise {
+            let num_outputs = outputs.len();
+            quote! {
+                let totals: [f64; #num_sums] = ::mf_runtime::kernel::over_rows(
+                    #rows,
+                    [#(#outputs),*],
+                    |i: usize, outs: &mut [&mut [f64]; #num_outputs], sums: &mut [f64; #num_sums]| {
+                        for j in 0..#cols {
+                            #(#lets)*
+                            #(#per_entry)*
+                        }
+                    },
+                );
+                #(#results)*
+            }
+        } else {
+            quote! {
+                #(#before)*
+                let mut sums = [0.0f64; #num_sums];
+                for i in 0..#rows {
+                    for j in 0..#cols {
+                        #(#lets)*
+                        #(#per_entry)*
+                    }
+                }
+                let totals = sums;
+                #(#results)*
+            }
         }
     }
 
@@ -874,19 +992,12 @@ impl BodyEmitter<'_> {
             .map(|&a| self.access(plan, inline, a, i, j))
             .collect();
         if op == Op::MatMul {
-            // A product sampled at one entry: a row · column dot product.
+            // A product sampled at one entry (only inside a pass over sparse
+            // data): the dot product of a row of A and a column of B.
             let (a, b) = (self.graph.args(id)[0], self.graph.args(id)[1]);
-            let t = format_ident!("t{}", id.0);
-            let inner = dim_size(self.graph.shape(a).cols);
-            let x = self.access(plan, inline, a, i, &quote!(#t));
-            let y = self.access(plan, inline, b, &quote!(#t), j);
-            return quote!({
-                let mut dot = 0.0f64;
-                for #t in 0..#inner {
-                    dot += #x * #y;
-                }
-                dot
-            });
+            let row = self.row_slice(rows_of(self.graph, a, false), i);
+            let col = self.row_slice(rows_of(self.graph, b, true), j);
+            return quote!(::mf_runtime::kernel::dot(#row, #col));
         }
         match spec(op).code {
             Some(code) => code(op, &args),
@@ -920,23 +1031,17 @@ impl BodyEmitter<'_> {
                 let (r, c) = (dim_size(counted.rows), dim_size(counted.cols));
                 quote!(((#r * #c) as f64))
             }
-            Op::Param(p) => {
-                let v = prefixed("p", &s.params[p as usize].name);
-                quote!(#v[[#ri, #cj]])
-            }
+            Op::Param(_) => self.flat_entry(id, &ri, &cj),
             // On sparse data a loop only visits observed entries.
             Op::Data(d) if s.data[d as usize].sparse => {
                 let v = prefixed("dv", &s.data[d as usize].name);
                 quote!(#v)
             }
             Op::Mask(d) if s.data[d as usize].sparse => quote!(1.0f64),
-            Op::Data(d) => {
-                let v = prefixed("d", &s.data[d as usize].name);
-                quote!(#v[[#ri, #cj]])
-            }
-            Op::Mask(d) => {
-                let v = prefixed("m", &s.data[d as usize].name);
-                quote!((if #v[[#ri, #cj]] { 1.0f64 } else { 0.0f64 }))
+            Op::Data(_) => self.flat_entry(id, &ri, &cj),
+            Op::Mask(_) => {
+                let entry = self.flat_entry(id, &ri, &cj);
+                quote!((if #entry { 1.0f64 } else { 0.0f64 }))
             }
             Op::Transpose => self.access(plan, inline, g.args(id)[0], j, i),
             Op::Broadcast => self.access(plan, inline, g.args(id)[0], i, j),
@@ -944,10 +1049,7 @@ impl BodyEmitter<'_> {
                 let v = node_var(id);
                 quote!(#v)
             }
-            _ if plan.buffers.contains(&id) => {
-                let v = buffer_var(id);
-                quote!(#v[[#ri, #cj]])
-            }
+            _ if plan.buffers.contains(&id) => self.flat_entry(id, &ri, &cj),
             _ => match spec(g.op(id)).class {
                 Class::Elementwise => self.compute(plan, inline, id, i, j),
                 _ => quote!(::core::compile_error!(
@@ -970,10 +1072,13 @@ fn collapse(dim: Dim, index: &TokenStream) -> TokenStream {
 struct SparsePass<'p> {
     step: &'p Step,
     data: usize,
-    /// The workspace vector holding the scattered values of every entry.
+    /// Items accumulated in place per user row (their target rows belong to
+    /// the user's chunk).
+    row_items: Vec<LoopItem>,
+    /// Items accumulated per item, from entry values stored in `stored`.
+    column_items: Vec<LoopItem>,
+    /// The workspace vector of stored entry values (one slot per column item).
     stored: Ident,
-    /// The items whose per-entry values are stored, with their slot.
-    scattered: Vec<(usize, LoopItem)>,
 }
 
 /// The passes of a plan that run over sparse data.
@@ -985,43 +1090,57 @@ fn sparse_passes<'p>(g: &Graph, s: &Symbols, plan: &'p Plan) -> Vec<SparsePass<'
                 return None;
             };
             let data = s.data.iter().position(|d| d.sparse && d.shape == *domain)?;
-            let scattered: Vec<(usize, LoopItem)> = items
-                .iter()
-                .filter(|item| {
-                    matches!(
-                        item,
-                        LoopItem::Scatter { .. }
-                            | LoopItem::Reduce {
-                                target: Some(_),
-                                ..
-                            }
-                    )
-                })
-                .cloned()
-                .enumerate()
-                .collect();
-            let key = items.first().map_or(0, |item| match *item {
-                LoopItem::Store { value, .. } => value.0,
-                LoopItem::Reduce { node, .. } | LoopItem::Scatter { node, .. } => node.0,
+            let scattered = items.iter().filter(|item| {
+                matches!(item, LoopItem::Scatter { .. } | LoopItem::Reduce { target: Some(_), .. })
             });
-            let _ = g;
+            let (row_items, column_items): (Vec<LoopItem>, Vec<LoopItem>) =
+                scattered.cloned().partition(|item| scatters_by_rows(g, item));
+            let key = items.first().map_or(0, |item| item_node(item).0);
             // Named by width too: the value and gradient plans may share a key.
+            let stored = format_ident!("e{}_{}", key, column_items.len());
             Some(SparsePass {
                 step,
                 data,
-                stored: format_ident!("e{}_{}", key, scattered.len()),
-                scattered,
+                row_items,
+                column_items,
+                stored,
             })
         })
         .collect()
 }
 
-/// The node whose per-entry value a scattered item stores.
+/// The node a loop item computes.
+fn item_node(item: &LoopItem) -> NodeId {
+    match *item {
+        LoopItem::Store { value, .. } => value,
+        LoopItem::Reduce { node, .. } | LoopItem::Scatter { node, .. } => node,
+    }
+}
+
+/// Where a scattered item goes (scattered items always have a target).
+fn item_target(item: &LoopItem) -> Target {
+    match *item {
+        LoopItem::Store { target, .. } | LoopItem::Scatter { target, .. } => target,
+        LoopItem::Reduce { target, node } => target.unwrap_or(Target::Buffer(node)),
+    }
+}
+
+/// The node whose per-entry value a scattered item accumulates.
 fn scattered_root(g: &Graph, item: &LoopItem) -> NodeId {
     match *item {
         LoopItem::Scatter { operand, .. } => operand,
         LoopItem::Reduce { node, .. } => g.args(node)[0],
         LoopItem::Store { value, .. } => value,
+    }
+}
+
+/// The dense operand of a scattered product.
+fn other_operand(g: &Graph, node: NodeId, operand: NodeId) -> NodeId {
+    let args = g.args(node);
+    if args[0] == operand {
+        args[1]
+    } else {
+        args[0]
     }
 }
 
@@ -1035,16 +1154,112 @@ fn scatters_by_rows(g: &Graph, item: &LoopItem) -> bool {
     }
 }
 
+fn scratch_var(node: NodeId) -> Ident {
+    format_ident!("c{}", node.0)
+}
+
 /// The scratch vector (name, length) of an item scattered by columns.
 fn column_scratch(g: &Graph, item: &LoopItem) -> Option<(Ident, TokenStream)> {
     if scatters_by_rows(g, item) {
         return None;
     }
-    let node = match *item {
-        LoopItem::Scatter { node, .. } | LoopItem::Reduce { node, .. } => node,
-        LoopItem::Store { value, .. } => value,
-    };
+    let node = item_node(item);
     let shape = g.shape(node);
     let (r, c) = (dim_size(shape.rows), dim_size(shape.cols));
-    Some((format_ident!("c{}", node.0), quote!(#r * #c)))
+    Some((scratch_var(node), quote!(#r * #c)))
+}
+
+/// Rows of a stored matrix (a param, data or buffer), or rows of its
+/// transpose (`transposed`), read as contiguous slices.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct RowsOf {
+    base: NodeId,
+    transposed: bool,
+}
+
+/// The rows of `node` (or, with `columns`, its columns), looking through
+/// transposes to the stored matrix.
+fn rows_of(g: &Graph, node: NodeId, columns: bool) -> RowsOf {
+    match g.op(node) {
+        Op::Transpose => rows_of(g, g.args(node)[0], !columns),
+        _ => RowsOf {
+            base: node,
+            transposed: columns,
+        },
+    }
+}
+
+/// The length of one row of a row source.
+fn rows_width(g: &Graph, rows: RowsOf) -> TokenStream {
+    let shape = g.shape(rows.base);
+    dim_size(if rows.transposed { shape.rows } else { shape.cols })
+}
+
+/// The workspace matrix holding the transposed copy of a stored matrix.
+fn transposed_var(g: &Graph, base: NodeId) -> Ident {
+    match g.op(base) {
+        Op::Param(p) => format_ident!("tr_param{}", p),
+        Op::Data(d) => format_ident!("tr_data{}", d),
+        _ => format_ident!("tr_b{}", base.0),
+    }
+}
+
+/// Every row source a sparse pass reads.
+fn pass_row_sources(g: &Graph, inline: &[NodeId], items: &[LoopItem]) -> BTreeSet<RowsOf> {
+    let mut sources = BTreeSet::new();
+    for &id in inline {
+        if g.op(id) == Op::MatMul {
+            sources.insert(rows_of(g, g.args(id)[0], false));
+            sources.insert(rows_of(g, g.args(id)[1], true));
+        }
+    }
+    for item in items {
+        if let LoopItem::Scatter { node, operand, .. } = *item {
+            let other = other_operand(g, node, operand);
+            sources.insert(rows_of(g, other, !scatters_by_rows(g, item)));
+        }
+    }
+    sources
+}
+
+/// The workspace fields the sparse passes of `plans` need: (name, type,
+/// initial value in `objective()`), each once.
+fn sparse_workspace(g: &Graph, s: &Symbols, plans: &[&Plan]) -> Vec<(Ident, TokenStream, TokenStream)> {
+    let nd = quote!(::mf_runtime::ndarray);
+    let mut fields: Vec<(Ident, TokenStream, TokenStream)> = Vec::new();
+    let mut add = |name: Ident, ty: TokenStream, init: TokenStream| {
+        if !fields.iter().any(|(n, _, _)| *n == name) {
+            fields.push((name, ty, init));
+        }
+    };
+    for plan in plans {
+        for pass in sparse_passes(g, s, plan) {
+            let data = &s.data[pass.data].name;
+            let width = pass.column_items.len();
+            add(
+                pass.stored.clone(),
+                quote!(::std::vec::Vec<f64>),
+                quote!(::std::vec![0.0; data.#data.nnz() * #width]),
+            );
+            for item in &pass.column_items {
+                if let Some((scratch, len)) = column_scratch(g, item) {
+                    add(scratch, quote!(::std::vec::Vec<f64>), quote!(::std::vec![0.0; #len]));
+                }
+            }
+            if let Step::Loop { inline, items, .. } = pass.step {
+                for rows in pass_row_sources(g, inline, items) {
+                    if rows.transposed {
+                        let shape = g.shape(rows.base);
+                        let (r, c) = (dim_size(shape.cols), dim_size(shape.rows));
+                        add(
+                            transposed_var(g, rows.base),
+                            quote!(#nd::Array2<f64>),
+                            quote!(#nd::Array2::zeros((#r, #c))),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    fields
 }

@@ -24,47 +24,118 @@ use std::ops::Range;
 /// Rows per chunk of a pass. Fixed, so results do not depend on threads.
 pub const ROWS_PER_CHUNK: usize = 256;
 
-/// Runs `per_entry(row, entry, slots, sums)` for every entry of a CSR
-/// pattern, `slots` being the entry's `width` values in `stored`; returns
-/// the `N` sums accumulated in `sums`, added chunk by chunk in order.
+/// Runs `per_entry(row, entry, slots, outs, sums)` for every entry of a CSR
+/// pattern and returns the `N` sums accumulated in `sums`, added chunk by
+/// chunk in order.
+///
+/// - `slots` are the entry's `width` values in `stored` (kept for a later
+///   pass by columns);
+/// - `outs` are the current row's slices of the `R` row-owned outputs (each
+///   `(buffer, row width)`, zeroed before the pass): a chunk owns its rows,
+///   so gradient rows accumulate in place, without atomics.
 ///
 /// ```
 /// use mf_runtime::kernel::over_entries;
 /// let indptr = [0, 2, 3]; // row 0 has entries 0 and 1, row 1 has entry 2
 /// let mut stored = vec![0.0; 3];
-/// let [count] = over_entries(&indptr, &mut stored, 1, |row, entry, slot, sums: &mut [f64; 1]| {
-///     slot[0] = (10 * row + entry) as f64;
-///     sums[0] += 1.0;
-/// });
-/// assert_eq!((count, stored), (3.0, vec![0.0, 1.0, 12.0]));
+/// let mut per_row = vec![9.0; 2];
+/// let [count] = over_entries(
+///     &indptr, &mut stored, 1, [(&mut per_row[..], 1)],
+///     |row, entry, slot, outs, sums: &mut [f64; 1]| {
+///         slot[0] = (10 * row + entry) as f64;
+///         outs[0][0] += 1.0;
+///         sums[0] += 1.0;
+///     },
+/// );
+/// assert_eq!((count, stored, per_row), (3.0, vec![0.0, 1.0, 12.0], vec![2.0, 1.0]));
 /// ```
-pub fn over_entries<const N: usize>(
+pub fn over_entries<const N: usize, const R: usize>(
     indptr: &[usize],
     stored: &mut [f64],
     width: usize,
-    per_entry: impl Fn(usize, usize, &mut [f64], &mut [f64; N]) + Sync,
+    outputs: [(&mut [f64], usize); R],
+    per_entry: impl Fn(usize, usize, &mut [f64], &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
 ) -> [f64; N] {
     let rows = indptr.len().saturating_sub(1);
     let chunks = row_chunks(rows);
-    let mut parts = Vec::with_capacity(chunks.len());
-    let mut rest = stored;
-    for chunk in &chunks {
-        let len = (indptr[chunk.end] - indptr[chunk.start]) * width;
-        let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
-        parts.push(part);
-        rest = tail;
-    }
-    let partials: Vec<[f64; N]> = chunks
+    let stored_parts = split_by(
+        stored,
+        chunks
+            .iter()
+            .map(|c| (indptr[c.end] - indptr[c.start]) * width),
+    );
+    in_row_chunks(chunks, stored_parts, outputs, |row, stored, outs, sums| {
+        let first = indptr[row - row % ROWS_PER_CHUNK];
+        for entry in indptr[row]..indptr[row + 1] {
+            let at = (entry - first) * width;
+            per_entry(row, entry, &mut stored[at..at + width], outs, sums);
+        }
+    })
+}
+
+/// Runs `per_row(row, outs, sums)` for every row `0..rows` of a dense
+/// domain, in fixed chunks in parallel; `outs` are the row's slices of the
+/// `R` outputs (each `(buffer, row width)`, zeroed first), and the `N` sums
+/// are added chunk by chunk in order, whatever the thread count.
+///
+/// ```
+/// use mf_runtime::kernel::over_rows;
+/// let mut squares = vec![7.0; 3];
+/// let [total] = over_rows(3, [(&mut squares[..], 1)], |row, outs, sums: &mut [f64; 1]| {
+///     outs[0][0] += (row * row) as f64;
+///     sums[0] += row as f64;
+/// });
+/// assert_eq!((total, squares), (3.0, vec![0.0, 1.0, 4.0]));
+/// ```
+pub fn over_rows<const N: usize, const R: usize>(
+    rows: usize,
+    outputs: [(&mut [f64], usize); R],
+    per_row: impl Fn(usize, &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
+) -> [f64; N] {
+    let chunks = row_chunks(rows);
+    let no_store: Vec<&mut [f64]> = chunks.iter().map(|_| <&mut [f64]>::default()).collect();
+    in_row_chunks(chunks, no_store, outputs, |row, _, outs, sums| per_row(row, outs, sums))
+}
+
+/// The engine of [`over_entries`] and [`over_rows`]: runs `body` on every
+/// row of every chunk, in parallel over chunks, handing it the chunk's
+/// `stored` part and the row's slices of the outputs; adds the chunks' sums
+/// in chunk order.
+fn in_row_chunks<const N: usize, const R: usize>(
+    chunks: Vec<Range<usize>>,
+    stored_parts: Vec<&mut [f64]>,
+    outputs: [(&mut [f64], usize); R],
+    body: impl Fn(usize, &mut [f64], &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
+) -> [f64; N] {
+    let widths: [usize; R] = outputs.each_ref().map(|(_, w)| *w);
+    let mut output_parts: Vec<_> = outputs
+        .into_iter()
+        .map(|(buffer, w)| split_by(buffer, chunks.iter().map(|c| c.len() * w)).into_iter())
+        .collect();
+    let work: Vec<(Range<usize>, &mut [f64], [&mut [f64]; R])> = chunks
+        .into_iter()
+        .zip(stored_parts)
+        .map(|(chunk, stored)| {
+            let outs = std::array::from_fn(|r| output_parts[r].next().unwrap_or_default());
+            (chunk, stored, outs)
+        })
+        .collect();
+    let partials: Vec<[f64; N]> = work
         .into_par_iter()
-        .zip(parts)
-        .map(|(chunk, part)| {
+        .map(|(chunk, stored, mut outs)| {
             let mut sums = [0.0; N];
-            let first = indptr[chunk.start];
-            for row in chunk {
-                for entry in indptr[row]..indptr[row + 1] {
-                    let at = (entry - first) * width;
-                    per_entry(row, entry, &mut part[at..at + width], &mut sums);
-                }
+            for out in outs.iter_mut() {
+                out.fill(0.0);
+            }
+            for row in chunk.clone() {
+                let local = row - chunk.start;
+                let mut r = 0;
+                let mut row_outs: [&mut [f64]; R] = outs.each_mut().map(|out| {
+                    let w = widths[r];
+                    r += 1;
+                    &mut out[local * w..(local + 1) * w]
+                });
+                body(row, stored, &mut row_outs, &mut sums);
             }
             sums
         })
@@ -78,19 +149,21 @@ pub fn over_entries<const N: usize>(
     total
 }
 
-/// `out[r, t] = Σ_e stored[e · width + slot] · other(indices[e], t)` over
-/// the entries `e` of row `r`, for a row-major `out` with `cols` columns.
+/// `out[r, :] = Σ_e stored[stored_index(e) · width + slot] · other_row(indices[e])`
+/// over the entries `e` of row `r`, for a row-major `out` with `cols`
+/// columns (`other_row` returns `cols` values).
 ///
 /// ```
 /// use mf_runtime::kernel::scatter_rows;
-/// // rows: 0 → columns {0, 1}, 1 → column {1}; adjoints 1, 2, 3
+/// // rows: 0 → columns {0, 1}, 1 → column {1}; stored values 1, 2, 3
 /// let (indptr, indices, stored) = ([0, 2, 3], [0u32, 1, 1], [1.0, 2.0, 3.0]);
+/// let others = [[10.0], [11.0]];
 /// let mut out = vec![0.0; 2];
-/// scatter_rows(&indptr, &indices, |e| e, &stored, 1, 0, &mut out, 1, |col, _| 10.0 + col as f64);
+/// scatter_rows(&indptr, &indices, |e| e, &stored, 1, 0, &mut out, 1, |col| &others[col][..]);
 /// assert_eq!(out, [1.0 * 10.0 + 2.0 * 11.0, 3.0 * 11.0]);
 /// ```
 #[allow(clippy::too_many_arguments)]
-pub fn scatter_rows(
+pub fn scatter_rows<'a>(
     indptr: &[usize],
     indices: &[u32],
     stored_index: impl Fn(usize) -> usize + Sync,
@@ -99,7 +172,7 @@ pub fn scatter_rows(
     slot: usize,
     out: &mut [f64],
     cols: usize,
-    other: impl Fn(usize, usize) -> f64 + Sync,
+    other_row: impl Fn(usize) -> &'a [f64] + Sync,
 ) {
     if cols == 0 {
         return;
@@ -112,13 +185,61 @@ pub fn scatter_rows(
                 row_out.fill(0.0);
                 for entry in indptr[row]..indptr[row + 1] {
                     let g = stored[stored_index(entry) * width + slot];
-                    let col = indices[entry] as usize;
-                    for (t, o) in row_out.iter_mut().enumerate() {
-                        *o += g * other(col, t);
-                    }
+                    axpy(g, other_row(indices[entry] as usize), row_out);
                 }
             }
         });
+}
+
+/// `Σ a[t] · b[t]`, in four interleaved partial sums (a fixed order, so
+/// the result is the same on every run).
+///
+/// ```
+/// assert_eq!(mf_runtime::kernel::dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
+/// ```
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (a4.remainder(), b4.remainder());
+    for (x, y) in a4.zip(b4) {
+        for t in 0..4 {
+            acc[t] += x[t] * y[t];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// `y += alpha · x`.
+///
+/// ```
+/// let mut y = [1.0, 1.0];
+/// mf_runtime::kernel::axpy(2.0, &[3.0, 4.0], &mut y);
+/// assert_eq!(y, [7.0, 9.0]);
+/// ```
+#[inline]
+pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+/// Cuts `buffer` into consecutive parts of the given lengths.
+fn split_by(buffer: &mut [f64], lengths: impl Iterator<Item = usize>) -> Vec<&mut [f64]> {
+    let mut parts = Vec::new();
+    let mut rest = buffer;
+    for len in lengths {
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        parts.push(part);
+        rest = tail;
+    }
+    parts
 }
 
 /// The chunks of a pass over `rows` rows.
@@ -148,7 +269,8 @@ mod tests {
                     &indptr,
                     &mut stored,
                     1,
-                    |row, entry, slot, sums: &mut [f64; 1]| {
+                    [],
+                    |row, entry, slot: &mut [f64], _, sums: &mut [f64; 1]| {
                         let v = ((row * 7 + entry) as f64).sin() * 1e-3;
                         slot[0] = v;
                         sums[0] += v;
