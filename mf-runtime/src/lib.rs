@@ -44,14 +44,17 @@ pub mod data;
 mod dims;
 pub mod gradcheck;
 pub mod metrics;
+pub mod model;
 mod objective;
 pub mod optim;
 mod params;
+pub mod plot;
 pub mod train;
 
 pub use data::{MaskedMatrix, Ratings};
 pub use dims::{DimBinder, ShapeError};
 pub use mf_macros::loss;
+pub use model::{Model, ModelError};
 pub use objective::Objective;
 pub use optim::{Adam, Backtracking, GradientDescent, Lbfgs, Minimizer, Nesterov, NonNegative};
 pub use params::{Init, ParamBlock, ParamLayout, Params};
