@@ -58,6 +58,7 @@ pub use model::{Model, ModelError};
 pub use objective::Objective;
 pub use optim::{Adam, Backtracking, GradientDescent, Lbfgs, Minimizer, Nesterov, NonNegative};
 pub use params::{Init, ParamBlock, ParamLayout, Params};
+pub use plot::CurvePlot;
 pub use train::{Best, History, Record, Report, StopReason, TrainError, Trainer};
 
 /// Re-exported for generated code and for users: the array type of params and data.
