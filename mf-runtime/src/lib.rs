@@ -45,17 +45,21 @@ mod dims;
 pub mod gradcheck;
 pub mod kernel;
 pub mod metrics;
+pub mod model;
 mod objective;
 pub mod optim;
 mod params;
+pub mod plot;
 pub mod train;
 
 pub use data::{MaskedMatrix, Ratings};
 pub use dims::{DimBinder, ShapeError};
 pub use mf_macros::loss;
+pub use model::{Model, ModelError};
 pub use objective::Objective;
 pub use optim::{Adam, Backtracking, GradientDescent, Lbfgs, Minimizer, Nesterov, NonNegative};
 pub use params::{Init, ParamBlock, ParamLayout, Params};
+pub use plot::CurvePlot;
 pub use train::{Best, History, Record, Report, StopReason, TrainError, Trainer};
 
 /// Re-exported for generated code and for users: the array type of params and data.
