@@ -17,6 +17,7 @@ use crate::parse::LossDef;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use std::collections::BTreeSet;
+use syn::ext::IdentExt;
 
 /// Everything the emitter needs.
 pub struct Input<'a> {
@@ -51,8 +52,10 @@ fn float_literal(c: f64) -> TokenStream {
     }
 }
 
+/// A generated local for a user's symbol: `p_P`, `g_P`, … (raw
+/// identifiers such as `r#type` lose their `r#`).
 fn prefixed(prefix: &str, name: &Ident) -> Ident {
-    format_ident!("{}_{}", prefix, name)
+    format_ident!("{}_{}", prefix, name.unraw())
 }
 
 /// The generated items.
@@ -178,7 +181,9 @@ pub fn emit(input: &Input) -> TokenStream {
     // over sparse data.
     let mut entry_fields = Vec::new();
     let mut entry_inits = Vec::new();
-    for (name, ty, init) in sparse_workspace(input.graph, s, &[input.value_plan, input.gradient_plan]) {
+    for (name, ty, init) in
+        sparse_workspace(input.graph, s, &[input.value_plan, input.gradient_plan])
+    {
         entry_fields.push(quote!(#name: #ty,));
         entry_inits.push(quote!(#name: #init,));
     }
@@ -611,7 +616,10 @@ impl BodyEmitter<'_> {
 
     fn flat_var(&self, id: NodeId) -> Ident {
         match self.graph.op(id) {
-            Op::Mask(d) => format_ident!("flat_m_{}", self.symbols.data[d as usize].name),
+            Op::Mask(d) => format_ident!(
+                "flat_{}",
+                prefixed("m", &self.symbols.data[d as usize].name)
+            ),
             _ => format_ident!("flat_{}", self.base_name(id)),
         }
     }
@@ -682,7 +690,11 @@ impl BodyEmitter<'_> {
     ) -> TokenStream {
         let g = self.graph;
         let name = &self.symbols.data[pass.data].name;
-        let (csr, csc, dv) = (prefixed("csr", name), prefixed("csc", name), prefixed("dv", name));
+        let (csr, csc, dv) = (
+            prefixed("csr", name),
+            prefixed("csc", name),
+            prefixed("dv", name),
+        );
         let inline_set: BTreeSet<NodeId> = inline.iter().copied().collect();
         let (i, j) = (quote!(i), quote!(j));
         let prelude = pass_row_sources(g, inline, items)
@@ -838,8 +850,8 @@ impl BodyEmitter<'_> {
     /// A name for a stored matrix: the param or data name, or the buffer.
     fn base_name(&self, id: NodeId) -> String {
         match self.graph.op(id) {
-            Op::Param(p) => format!("p_{}", self.symbols.params[p as usize].name),
-            Op::Data(d) => format!("d_{}", self.symbols.data[d as usize].name),
+            Op::Param(p) => prefixed("p", &self.symbols.params[p as usize].name).to_string(),
+            Op::Data(d) => prefixed("d", &self.symbols.data[d as usize].name).to_string(),
             _ => format!("b{}", id.0),
         }
     }
@@ -1091,10 +1103,18 @@ fn sparse_passes<'p>(g: &Graph, s: &Symbols, plan: &'p Plan) -> Vec<SparsePass<'
             };
             let data = s.data.iter().position(|d| d.sparse && d.shape == *domain)?;
             let scattered = items.iter().filter(|item| {
-                matches!(item, LoopItem::Scatter { .. } | LoopItem::Reduce { target: Some(_), .. })
+                matches!(
+                    item,
+                    LoopItem::Scatter { .. }
+                        | LoopItem::Reduce {
+                            target: Some(_),
+                            ..
+                        }
+                )
             });
-            let (row_items, column_items): (Vec<LoopItem>, Vec<LoopItem>) =
-                scattered.cloned().partition(|item| scatters_by_rows(g, item));
+            let (row_items, column_items): (Vec<LoopItem>, Vec<LoopItem>) = scattered
+                .cloned()
+                .partition(|item| scatters_by_rows(g, item));
             let key = items.first().map_or(0, |item| item_node(item).0);
             // Named by width too: the value and gradient plans may share a key.
             let stored = format_ident!("e{}_{}", key, column_items.len());
@@ -1192,7 +1212,11 @@ fn rows_of(g: &Graph, node: NodeId, columns: bool) -> RowsOf {
 /// The length of one row of a row source.
 fn rows_width(g: &Graph, rows: RowsOf) -> TokenStream {
     let shape = g.shape(rows.base);
-    dim_size(if rows.transposed { shape.rows } else { shape.cols })
+    dim_size(if rows.transposed {
+        shape.rows
+    } else {
+        shape.cols
+    })
 }
 
 /// The workspace matrix holding the transposed copy of a stored matrix.
@@ -1224,7 +1248,11 @@ fn pass_row_sources(g: &Graph, inline: &[NodeId], items: &[LoopItem]) -> BTreeSe
 
 /// The workspace fields the sparse passes of `plans` need: (name, type,
 /// initial value in `objective()`), each once.
-fn sparse_workspace(g: &Graph, s: &Symbols, plans: &[&Plan]) -> Vec<(Ident, TokenStream, TokenStream)> {
+fn sparse_workspace(
+    g: &Graph,
+    s: &Symbols,
+    plans: &[&Plan],
+) -> Vec<(Ident, TokenStream, TokenStream)> {
     let nd = quote!(::mf_runtime::ndarray);
     let mut fields: Vec<(Ident, TokenStream, TokenStream)> = Vec::new();
     let mut add = |name: Ident, ty: TokenStream, init: TokenStream| {
@@ -1243,7 +1271,11 @@ fn sparse_workspace(g: &Graph, s: &Symbols, plans: &[&Plan]) -> Vec<(Ident, Toke
             );
             for item in &pass.column_items {
                 if let Some((scratch, len)) = column_scratch(g, item) {
-                    add(scratch, quote!(::std::vec::Vec<f64>), quote!(::std::vec![0.0; #len]));
+                    add(
+                        scratch,
+                        quote!(::std::vec::Vec<f64>),
+                        quote!(::std::vec![0.0; #len]),
+                    );
                 }
             }
             if let Step::Loop { inline, items, .. } = pass.step {

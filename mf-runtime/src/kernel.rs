@@ -94,8 +94,13 @@ pub fn over_rows<const N: usize, const R: usize>(
 ) -> [f64; N] {
     let chunks = row_chunks(rows);
     let no_store: Vec<&mut [f64]> = chunks.iter().map(|_| <&mut [f64]>::default()).collect();
-    in_row_chunks(chunks, no_store, outputs, |row, _, outs, sums| per_row(row, outs, sums))
+    in_row_chunks(chunks, no_store, outputs, |row, _, outs, sums| {
+        per_row(row, outs, sums)
+    })
 }
+
+/// One chunk's rows, its part of the stored values and its parts of the outputs.
+type ChunkWork<'a, const R: usize> = (Range<usize>, &'a mut [f64], [&'a mut [f64]; R]);
 
 /// The engine of [`over_entries`] and [`over_rows`]: runs `body` on every
 /// row of every chunk, in parallel over chunks, handing it the chunk's
@@ -112,7 +117,7 @@ fn in_row_chunks<const N: usize, const R: usize>(
         .into_iter()
         .map(|(buffer, w)| split_by(buffer, chunks.iter().map(|c| c.len() * w)).into_iter())
         .collect();
-    let work: Vec<(Range<usize>, &mut [f64], [&mut [f64]; R])> = chunks
+    let work: Vec<ChunkWork<'_, R>> = chunks
         .into_iter()
         .zip(stored_parts)
         .map(|(chunk, stored)| {
