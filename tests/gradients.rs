@@ -339,3 +339,77 @@ fn squared_norm_is_the_sum_of_squares() {
     let squares: f64 = params.as_slice().iter().map(|x| x * x).sum();
     assert!((penalty - squares).abs() < 1e-10 * squares);
 }
+
+loss! {
+    /// Logistic-style and saturating functions under the mask.
+    pub struct Saturating {
+        data D: [users, items],
+        param P: [users, k],
+        param Q: [k, items],
+    }
+    minimize sum(mask * (softplus(P@Q - D) + sigmoid(P@Q) ^ 2 + tanh(D - P@Q) ^ 2 + log1p((D - P@Q)^2)))
+        + 0.1 * sum(softplus(-P))
+}
+
+loss! {
+    /// Piecewise functions: the trial points avoid their kinks (a random
+    /// value lands on a kink with probability 0).
+    pub struct Piecewise {
+        data D: [users, items],
+        param P: [users, k],
+        param Q: [k, items],
+    }
+    minimize sum(mask * huber(D - P@Q, 1.0)) + sum(relu(P)^2) + sum(max(Q, 0.2)^2)
+}
+
+loss! {
+    /// Weighted-λ (ALS-WR) penalty: λ Σᵤ nᵤ ‖pᵤ‖² + λ Σᵢ nᵢ ‖qᵢ‖².
+    pub struct WeightedLambda {
+        data D: [users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper lambda: f64 = 0.05,
+    }
+    minimize sum(mask * (D - P@Q)^2) + lambda * (sum(count_rows(D) * P^2) + sum(count_cols(D) * Q^2))
+}
+
+#[test]
+fn sigmoid_softplus_tanh_log1p() {
+    check_loss!(Saturating, NORMAL);
+}
+
+#[test]
+fn huber_relu_and_max() {
+    check_loss!(Piecewise, NORMAL);
+}
+
+#[test]
+fn per_row_and_per_column_counts() {
+    check_loss!(WeightedLambda, NORMAL);
+}
+
+#[test]
+fn counts_are_the_observations_per_row_and_column() {
+    let mut rng = rng(21);
+    let d = ratings_with_nan_holes(&mut rng, 5, 4);
+    let params = WeightedLambda::init(&d, 2, NORMAL, &mut rng).unwrap();
+    let value = |lambda: f64| {
+        let mut objective = WeightedLambda { lambda }.objective(&d, &params).unwrap();
+        objective.value(params.as_slice())
+    };
+    let penalty = value(1.0) - value(0.0);
+    let (p, q) = (params.P(), params.Q());
+    let mut expected = 0.0;
+    for u in 0..5 {
+        let n = (0..4).filter(|&i| d.is_observed(u, i)).count() as f64;
+        expected += n * p.row(u).iter().map(|x| x * x).sum::<f64>();
+    }
+    for i in 0..4 {
+        let n = (0..5).filter(|&u| d.is_observed(u, i)).count() as f64;
+        expected += n * q.column(i).iter().map(|x| x * x).sum::<f64>();
+    }
+    assert!(
+        (penalty - expected).abs() < 1e-10 * expected.max(1.0),
+        "{penalty} vs {expected}"
+    );
+}

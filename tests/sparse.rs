@@ -163,3 +163,53 @@ fn a_million_by_a_million_problem_never_builds_the_grid() {
     let value = objective.value_and_gradient(params.as_slice(), &mut grad);
     assert!(value.is_finite() && grad.iter().all(|g| g.is_finite()));
 }
+
+loss! {
+    /// Implicit feedback: every cell counts, unobserved ones as 0 with weight
+    /// w0; the full-grid square takes the Gram form and never builds the grid.
+    pub struct Implicit {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper w0: f64 = 0.1,
+    }
+    minimize sum(mask * ((D - P@Q)^2 - w0 * (P@Q)^2)) + w0 * sum((P@Q)^2) + 0.01 * sum(P^2)
+}
+
+#[test]
+fn the_gram_form_equals_the_full_grid_square() {
+    let (dense, sparse) = problem(11, 6, 7);
+    let mut rng = common::rng(12);
+    let params = Implicit::init(
+        &sparse,
+        3,
+        Init::Normal {
+            mean: 0.0,
+            std: 0.5,
+        },
+        &mut rng,
+    )
+    .unwrap();
+    let mut objective = Implicit::default().objective(&sparse, &params).unwrap();
+    let value = objective.value(params.as_slice());
+    let pq = params.P().dot(&params.Q());
+    let mut expected = 0.01 * params.P().iter().map(|x| x * x).sum::<f64>();
+    for ((u, i), &x) in pq.indexed_iter() {
+        expected += if dense.is_observed(u, i) {
+            (dense.values()[[u, i]] - x).powi(2)
+        } else {
+            0.1 * x * x
+        };
+    }
+    assert!(
+        (value - expected).abs() < 1e-10 * expected,
+        "{value} vs {expected}"
+    );
+    assert!(
+        Implicit::explain().contains("Pᵀ P"),
+        "{}",
+        Implicit::explain()
+    );
+    let check = check_gradient(&mut objective, params.as_slice(), 1e-3);
+    assert!(check.max_error < 1e-6, "{check:?}");
+}

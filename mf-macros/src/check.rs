@@ -378,10 +378,32 @@ impl Checker<'_> {
             };
             return self.error(SpanRange::single(func.span()), message);
         };
-        if name == "mask" {
-            return self.mask_call(args, range);
+        if matches!(name.as_str(), "mask" | "count_rows" | "count_cols") {
+            return self.data_call(&name, args, range);
         }
-        let [arg] = args else {
+        if let ([arg, threshold], 2) = (args, spec.arity) {
+            let x = self.expr(arg);
+            let Some(c) = constant_value(threshold) else {
+                return self.error(
+                    threshold.range(),
+                    format!(
+                        "the second argument of `{name}` must be a constant number, e.g. `{}`",
+                        spec.syntax.replace('δ', "1.0").replace('c', "0")
+                    ),
+                );
+            };
+            if name == "huber" && c <= 0.0 {
+                return self.error(threshold.range(), "the Huber threshold must be positive");
+            }
+            let c = crate::ir::Number::new(c);
+            let op = if name == "huber" {
+                Op::Huber(c)
+            } else {
+                Op::Max(c)
+            };
+            return Some(self.graph.apply(op, &[x?]));
+        }
+        let ([arg], 1) = (args, spec.arity) else {
             // Extra arguments are underlined; a missing one is reported on
             // the whole call.
             let at = match (args.get(spec.arity), args.last()) {
@@ -413,6 +435,11 @@ impl Checker<'_> {
             (_, "sqrt") => g.apply(Op::Sqrt, &[x]),
             (_, "exp") => g.apply(Op::Exp, &[x]),
             (_, "log") => g.apply(Op::Log, &[x]),
+            (_, "log1p") => g.apply(Op::Log1p, &[x]),
+            (_, "sigmoid") => g.apply(Op::Sigmoid, &[x]),
+            (_, "softplus") => g.apply(Op::Softplus, &[x]),
+            (_, "tanh") => g.apply(Op::Tanh, &[x]),
+            (Class::Sugar, "relu") => g.apply(Op::Max(crate::ir::Number::new(0.0)), &[x]),
             _ => {
                 return self.error(
                     range,
@@ -422,17 +449,38 @@ impl Checker<'_> {
         })
     }
 
-    fn mask_call(&mut self, args: &[Expr], range: SpanRange) -> Option<NodeId> {
+    /// `mask(D)`, `count_rows(D)`, `count_cols(D)`: functions of a data
+    /// matrix's observation pattern.
+    fn data_call(&mut self, function: &str, args: &[Expr], range: SpanRange) -> Option<NodeId> {
         let [Expr::Symbol(ident)] = args else {
+            let alone = if function == "mask" {
+                ", or none (`mask` alone) when one data matrix is declared"
+            } else {
+                ""
+            };
             return self.error(
                 range,
-                "`mask` takes one data symbol, e.g. `mask(D)`, or none (`mask` alone) when one data matrix is declared",
+                format!("`{function}` takes one data symbol, e.g. `{function}(D)`{alone}"),
             );
         };
         let name = ident.to_string();
         let s = self.symbols;
         if let Some(i) = s.data.iter().position(|d| d.name == name) {
-            return Some(self.mask_of(i));
+            let shape = s.data[i].shape;
+            let d = i as u16;
+            return Some(match function {
+                "count_rows" => self.graph.intern(
+                    Op::RowCount(d),
+                    Vec::new(),
+                    Shape::new(shape.rows, Dim::One),
+                ),
+                "count_cols" => self.graph.intern(
+                    Op::ColCount(d),
+                    Vec::new(),
+                    Shape::new(Dim::One, shape.cols),
+                ),
+                _ => self.mask_of(i),
+            });
         }
         let role = if s.params.iter().any(|p| p.name == name) {
             "a param, and only data has an observation pattern"
@@ -443,10 +491,12 @@ impl Checker<'_> {
         };
         let fix = match s.data.as_slice() {
             [] => {
-                "declare the data, e.g. `data D: [users, items]`, and write `mask(D)`".to_string()
+                format!(
+                    "declare the data, e.g. `data D: [users, items]`, and write `{function}(D)`"
+                )
             }
-            [d] => format!("write `mask({})`", d.name),
-            _ => "write `mask(D)` with a data symbol D".to_string(),
+            [d] => format!("write `{function}({})`", d.name),
+            _ => format!("write `{function}(D)` with a data symbol D"),
         };
         self.error(
             SpanRange::single(ident.span()),

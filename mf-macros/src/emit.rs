@@ -191,6 +191,20 @@ pub fn emit(input: &Input) -> TokenStream {
         let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
         quote!({ offset += #r * #c; offset },)
     });
+    // Observation counts per row or column, computed once when bound.
+    let counts = used_counts(input.graph, s);
+    let count_fields = counts
+        .iter()
+        .map(|(field, _)| quote!(#field: ::std::vec::Vec<f64>,));
+    let count_inits = counts.iter().map(|(field, (d, rows))| {
+        let n = &s.data[*d].name;
+        let method = if *rows {
+            quote!(row_counts)
+        } else {
+            quote!(col_counts)
+        };
+        quote!(#field: ::mf_runtime::data::ObservationCounts::#method(data.#n),)
+    });
     let emitter = BodyEmitter {
         graph: input.graph,
         symbols: s,
@@ -360,6 +374,7 @@ pub fn emit(input: &Input) -> TokenStream {
                     dims,
                     offsets,
                     workspace: #workspace_ty { #(#buffer_inits)* #(#entry_inits)* },
+                    #(#count_inits)*
                 })
             }
         }
@@ -371,6 +386,7 @@ pub fn emit(input: &Input) -> TokenStream {
         }
 
         #[doc = #doc_objective]
+        #[allow(non_snake_case)]
         #vis struct #objective_ty<'a> {
             loss: #name,
             data: #data_ty<'a>,
@@ -378,6 +394,7 @@ pub fn emit(input: &Input) -> TokenStream {
             /// End of each param's block in the flat vector.
             offsets: [usize; #num_params],
             workspace: #workspace_ty,
+            #(#count_fields)*
         }
 
         #[allow(non_snake_case, unused_variables, unused_mut, clippy::all)]
@@ -497,6 +514,9 @@ impl BodyEmitter<'_> {
                 let #mask = data.#n.observed();
             }
         });
+        let counts = used_counts(self.graph, s)
+            .into_iter()
+            .map(|(field, _)| quote!(let #field: &[f64] = &self.#field;));
         let hypers = s.hypers.iter().map(|h| {
             let n = &h.name;
             let v = prefixed("h", n);
@@ -548,6 +568,7 @@ impl BodyEmitter<'_> {
             #(#param_views)*
             #(#data_views)*
             #(#hypers)*
+            #(#counts)*
             #grad_views
             let #workspace_ty { #(#buffers,)* .. } = &mut self.workspace;
             #(#steps)*
@@ -1051,6 +1072,14 @@ impl BodyEmitter<'_> {
             }
             Op::Mask(d) if s.data[d as usize].sparse => quote!(1.0f64),
             Op::Data(_) => self.flat_entry(id, &ri, &cj),
+            Op::RowCount(d) => {
+                let v = count_var(s, d as usize, true);
+                quote!(#v[#ri])
+            }
+            Op::ColCount(d) => {
+                let v = count_var(s, d as usize, false);
+                quote!(#v[#cj])
+            }
             Op::Mask(_) => {
                 let entry = self.flat_entry(id, &ri, &cj);
                 quote!((if #entry { 1.0f64 } else { 0.0f64 }))
@@ -1294,4 +1323,28 @@ fn sparse_workspace(
         }
     }
     fields
+}
+
+/// The objective's field holding the observation counts of data `d` per
+/// row (`rows`) or per column.
+fn count_var(s: &Symbols, d: usize, rows: bool) -> Ident {
+    prefixed(
+        if rows { "count_rows" } else { "count_cols" },
+        &s.data[d].name,
+    )
+}
+
+/// The observation counts the loss uses: (field, (data index, per row)).
+fn used_counts(g: &Graph, s: &Symbols) -> Vec<(Ident, (usize, bool))> {
+    let mut used: BTreeSet<(usize, bool)> = BTreeSet::new();
+    for id in (0..g.len() as u32).map(NodeId) {
+        match g.op(id) {
+            Op::RowCount(d) => used.insert((d as usize, true)),
+            Op::ColCount(d) => used.insert((d as usize, false)),
+            _ => false,
+        };
+    }
+    used.into_iter()
+        .map(|(d, rows)| (count_var(s, d, rows), (d, rows)))
+        .collect()
 }

@@ -146,6 +146,34 @@ impl Printer<'_> {
             Op::Exp => (ATOM, format!("exp({})", self.math(args[0]))),
             Op::Log => (ATOM, format!("log({})", self.math(args[0]))),
             Op::Sign => (ATOM, format!("sign({})", self.math(args[0]))),
+            Op::Log1p => (ATOM, format!("log1p({})", self.math(args[0]))),
+            Op::Sigmoid => (ATOM, format!("σ({})", self.math(args[0]))),
+            Op::Softplus => (ATOM, format!("softplus({})", self.math(args[0]))),
+            Op::Tanh => (ATOM, format!("tanh({})", self.math(args[0]))),
+            Op::Max(c) => (
+                ATOM,
+                format!("max({}, {})", self.math(args[0]), number(c.get())),
+            ),
+            Op::Above(c) => (
+                ATOM,
+                format!("[{} > {}]", self.math(args[0]), number(c.get())),
+            ),
+            Op::Huber(d) => (
+                ATOM,
+                format!("huber({}, {})", self.math(args[0]), number(d.get())),
+            ),
+            Op::Clamp(d) => (
+                ATOM,
+                format!("clamp({}, ±{})", self.math(args[0]), number(d.get())),
+            ),
+            Op::RowCount(d) => (
+                ATOM,
+                format!("count_rows({})", self.symbols.data[d as usize].name),
+            ),
+            Op::ColCount(d) => (
+                ATOM,
+                format!("count_cols({})", self.symbols.data[d as usize].name),
+            ),
             Op::Sum => {
                 let from = g.shape(args[0]);
                 let to = g.shape(id);

@@ -105,6 +105,10 @@ pub enum Op {
     Count(Shape),
     /// 1 where data matrix `i` is observed, 0 elsewhere.
     Mask(u16),
+    /// The number of observed entries in each row of data matrix `i` (a column vector).
+    RowCount(u16),
+    /// The number of observed entries in each column of data matrix `i` (a row vector).
+    ColCount(u16),
     Add,
     Sub,
     Mul,
@@ -118,6 +122,18 @@ pub enum Op {
     Sqrt,
     Exp,
     Log,
+    Log1p,
+    Sigmoid,
+    Softplus,
+    Tanh,
+    /// `max(x, c)` for a constant `c`.
+    Max(Number),
+    /// 1 where `x > c`, 0 elsewhere (the derivative of `max`).
+    Above(Number),
+    /// The Huber function with threshold `δ`.
+    Huber(Number),
+    /// `x` clamped to `[-δ, δ]` (the derivative of `huber`)
+    Clamp(Number),
     /// `Masked(m, x)`: `x` where the mask `m` is 1, exactly 0 elsewhere (`x`
     /// is not used there: a NaN in a missing cell stays out).
     Masked,

@@ -194,7 +194,7 @@ fn check_sparse_loops(g: &Graph, sparse: &SparseDomains, steps: &[Step]) -> Resu
                 return Err(LowerError {
                     node: root,
                     message: format!(
-                        "this term {what} of the sparse data's shape, and the sparse lowering runs over observed entries only: put it under the mask (`sum(mask * …)`), or declare the data dense (`[..]` instead of `sparse[..]`) to evaluate the full grid"
+                        "this term {what} of the sparse data's shape, and the sparse lowering runs over observed entries only: put it under the mask (`sum(mask * …)`), or declare the data dense (`[..]` instead of `sparse[..]`) to evaluate the full grid (of full-grid terms only `sum((A@B)^2)` has a shortcut, its Gram form)"
                     ),
                 });
             }

@@ -65,6 +65,8 @@ pub fn spec(op: Op) -> &'static OpSpec {
         Op::Hyper(_) => &HYPER,
         Op::Count(_) => &COUNT,
         Op::Mask(_) => &MASK,
+        Op::RowCount(_) => &COUNT_ROWS,
+        Op::ColCount(_) => &COUNT_COLS,
         Op::Add => &ADD,
         Op::Sub => &SUB,
         Op::Mul => &MUL,
@@ -77,6 +79,14 @@ pub fn spec(op: Op) -> &'static OpSpec {
         Op::Sqrt => &SQRT,
         Op::Exp => &EXP,
         Op::Log => &LOG,
+        Op::Log1p => &LOG1P,
+        Op::Sigmoid => &SIGMOID,
+        Op::Softplus => &SOFTPLUS,
+        Op::Tanh => &TANH,
+        Op::Max(_) => &MAX,
+        Op::Above(_) => &ABOVE,
+        Op::Huber(_) => &HUBER,
+        Op::Clamp(_) => &CLAMP,
         Op::Masked => &MASKED,
         Op::Broadcast => &BROADCAST,
         Op::Transpose => &TRANSPOSE,
@@ -88,7 +98,7 @@ pub fn spec(op: Op) -> &'static OpSpec {
 
 /// Every row, in the order of the reference: operators, then functions,
 /// then internal operations.
-pub static ALL: [&OpSpec; 25] = [
+pub static ALL: [&OpSpec; 36] = [
     &ADD,
     &SUB,
     &MUL,
@@ -104,6 +114,15 @@ pub static ALL: [&OpSpec; 25] = [
     &SQRT,
     &EXP,
     &LOG,
+    &LOG1P,
+    &SIGMOID,
+    &SOFTPLUS,
+    &TANH,
+    &RELU,
+    &MAX,
+    &HUBER,
+    &COUNT_ROWS,
+    &COUNT_COLS,
     &MASK,
     &MASKED,
     &CONST,
@@ -113,6 +132,8 @@ pub static ALL: [&OpSpec; 25] = [
     &COUNT,
     &DIV_OR_ZERO,
     &SIGN,
+    &ABOVE,
+    &CLAMP,
     &BROADCAST,
 ];
 
@@ -137,8 +158,8 @@ pub fn function_names() -> Vec<&'static str> {
 /// built with [`Graph::intern`], [`Graph::broadcast_to`] and [`Graph::sum_to`].
 pub fn result_shape(op: Op, args: &[Shape]) -> Result<Shape, String> {
     let s = spec(op);
-    if args.len() != s.arity {
-        return Err(format!("`{}` takes {} argument(s)", s.name, s.arity));
+    if args.len() != ir_arity(op) {
+        return Err(format!("`{}` takes {} argument(s)", s.name, ir_arity(op)));
     }
     match s.class {
         Class::Elementwise => args.iter().try_fold(args[0], |acc, &a| {
@@ -150,6 +171,15 @@ pub fn result_shape(op: Op, args: &[Shape]) -> Result<Shape, String> {
         Class::Reduction => Ok(Shape::SCALAR),
         Class::Structural if op == Op::Transpose => Ok(args[0].transposed()),
         _ => Err(format!("`{}` carries its own shape", s.name)),
+    }
+}
+
+/// The number of IR arguments of `op` (the constant of `max` and `huber`
+/// is carried by the op itself, not passed as an argument).
+fn ir_arity(op: Op) -> usize {
+    match op {
+        Op::Max(_) | Op::Huber(_) => 1,
+        _ => spec(op).arity,
     }
 }
 
@@ -170,11 +200,17 @@ fn unary_chain(g: &mut Graph, y: NodeId, adj: NodeId, local: NodeId) -> Vec<Opti
     vec![unbroadcast(g, x, contribution)]
 }
 
+/// The constant carried by `^`, `max`, `huber` and their derivatives.
 fn pow_exponent(op: Op) -> f64 {
     match op {
-        Op::Pow(p) => p.get(),
+        Op::Pow(c) | Op::Max(c) | Op::Above(c) | Op::Huber(c) | Op::Clamp(c) => c.get(),
         _ => f64::NAN,
     }
+}
+
+/// `op` with the constant `c`: for the derivative operations of `max` and `huber`.
+fn with_constant(make: fn(crate::ir::Number) -> Op, c: f64) -> Op {
+    make(crate::ir::Number::new(c))
 }
 
 static CONST: OpSpec = OpSpec {
@@ -580,6 +616,234 @@ static NORM: OpSpec = OpSpec {
         let scaled = g.apply(Op::Mul, &[adj, x]);
         vec![Some(g.apply(Op::DivOrZero, &[scaled, y]))]
     }),
+};
+
+static LOG1P: OpSpec = OpSpec {
+    name: "log1p",
+    syntax: "log1p(x)",
+    arity: 1,
+    class: Class::Elementwise,
+    meaning: "log(1 + x), accurate near 0",
+    derivative: "1 / (1 + x)",
+    eval: Some(|_, a| a[0].ln_1p()),
+    code: Some(|_, a| {
+        let x = &a[0];
+        quote!((#x).ln_1p())
+    }),
+    adjoint: Some(|g, y, adj| {
+        let x = arg(g, y, 0);
+        let one = g.constant(1.0, Shape::SCALAR);
+        let shifted = g.apply(Op::Add, &[one, x]);
+        let contribution = g.apply(Op::Div, &[adj, shifted]);
+        vec![unbroadcast(g, x, contribution)]
+    }),
+};
+
+/// The logistic function, without overflow for large |x|.
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+static SIGMOID: OpSpec = OpSpec {
+    name: "sigmoid",
+    syntax: "sigmoid(x)",
+    arity: 1,
+    class: Class::Elementwise,
+    meaning: "logistic function 1 / (1 + exp(-x)), computed without overflow",
+    derivative: "σ(x) (1 - σ(x))",
+    eval: Some(|_, a| sigmoid(a[0])),
+    code: Some(|_, a| {
+        let x = &a[0];
+        quote!({
+            let t: f64 = #x;
+            if t >= 0.0 {
+                1.0 / (1.0 + (-t).exp())
+            } else {
+                let e = t.exp();
+                e / (1.0 + e)
+            }
+        })
+    }),
+    adjoint: Some(|g, y, adj| {
+        let one = g.constant(1.0, Shape::SCALAR);
+        let rest = g.apply(Op::Sub, &[one, y]);
+        let local = g.apply(Op::Mul, &[y, rest]);
+        unary_chain(g, y, adj, local)
+    }),
+};
+static SOFTPLUS: OpSpec = OpSpec {
+    name: "softplus",
+    syntax: "softplus(x)",
+    arity: 1,
+    class: Class::Elementwise,
+    meaning: "log(1 + exp(x)), computed without overflow; `softplus(-y * x)` is the logistic loss of a ±1 label y",
+    derivative: "σ(x)",
+    eval: Some(|_, a| a[0].max(0.0) + (-a[0].abs()).exp().ln_1p()),
+    code: Some(|_, a| {
+        let x = &a[0];
+        quote!({
+            let t: f64 = #x;
+            t.max(0.0) + (-t.abs()).exp().ln_1p()
+        })
+    }),
+    adjoint: Some(|g, y, adj| {
+        let x = arg(g, y, 0);
+        let local = g.apply(Op::Sigmoid, &[x]);
+        unary_chain(g, y, adj, local)
+    }),
+};
+static TANH: OpSpec = OpSpec {
+    name: "tanh",
+    syntax: "tanh(x)",
+    arity: 1,
+    class: Class::Elementwise,
+    meaning: "hyperbolic tangent",
+    derivative: "1 - tanh(x)²",
+    eval: Some(|_, a| a[0].tanh()),
+    code: Some(|_, a| {
+        let x = &a[0];
+        quote!((#x).tanh())
+    }),
+    adjoint: Some(|g, y, adj| {
+        let one = g.constant(1.0, Shape::SCALAR);
+        let square = g.apply(Op::Pow(crate::ir::Number::new(2.0)), &[y]);
+        let local = g.apply(Op::Sub, &[one, square]);
+        unary_chain(g, y, adj, local)
+    }),
+};
+static RELU: OpSpec = OpSpec {
+    name: "relu",
+    syntax: "relu(x)",
+    arity: 1,
+    class: Class::Sugar,
+    meaning: "`max(x, 0)`",
+    derivative: "1 where x > 0, else 0 (0 at x = 0)",
+    ..leaf_const()
+};
+static MAX: OpSpec = OpSpec {
+    name: "max",
+    syntax: "max(x, c)",
+    arity: 2,
+    class: Class::Elementwise,
+    meaning: "the larger of x and a constant c (NaN stays NaN)",
+    derivative: "1 where x > c, else 0 (0 at x = c)",
+    eval: Some(|op, a| {
+        let c = pow_exponent(op);
+        if a[0] <= c {
+            c
+        } else {
+            a[0]
+        }
+    }),
+    code: Some(|op, a| {
+        let (x, c) = (&a[0], pow_exponent(op));
+        quote!({
+            let t: f64 = #x;
+            if t <= #c { #c } else { t }
+        })
+    }),
+    adjoint: Some(|g, y, adj| {
+        let x = arg(g, y, 0);
+        let step = g.apply(with_constant(Op::Above, pow_exponent(g.op(y))), &[x]);
+        unary_chain(g, y, adj, step)
+    }),
+};
+static ABOVE: OpSpec = OpSpec {
+    name: "above",
+    syntax: "",
+    arity: 1,
+    class: Class::Elementwise,
+    meaning: "1 where x > c, 0 where x ≤ c, NaN for NaN (the derivative of `max`)",
+    derivative: "0",
+    eval: Some(|op, a| {
+        let c = pow_exponent(op);
+        if a[0] > c {
+            1.0
+        } else if a[0] <= c {
+            0.0
+        } else {
+            a[0]
+        }
+    }),
+    code: Some(|op, a| {
+        let (x, c) = (&a[0], pow_exponent(op));
+        quote!({
+            let t: f64 = #x;
+            if t > #c { 1.0 } else if t <= #c { 0.0 } else { t }
+        })
+    }),
+    adjoint: Some(|_, _, _| vec![None]),
+};
+static HUBER: OpSpec = OpSpec {
+    name: "huber",
+    syntax: "huber(x, δ)",
+    arity: 2,
+    class: Class::Elementwise,
+    meaning:
+        "Huber function with a constant threshold δ > 0: x²/2 for |x| ≤ δ, δ (|x| - δ/2) beyond",
+    derivative: "x clamped to [-δ, δ]",
+    eval: Some(|op, a| {
+        let (x, d) = (a[0], pow_exponent(op));
+        if x.abs() <= d {
+            0.5 * x * x
+        } else {
+            d * (x.abs() - 0.5 * d)
+        }
+    }),
+    code: Some(|op, a| {
+        let (x, d) = (&a[0], pow_exponent(op));
+        quote!({
+            let t: f64 = #x;
+            if t.abs() <= #d { 0.5 * t * t } else { #d * (t.abs() - 0.5 * #d) }
+        })
+    }),
+    adjoint: Some(|g, y, adj| {
+        let x = arg(g, y, 0);
+        let local = g.apply(with_constant(Op::Clamp, pow_exponent(g.op(y))), &[x]);
+        unary_chain(g, y, adj, local)
+    }),
+};
+static CLAMP: OpSpec = OpSpec {
+    name: "clamp",
+    syntax: "",
+    arity: 1,
+    class: Class::Elementwise,
+    meaning: "x clamped to [-δ, δ] (the derivative of `huber`)",
+    derivative: "1 where |x| < δ, else 0",
+    eval: Some(|op, a| a[0].clamp(-pow_exponent(op), pow_exponent(op))),
+    code: Some(|op, a| {
+        let (x, d) = (&a[0], pow_exponent(op));
+        quote!((#x).clamp(-#d, #d))
+    }),
+    adjoint: Some(|g, y, adj| {
+        let x = arg(g, y, 0);
+        let d = pow_exponent(g.op(y));
+        let magnitude = g.apply(Op::Abs, &[x]);
+        let below = g.apply(Op::Neg, &[magnitude]);
+        let inside = g.apply(with_constant(Op::Above, -d), &[below]);
+        unary_chain(g, y, adj, inside)
+    }),
+};
+static COUNT_ROWS: OpSpec = OpSpec {
+    name: "count_rows",
+    syntax: "count_rows(D)",
+    meaning: "the number of observed entries in each row of data `D`, a column vector `[rows, 1]` (nᵤ, for weighted-λ penalties such as `sum(count_rows(D) * P^2)`)",
+    derivative: "none (data)",
+    arity: 1,
+    ..leaf_const()
+};
+static COUNT_COLS: OpSpec = OpSpec {
+    name: "count_cols",
+    syntax: "count_cols(D)",
+    meaning: "the number of observed entries in each column of data `D`, a row vector `[1, cols]`",
+    derivative: "none (data)",
+    arity: 1,
+    ..leaf_const()
 };
 
 /// The DSL reference as a Markdown table: every operation a user may

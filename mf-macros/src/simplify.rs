@@ -3,7 +3,8 @@
 //! Each rule replaces a node by an equal, cheaper or more canonical one:
 //! constant folding (through the op table's `eval`), identities (`x + 0`,
 //! `1 * x`, `--x`, `x^1`), constants pulled out of sums and matrix
-//! products, and `norm(x)^2 → sum(x^2)` (no square root). Masks move
+//! products, `norm(x)^2 → sum(x^2)` (no square root), and the Gram form
+//! `sum((A@B)^2) → sum((A.T@A) * (B@B.T))`, which never forms the grid. Masks move
 //! outward: every product, quotient, sum or difference with a masked
 //! operand becomes one guarded expression `mask ∘ (…)`, so a missing cell
 //! is never read, and the lowering can see which terms live on the observed
@@ -58,10 +59,11 @@ fn rewrite(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) -> Option<NodeI
         Op::Abs if g.op(args[0]) == Op::Neg => Some(g.apply(Op::Abs, &[g.args(args[0])[0]])),
         Op::Masked => rewrite_masked(g, args[0], args[1], shape),
         // Functions that map 0 to 0 move inside a mask too.
-        Op::Sign | Op::Abs | Op::Sqrt => masked_inner(g, args[0]).map(|(m, x)| {
+        _ if maps_zero_to_zero(op) && masked_inner(g, args[0]).is_some() => {
+            let (m, x) = masked_inner(g, args[0])?;
             let inner = g.apply(op, &[x]);
-            g.apply(Op::Masked, &[m, inner])
-        }),
+            Some(g.apply(Op::Masked, &[m, inner]))
+        }
         Op::Transpose => rewrite_transpose(g, args[0], shape),
         Op::Broadcast => rewrite_broadcast(g, args[0], shape),
         Op::MatMul => rewrite_matmul(g, args[0], args[1], shape),
@@ -100,6 +102,21 @@ fn shrink_constant_args(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) ->
         })
         .collect();
     changed.then(|| g.apply(op, &new_args))
+}
+
+/// Whether a one-argument elementwise operation maps 0 to 0 (by the op
+/// table's own `eval`), so that it may move inside a mask.
+fn maps_zero_to_zero(op: Op) -> bool {
+    let s = spec(op);
+    s.class == Class::Elementwise
+        && !matches!(op, Op::Masked | Op::Neg | Op::Pow(_))
+        && s.eval
+            .is_some_and(|eval| is_unary(op) && eval(op, &[0.0]) == 0.0)
+}
+
+/// Unary elementwise operations (`max` and `huber` carry their constant).
+fn is_unary(op: Op) -> bool {
+    matches!(op, Op::Max(_) | Op::Huber(_)) || spec(op).arity == 1
 }
 
 /// `(m, x)` when `id` is `Masked(m, x)`.
@@ -373,6 +390,22 @@ fn rewrite_sum(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
     if from == shape {
         return Some(x);
     }
+    // Σ (A B)² = Σ (AᵀA) ∘ (B Bᵀ): O((m + n) k²) instead of the m × n grid.
+    if shape.is_scalar() && g.op(x) == Op::Pow(Number::new(2.0)) {
+        let product = g.args(x)[0];
+        if g.op(product) == Op::MatMul {
+            let (a, b) = (g.args(product)[0], g.args(product)[1]);
+            let (at, bt) = (g.apply(Op::Transpose, &[a]), g.apply(Op::Transpose, &[b]));
+            let left = g.apply(Op::MatMul, &[at, a]);
+            let right = g.apply(Op::MatMul, &[b, bt]);
+            // With B = Aᵀ both sides are the same Gram matrix: the form
+            // gains nothing (and would rewrite back into itself).
+            if left != right {
+                let both = g.apply(Op::Mul, &[left, right]);
+                return Some(g.apply(Op::Sum, &[both]));
+            }
+        }
+    }
     if let Some(c) = g.const_value(x) {
         // Each result entry adds up the entries along the summed axes.
         let summed = Shape::new(
@@ -461,6 +494,30 @@ mod tests {
         let a = g.apply(Op::Add, &[x, y]);
         let b = g.apply(Op::Add, &[y, x]);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn squared_products_take_the_gram_form_once() {
+        let mut g = Graph::default();
+        let p = matrix(&mut g, 0);
+        let q = g.intern(
+            Op::Param(1),
+            Vec::new(),
+            Shape::new(Dim::Sym(1), Dim::Sym(2)),
+        );
+        let pq = g.apply(Op::MatMul, &[p, q]);
+        let square = g.apply(Op::Pow(Number::new(2.0)), &[pq]);
+        let total = g.apply(Op::Sum, &[square]);
+        let product = g.args(total)[0];
+        assert_eq!(g.op(product), Op::Mul, "Σ (PᵀP) ∘ (QQᵀ)");
+        assert!(g.args(product).iter().all(|&m| g.op(m) == Op::MatMul));
+        // A symmetric product (B = Aᵀ) is left alone rather than rewritten
+        // back and forth.
+        let pt = g.apply(Op::Transpose, &[p]);
+        let gram = g.apply(Op::MatMul, &[pt, p]);
+        let square = g.apply(Op::Pow(Number::new(2.0)), &[gram]);
+        let total = g.apply(Op::Sum, &[square]);
+        assert_eq!(g.args(total), [square]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ loss! {
         param P: [users, k],
         param Q: [k, items],
     }
-    minimize sum(mask * (D - P@Q)^2) + 0.1 * sum((P@Q)^2)
+    minimize sum(mask * (D - P@Q)^2) + 0.1 * sum(exp(P@Q))
 }
 
 fn main() {}

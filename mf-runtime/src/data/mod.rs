@@ -104,3 +104,49 @@ pub fn dataset_or_skip(relative: impl AsRef<Path>) -> Option<PathBuf> {
     }
     found
 }
+
+/// Observation counts per row and per column of a data matrix (the `nᵤ` and
+/// `nᵢ` of weighted-λ penalties), as `f64` for arithmetic. Generated code
+/// calls this for `count_rows(D)` and `count_cols(D)`.
+///
+/// ```
+/// use mf_runtime::data::ObservationCounts;
+/// use mf_runtime::MaskedMatrix;
+/// let m = MaskedMatrix::zeros_as_missing(ndarray::array![[1.0, 0.0], [2.0, 3.0]]);
+/// assert_eq!(m.row_counts(), [1.0, 2.0]);
+/// assert_eq!(m.col_counts(), [2.0, 1.0]);
+/// ```
+pub trait ObservationCounts {
+    /// Observed entries in each row.
+    fn row_counts(&self) -> Vec<f64>;
+    /// Observed entries in each column.
+    fn col_counts(&self) -> Vec<f64>;
+}
+
+impl ObservationCounts for MaskedMatrix {
+    fn row_counts(&self) -> Vec<f64> {
+        self.observed()
+            .rows()
+            .into_iter()
+            .map(|row| row.iter().filter(|&&o| o).count() as f64)
+            .collect()
+    }
+
+    fn col_counts(&self) -> Vec<f64> {
+        self.observed()
+            .columns()
+            .into_iter()
+            .map(|col| col.iter().filter(|&&o| o).count() as f64)
+            .collect()
+    }
+}
+
+impl ObservationCounts for Ratings {
+    fn row_counts(&self) -> Vec<f64> {
+        self.user_counts().map(|n| n as f64).collect()
+    }
+
+    fn col_counts(&self) -> Vec<f64> {
+        self.item_counts().map(|n| n as f64).collect()
+    }
+}
