@@ -24,6 +24,10 @@ mod check;
 mod diff;
 mod emit;
 mod explain;
+#[cfg(test)]
+mod gradcheck;
+#[cfg(test)]
+mod interp;
 mod ir;
 mod lower;
 mod ops;

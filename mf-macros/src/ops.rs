@@ -174,11 +174,12 @@ pub fn result_shape(op: Op, args: &[Shape]) -> Result<Shape, String> {
     }
 }
 
-/// The number of IR arguments of `op` (the constant of `max` and `huber`
-/// is carried by the op itself, not passed as an argument).
-fn ir_arity(op: Op) -> usize {
+/// The number of IR arguments of `op`: the constant of `max` and `huber`
+/// and the data of `count_rows`/`count_cols` are carried by the op itself.
+pub fn ir_arity(op: Op) -> usize {
     match op {
         Op::Max(_) | Op::Huber(_) => 1,
+        Op::RowCount(_) | Op::ColCount(_) => 0,
         _ => spec(op).arity,
     }
 }

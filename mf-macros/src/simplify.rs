@@ -354,6 +354,12 @@ fn rewrite_broadcast(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
         let inner = g.args(x)[0];
         return Some(g.broadcast_to(inner, shape));
     }
+    // The guard stays outermost: a repeated masked value is the masked
+    // repeated value.
+    if let Some((m, inner)) = masked_inner(g, x) {
+        let repeated = g.broadcast_to(inner, shape);
+        return Some(g.apply(Op::Masked, &[m, repeated]));
+    }
     None
 }
 
@@ -428,6 +434,13 @@ fn rewrite_sum(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
         let s = g.sum_to(inner, shape);
         return Some(g.apply(Op::Neg, &[s]));
     }
+    // A mask that is constant along the summed axes guards the sum itself:
+    // `Σ (m ∘ z) = m ∘ Σ z`. Keeping the guard outside matters when the sum
+    // is an adjoint: a product with it (`adj · D`) then moves inside the
+    // mask, and a NaN in a missing cell of `D` is never read.
+    if let Some(id) = masks_out_of_sum(g, x, shape) {
+        return Some(id);
+    }
     if g.op(x) == Op::Mul {
         let (x0, x1) = (g.args(x)[0], g.args(x)[1]);
         for (s, z) in [(x0, x1), (x1, x0)] {
@@ -438,6 +451,38 @@ fn rewrite_sum(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
         }
     }
     None
+}
+
+/// `Sum(m₁ ∘ … ∘ z)` with the masks that fit `shape` (so are constant along
+/// the summed axes) moved outside the sum.
+fn masks_out_of_sum(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
+    let fits = |d: crate::ir::Dim, target: crate::ir::Dim| d == target || d == crate::ir::Dim::One;
+    let mut outside = Vec::new();
+    let mut inside = Vec::new();
+    let mut core = x;
+    while let Some((m, inner)) = masked_inner(g, core) {
+        let s = g.shape(m);
+        if fits(s.rows, shape.rows) && fits(s.cols, shape.cols) {
+            outside.push(m);
+        } else {
+            inside.push(m);
+        }
+        core = inner;
+    }
+    if outside.is_empty() {
+        return None;
+    }
+    for &m in inside.iter().rev() {
+        core = g.apply(Op::Masked, &[m, core]);
+    }
+    // The masks moved out may have been all that gave `x` its full shape.
+    let from = g.shape(x);
+    let core = g.broadcast_to(core, from);
+    let mut sum = g.sum_to(core, shape);
+    for &m in outside.iter().rev() {
+        sum = g.apply(Op::Masked, &[m, sum]);
+    }
+    Some(sum)
 }
 
 #[cfg(test)]
@@ -548,5 +593,65 @@ mod tests {
         let neg = g.apply(Op::Neg, &[scaled]);
         assert_eq!(g.op(neg), Op::Masked);
         assert_eq!(g.apply(Op::Masked, &[m, mxy]), mxy);
+    }
+
+    /// Regression (found by the property test): with a mask narrower than
+    /// the product it guards, the adjoint summed back over the broadcast
+    /// axes lost its guard, and the gradient read the data unguarded: for
+    /// `sum(mask(D) * D * p * mask(E))` with `D: []`, `E: [1, n]`, `p: []`,
+    /// `∂/∂p` was `D · Σ(…)`, NaN when D is missing.
+    #[test]
+    fn masks_stay_outside_sums_and_broadcasts() {
+        let mut g = Graph::default();
+        let row = Shape::new(Dim::One, Dim::Sym(0));
+        let m0 = g.intern(Op::Mask(0), Vec::new(), Shape::SCALAR);
+        let m1 = g.intern(Op::Mask(1), Vec::new(), row);
+        let one = g.constant(1.0, Shape::SCALAR);
+        // Broadcast(m0 ∘ 1) = m0 ∘ Broadcast(1)
+        let guarded = g.apply(Op::Masked, &[m0, one]);
+        let repeated = g.broadcast_to(guarded, row);
+        assert_eq!(g.op(repeated), Op::Masked);
+        assert_eq!(g.args(repeated)[0], m0);
+        // Σ(m1 ∘ m0 ∘ x) = m0 ∘ Σ(m1 ∘ x): m0 is constant along the sum.
+        let x = g.intern(Op::Param(0), Vec::new(), row);
+        let inner = g.apply(Op::Masked, &[m1, x]);
+        let both = g.apply(Op::Masked, &[m0, inner]);
+        let total = g.sum_to(both, Shape::SCALAR);
+        assert_eq!(g.op(total), Op::Masked);
+        assert_eq!(g.args(total)[0], m0);
+        let sum = g.args(total)[1];
+        assert_eq!(g.op(sum), Op::Sum);
+        assert_eq!(
+            g.args(sum)[0],
+            inner,
+            "m1 varies along the sum: it stays inside"
+        );
+        // So a product of that adjoint with the data stays guarded.
+        let d = g.intern(Op::Data(0), Vec::new(), Shape::SCALAR);
+        let grad = g.apply(Op::Mul, &[total, d]);
+        assert_eq!(g.op(grad), Op::Masked);
+        // A mask moved out of a sum may have been what gave the summand its
+        // shape: m_cols ∘ (m_rows ∘ p), p scalar, summed to a column.
+        let column = Shape::new(Dim::Sym(1), Dim::One);
+        let m_rows = g.intern(Op::Mask(2), Vec::new(), column);
+        let p = g.intern(Op::Param(1), Vec::new(), Shape::SCALAR);
+        let rows_only = g.apply(Op::Masked, &[m_rows, p]);
+        let full = g.apply(Op::Masked, &[m1, rows_only]);
+        let summed = g.sum_to(full, column);
+        assert_eq!(g.shape(summed), column);
+        let mut check = vec![summed];
+        while let Some(id) = check.pop() {
+            if g.op(id) == Op::Sum {
+                let from = g.shape(g.args(id)[0]);
+                let to = g.shape(id);
+                assert!(
+                    [(from.rows, to.rows), (from.cols, to.cols)]
+                        .iter()
+                        .all(|&(f, t)| t == f || t == Dim::One),
+                    "a sum only ever reduces: {from:?} to {to:?}"
+                );
+            }
+            check.extend(g.args(id).iter().copied());
+        }
     }
 }
