@@ -60,6 +60,10 @@ pub struct Checked {
     pub symbols: Symbols,
     pub graph: Graph,
     pub loss: NodeId,
+    /// The model's prediction at an entry: the `predict` clause, or what is
+    /// subtracted from a data matrix in the loss (`D - P@Q - bu` predicts
+    /// `P@Q + bu`); `None` when neither exists.
+    pub predict: Option<NodeId>,
 }
 
 /// Checks a parsed loss and builds its IR.
@@ -72,6 +76,7 @@ pub fn check(def: &LossDef) -> syn::Result<Checked> {
         errors,
     };
     let loss = checker.expr(&def.body);
+    let predict = checker.prediction(def);
     let Checker {
         mut graph,
         mut errors,
@@ -118,7 +123,48 @@ pub fn check(def: &LossDef) -> syn::Result<Checked> {
         symbols,
         graph,
         loss,
+        predict,
     })
+}
+
+/// The terms a residual subtracts from a data symbol: `D - a - b` gives
+/// `[a, b]`, `a - D` gives `[a]`.
+fn residual_terms<'e>(e: &'e Expr, is_data: &dyn Fn(&Expr) -> bool) -> Option<Vec<&'e Expr>> {
+    let Expr::Binary {
+        op: BinOp::Sub,
+        lhs,
+        rhs,
+        ..
+    } = e
+    else {
+        return None;
+    };
+    if is_data(lhs) {
+        return Some(vec![rhs]);
+    }
+    if is_data(rhs) {
+        return Some(vec![lhs]);
+    }
+    let mut terms = residual_terms(lhs, is_data)?;
+    terms.push(rhs);
+    Some(terms)
+}
+
+/// The first residual in the expression, searching outside in.
+fn find_residual<'e>(e: &'e Expr, is_data: &dyn Fn(&Expr) -> bool) -> Option<Vec<&'e Expr>> {
+    if let Some(terms) = residual_terms(e, is_data) {
+        return Some(terms);
+    }
+    match e {
+        Expr::Call { args, .. } => args.iter().find_map(|a| find_residual(a, is_data)),
+        Expr::Neg { operand, .. } | Expr::Transpose { operand, .. } => {
+            find_residual(operand, is_data)
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            find_residual(lhs, is_data).or_else(|| find_residual(rhs, is_data))
+        }
+        Expr::Number { .. } | Expr::Symbol(_) => None,
+    }
 }
 
 /// Errors collected across the whole expansion.
@@ -346,6 +392,62 @@ impl Checker<'_> {
             ),
         };
         self.error(range, message)
+    }
+
+    /// The prediction node: the explicit `predict` clause (checked: the
+    /// shape of a data matrix, reading only params, hypers and constants),
+    /// or the model inferred from the loss's residual, when it qualifies.
+    fn prediction(&mut self, def: &LossDef) -> Option<NodeId> {
+        let s = self.symbols;
+        let data_shapes: Vec<Shape> = s.data.iter().map(|d| d.shape).collect();
+        let reads_data = |g: &Graph, id: NodeId| {
+            g.reachable(&[id]).iter().any(|&n| {
+                matches!(
+                    g.op(n),
+                    Op::Data(_) | Op::Mask(_) | Op::RowCount(_) | Op::ColCount(_)
+                )
+            })
+        };
+        if let Some(expr) = &def.predict {
+            let node = self.expr(expr)?;
+            let shape = self.graph.shape(node);
+            if !data_shapes.iter().any(|&d| shape.broadcast(d) == Some(d)) {
+                return self.error(
+                    expr.range(),
+                    format!(
+                        "a prediction has the shape of a data matrix (one value per entry), but this is {}",
+                        s.shape_text(shape)
+                    ),
+                );
+            }
+            if reads_data(&self.graph, node) {
+                return self.error(
+                    expr.range(),
+                    "a prediction may read params, hyper-settings and numbers, not data",
+                );
+            }
+            return Some(node);
+        }
+        let is_data =
+            |e: &Expr| matches!(e, Expr::Symbol(i) if s.data.iter().any(|d| d.name == *i));
+        let terms = find_residual(&def.body, &is_data)?;
+        let mut errors = Errors::default();
+        std::mem::swap(&mut errors, &mut self.errors);
+        let mut model: Option<NodeId> = None;
+        for term in terms {
+            let node = self.expr(term);
+            model = match (model, node) {
+                (Some(m), Some(n)) => Some(self.graph.apply(Op::Add, &[m, n])),
+                (None, n) => n,
+                (Some(_), None) => None,
+            };
+        }
+        // Terms were checked as part of the loss: errors here are repeats.
+        std::mem::swap(&mut errors, &mut self.errors);
+        let model = model?;
+        let shape = self.graph.shape(model);
+        let fits = data_shapes.iter().any(|&d| shape.broadcast(d) == Some(d));
+        (fits && !reads_data(&self.graph, model)).then_some(model)
     }
 
     fn mask_of(&mut self, data: usize) -> NodeId {

@@ -28,6 +28,8 @@ pub struct Input<'a> {
     pub value_plan: &'a Plan,
     pub gradient_plan: &'a Plan,
     pub explain: String,
+    /// The body of `predict_flat`, when the loss has a prediction.
+    pub prediction: Option<TokenStream>,
 }
 
 fn node_var(id: NodeId) -> Ident {
@@ -213,6 +215,25 @@ pub fn emit(input: &Input) -> TokenStream {
     let value_body = emitter.body(input.value_plan, input.loss, false, &workspace_ty);
     let gradient_body = emitter.body(input.gradient_plan, input.loss, true, &workspace_ty);
     let explain = &input.explain;
+    let predict_methods = input.prediction.as_ref().map(|code| {
+        quote! {
+            /// The model's prediction at entry `(row, col)` (dense indices),
+            /// as `explain()` shows it.
+            pub fn predict(&self, params: &#params_ty, row: usize, col: usize) -> f64 {
+                self.predict_flat(params.layout(), params.as_slice(), row, col)
+            }
+
+            /// The prediction from a flat parameter vector with the given
+            /// layout (what an optimizer or a validation closure holds).
+            ///
+            /// # Panics
+            /// If the layout is not this loss's, or an index is out of range.
+            pub fn predict_flat(&self, layout: &#rt::ParamLayout, x: &[f64], row: usize, col: usize) -> f64 {
+                let blocks = layout.blocks();
+                #code
+            }
+        }
+    });
     let doc_data = format!("The data of [`{name}`]: one reference per data matrix.");
     let doc_params = format!(
         "The parameters of [`{name}`] ({}), stored in one flat buffer; each has an accessor.",
@@ -325,6 +346,8 @@ pub fn emit(input: &Input) -> TokenStream {
             pub fn explain() -> &'static str {
                 Self::EXPLAIN
             }
+
+            #predict_methods
 
             fn bind_data(data: &#data_ty<'_>) -> ::core::result::Result<#rt::DimBinder, #rt::ShapeError> {
                 let mut dims = #rt::DimBinder::default();
@@ -1347,4 +1370,75 @@ fn used_counts(g: &Graph, s: &Symbols) -> Vec<(Ident, (usize, bool))> {
     used.into_iter()
         .map(|(d, rows)| (count_var(s, d, rows), (d, rows)))
         .collect()
+}
+
+/// The body of `predict_flat`: the prediction node at entry `(row, col)`,
+/// reading params from the flat vector `x` through `blocks`; `Err` says
+/// why a node cannot be computed at one entry.
+pub fn prediction_code(g: &Graph, s: &Symbols, node: NodeId) -> Result<TokenStream, String> {
+    entry_code(g, s, node, &quote!(row), &quote!(col))
+}
+
+fn entry_code(
+    g: &Graph,
+    s: &Symbols,
+    id: NodeId,
+    i: &TokenStream,
+    j: &TokenStream,
+) -> Result<TokenStream, String> {
+    let shape = g.shape(id);
+    let (ri, cj) = (collapse(shape.rows, i), collapse(shape.cols, j));
+    let args = g.args(id);
+    Ok(match g.op(id) {
+        Op::Const(c) => float_literal(c.get()),
+        Op::Hyper(h) => {
+            let name = &s.hypers[h as usize].name;
+            quote!(self.#name)
+        }
+        Op::Param(p) => {
+            let p = p as usize;
+            quote!(x[blocks[#p].offset + #ri * blocks[#p].cols + #cj])
+        }
+        Op::Transpose => entry_code(g, s, args[0], j, i)?,
+        Op::Broadcast => entry_code(g, s, args[0], i, j)?,
+        Op::MatMul => {
+            let inner = g.shape(args[0]).cols;
+            let size = dim_from_params(s, inner)
+                .ok_or("its inner dimension is not the size of any param")?;
+            let t = format_ident!("t{}", id.0);
+            let a = entry_code(g, s, args[0], i, &quote!(#t))?;
+            let b = entry_code(g, s, args[1], &quote!(#t), j)?;
+            quote!({
+                let mut dot = 0.0f64;
+                for #t in 0..#size {
+                    dot += #a * #b;
+                }
+                dot
+            })
+        }
+        op => match spec(op).code {
+            Some(code) => {
+                let args: Result<Vec<TokenStream>, String> =
+                    args.iter().map(|&a| entry_code(g, s, a, i, j)).collect();
+                code(op, &args?)
+            }
+            None => return Err(format!("`{}` sums over many entries", spec(op).name)),
+        },
+    })
+}
+
+/// The size of a dimension, read from the layout of a param that has it.
+fn dim_from_params(s: &Symbols, dim: Dim) -> Option<TokenStream> {
+    if dim == Dim::One {
+        return Some(quote!(1usize));
+    }
+    s.params.iter().enumerate().find_map(|(p, param)| {
+        if param.shape.rows == dim {
+            Some(quote!(blocks[#p].rows))
+        } else if param.shape.cols == dim {
+            Some(quote!(blocks[#p].cols))
+        } else {
+            None
+        }
+    })
 }

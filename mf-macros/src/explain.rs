@@ -352,8 +352,14 @@ pub fn explain(
     loss: NodeId,
     grads: &[Option<NodeId>],
     plan: &Plan,
+    prediction: Option<NodeId>,
 ) -> String {
-    let mut out = format!("{name}\n  L = {}\n\ngradients\n", printer.math(loss));
+    let mut out = format!("{name}\n  L = {}\n", printer.math(loss));
+    match prediction {
+        Some(p) => out.push_str(&format!("  prediction at an entry: {}\n", printer.math(p))),
+        None => out.push_str("  prediction: none (add `predict <expression>` to the loss)\n"),
+    }
+    out.push_str("\ngradients\n");
     for (param, grad) in printer.symbols.params.iter().zip(grads) {
         let text = grad.map_or_else(|| "0".to_string(), |g| printer.math(g));
         out.push_str(&format!("  ∂L/∂{} = {text}\n", param.name));

@@ -717,6 +717,7 @@ fn check_source(
         symbols,
         mut graph,
         loss,
+        ..
     } = checked;
 
     // Values: params and finite data in [-1, 1], hypers in ±[0.5, 1.5],

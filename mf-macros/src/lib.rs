@@ -55,6 +55,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         symbols,
         mut graph,
         loss,
+        predict,
     } = check::check(&def)?;
     let grads = diff::gradients(&mut graph, loss, symbols.params.len());
     if !graph.internal_errors.is_empty() {
@@ -85,12 +86,29 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
     };
     let value_plan = lower(&[])?;
     let gradient_plan = lower(&grads)?;
+    // The prediction is emitted when it can be: an explicit `predict`
+    // that cannot is an error, an inferred one is simply left out.
+    let prediction = match predict.map(|node| (node, emit::prediction_code(&graph, &symbols, node)))
+    {
+        Some((node, Ok(code))) => Some((node, code)),
+        Some((node, Err(why))) => match &def.predict {
+            Some(expr) => {
+                return Err(expr.range().error(format!(
+                    "cannot compute the prediction `{}` at one entry: {why}",
+                    printer.math(node)
+                )))
+            }
+            None => None,
+        },
+        None => None,
+    };
     let explain = explain::explain(
         &def.name.to_string(),
         &printer,
         loss,
         &grads,
         &gradient_plan,
+        prediction.as_ref().map(|(node, _)| *node),
     );
     Ok(emit::emit(&emit::Input {
         def: &def,
@@ -100,6 +118,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         value_plan: &value_plan,
         gradient_plan: &gradient_plan,
         explain,
+        prediction: prediction.map(|(_, code)| code),
     }))
 }
 

@@ -71,6 +71,8 @@ pub struct LossDef {
     pub name: Ident,
     pub decls: Vec<Decl>,
     pub body: Expr,
+    /// `predict <expression>`: the model's value at an entry, when given.
+    pub predict: Option<Expr>,
 }
 
 /// The role of a declared symbol.
@@ -226,9 +228,21 @@ impl Parse for LossDef {
             ));
         }
         let body = parse_expr(input, 0)?;
+        let predict = if input.peek(Ident) && input.fork().call(Ident::parse_any)? == "predict" {
+            let keyword = input.call(Ident::parse_any)?;
+            if input.is_empty() {
+                return Err(syn::Error::new(
+                    keyword.span(),
+                    "`predict` needs an expression, e.g. `predict P@Q + bu + bi + mu`",
+                ));
+            }
+            Some(parse_expr(input, 0)?)
+        } else {
+            None
+        };
         if !input.is_empty() {
             return Err(input.error(
-                "unexpected tokens after the loss expression (one `minimize` expression per loss)",
+                "unexpected tokens after the loss expression (one `minimize` expression per loss, then optionally `predict <expression>`)",
             ));
         }
         Ok(LossDef {
@@ -237,6 +251,7 @@ impl Parse for LossDef {
             name,
             decls,
             body,
+            predict,
         })
     }
 }
