@@ -314,8 +314,8 @@ pub struct Report {
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// The loss or the gradient became NaN or infinite. The parameters were
-    /// left at the last step where both were finite.
+    /// The loss, the gradient or a parameter became NaN or infinite. The
+    /// parameters were left at the last step where all three were finite.
     #[error(
         "{method} diverged at step {step}: {what}. The parameters were left at step {} \
          (the last finite loss, {last_finite_loss}). What to try: {hint}",
@@ -333,7 +333,7 @@ pub enum TrainError {
         /// What to try, from [`Minimizer::divergence_hint`].
         hint: String,
     },
-    /// The loss or gradient is not finite at the starting parameters.
+    /// The loss, the gradient or a parameter is not finite at the start.
     #[error(
         "at the starting parameters {what}: check the initial parameters and the data \
          (missing entries, overflow)"
@@ -615,8 +615,9 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
     /// projected first.
     ///
     /// # Errors
-    /// [`TrainError::Diverged`] when the loss or gradient becomes NaN or
-    /// infinite (then `x` holds the last parameters where both were finite),
+    /// [`TrainError::Diverged`] when the loss, the gradient or a parameter
+    /// becomes NaN or infinite (then `x` holds the last parameters where all
+    /// were finite),
     /// and the setup errors of [`TrainError`] (then `x` is unchanged).
     ///
     /// See the [module docs](crate::train) for an example.

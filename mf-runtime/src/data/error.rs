@@ -32,6 +32,8 @@ pub enum Problem {
     NotFinite(String),
     /// The text is not an integer (ids that must be integers, timestamps).
     NotAnInteger(String),
+    /// An id read as an integer is negative.
+    Negative(i64),
     /// The rating lies outside the range given to the loader.
     OutOfRange {
         /// The rating read.
@@ -54,6 +56,7 @@ impl fmt::Display for Problem {
             Problem::NotANumber(t) => write!(f, "`{t}` is not a number"),
             Problem::NotFinite(t) => write!(f, "`{t}` is not a finite number"),
             Problem::NotAnInteger(t) => write!(f, "`{t}` is not an integer (in the 64-bit range)"),
+            Problem::Negative(v) => write!(f, "`{v}` is negative (ids must be ≥ 0)"),
             Problem::OutOfRange { value, min, max } => {
                 write!(f, "{value} is outside the allowed range [{min}, {max}]")
             }

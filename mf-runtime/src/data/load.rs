@@ -7,9 +7,10 @@
 //! | MovieLens `ratings.csv` | [`LoadOptions::movielens_csv`]  | `,`       | `userId,movieId,rating,timestamp` | integers |
 //! | generic `user,item,rating[,…]` | [`LoadOptions::delimited`] | any  | none (configurable) | any text |
 //!
-//! MovieLens lines must have the four fields `user item rating timestamp`,
-//! the timestamp an integer; generic lines need at least three fields and
-//! extra ones are ignored.
+//! MovieLens lines must have exactly the four fields `user item rating
+//! timestamp`, the timestamp an integer (a fifth field is an error); generic
+//! lines need at least three fields and extra ones are ignored. Ids read as
+//! integers (MovieLens, [`IdKind::Integer`]) must not be negative.
 //!
 //! [`LoadOptions::new`] (and [`Ratings::load`]) picks the format from the file
 //! name: `u.data`, `*.base`, `*.test` → MovieLens tab; `ratings.dat` →
@@ -95,7 +96,14 @@ pub enum IdKind {
     /// Any text, as written (stored as integers while every id is a
     /// canonical integer; see [`IdMap`](super::IdMap)).
     Text,
-    /// Integers in the `i64` range (`007` is 7); anything else is an error.
+    /// Non-negative integers in the `i64` range (`007` is 7); anything else,
+    /// a negative number included, is an error.
+    ///
+    /// ```
+    /// # use mf_runtime::data::{IdKind, LoadOptions};
+    /// let err = LoadOptions::comma().ids(IdKind::Integer).parse_str("x", "-3,1,2\n").unwrap_err();
+    /// assert_eq!(err.to_string(), "x:1: field `user` (column 1): `-3` is negative (ids must be ≥ 0)");
+    /// ```
     Integer,
 }
 
@@ -504,6 +512,16 @@ impl LoadOptions {
             let rating = line.rating(self.range)?;
             if spec.timestamp {
                 line.integer(3, "timestamp")?;
+                if fields.count > 4 {
+                    return Err(DataError::Line {
+                        file: name.into(),
+                        line: line_no,
+                        message: format!(
+                            "{} fields, but a MovieLens line has 4 (user, item, rating, timestamp)",
+                            fields.count
+                        ),
+                    });
+                }
             }
             builder.push_line(line_no, user, item, rating);
         }
@@ -702,7 +720,10 @@ impl<'a> Line<'a> {
 
     fn id(&self, column: usize, name: &'static str, kind: IdKind) -> Result<RawId<'a>, DataError> {
         match kind {
-            IdKind::Integer => self.integer(column, name).map(RawId::Int),
+            IdKind::Integer => match self.integer(column, name)? {
+                v if v < 0 => Err(self.error(column, name, Problem::Negative(v))),
+                v => Ok(RawId::Int(v)),
+            },
             IdKind::Text => self.field(column, name).map(RawId::Str),
         }
     }

@@ -140,8 +140,8 @@ impl Minimizer for Adam {
     fn divergence_hint(&self) -> String {
         format!(
             "try a smaller learning rate than {} (e.g. {})",
-            self.learning_rate,
-            self.learning_rate / 10.0
+            super::setting(self.learning_rate),
+            super::setting(self.learning_rate / 10.0)
         )
     }
 }

@@ -74,8 +74,8 @@ impl Minimizer for GradientDescent {
         format!(
             "try a smaller learning rate than {} (e.g. {}), or a method with a line search \
              (Backtracking, Lbfgs)",
-            self.learning_rate,
-            self.learning_rate / 10.0
+            super::setting(self.learning_rate),
+            super::setting(self.learning_rate / 10.0)
         )
     }
 }

@@ -119,7 +119,9 @@ impl Iterate {
     }
 
     /// What is not finite here, if anything: the loss first, then the first
-    /// gradient component that is NaN or infinite.
+    /// gradient component that is NaN or infinite, then the first parameter
+    /// (a saturating loss such as `softplus` can stay finite, with a zero
+    /// gradient, at infinite parameters).
     ///
     /// ```
     /// # use mf_runtime::optim::{Iterate, NonFinite};
@@ -127,17 +129,26 @@ impl Iterate {
     /// it.loss = 1.0;
     /// it.grad[1] = f64::INFINITY;
     /// assert_eq!(it.non_finite(), Some(NonFinite::Gradient { index: 1, value: f64::INFINITY }));
+    /// it.grad[1] = 0.0;
+    /// it.x[0] = f64::NEG_INFINITY;
+    /// assert_eq!(it.non_finite(), Some(NonFinite::Parameter { index: 0, value: f64::NEG_INFINITY }));
     /// ```
     pub fn non_finite(&self) -> Option<NonFinite> {
         if !self.loss.is_finite() {
             return Some(NonFinite::Loss { value: self.loss });
         }
-        self.grad
-            .iter()
-            .position(|g| !g.is_finite())
-            .map(|index| NonFinite::Gradient {
+        if let Some(index) = self.grad.iter().position(|g| !g.is_finite()) {
+            return Some(NonFinite::Gradient {
                 index,
                 value: self.grad[index],
+            });
+        }
+        self.x
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|index| NonFinite::Parameter {
+                index,
+                value: self.x[index],
             })
     }
 }
@@ -166,6 +177,13 @@ pub enum NonFinite {
         /// Its value (NaN or ±inf).
         value: f64,
     },
+    /// A parameter (with a finite loss and gradient).
+    Parameter {
+        /// Index of the first non-finite parameter in the flat vector.
+        index: usize,
+        /// Its value (NaN or ±inf).
+        value: f64,
+    },
 }
 
 impl std::fmt::Display for NonFinite {
@@ -174,6 +192,9 @@ impl std::fmt::Display for NonFinite {
             NonFinite::Loss { value } => write!(f, "the loss is {value}"),
             NonFinite::Gradient { index, value } => {
                 write!(f, "gradient component {index} is {value}")
+            }
+            NonFinite::Parameter { index, value } => {
+                write!(f, "parameter {index} is {value}")
             }
         }
     }
@@ -375,6 +396,16 @@ pub trait Minimizer {
     }
 }
 
+/// A setting as quoted in a message: plain decimals in the usual range,
+/// scientific notation beyond (a rate of 1e200 is not 201 digits).
+pub(crate) fn setting(v: f64) -> String {
+    if v == 0.0 || (1e-4..1e7).contains(&v.abs()) {
+        v.to_string()
+    } else {
+        format!("{v:e}")
+    }
+}
+
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -415,5 +446,15 @@ mod tests {
         assert_eq!(norm(&[0.0, 0.0]), 0.0);
         assert_eq!(norm(&[1.0, f64::INFINITY]), f64::INFINITY);
         assert!(norm(&[f64::INFINITY, f64::NAN]).is_nan());
+    }
+
+    #[test]
+    fn settings_are_quoted_briefly() {
+        use super::setting;
+        assert_eq!(setting(0.01), "0.01");
+        assert_eq!(setting(1e6), "1000000");
+        assert_eq!(setting(1e200), "1e200");
+        assert_eq!(setting(1e-9), "1e-9");
+        assert_eq!(setting(0.0), "0");
     }
 }

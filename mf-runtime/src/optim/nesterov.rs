@@ -110,8 +110,8 @@ impl Minimizer for Nesterov {
     fn divergence_hint(&self) -> String {
         format!(
             "try a smaller learning rate than {} (e.g. {}) or less momentum than {}",
-            self.learning_rate,
-            self.learning_rate / 10.0,
+            super::setting(self.learning_rate),
+            super::setting(self.learning_rate / 10.0),
             self.momentum
         )
     }
