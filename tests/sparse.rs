@@ -213,3 +213,88 @@ fn the_gram_form_equals_the_full_grid_square() {
     let check = check_gradient(&mut objective, params.as_slice(), 1e-3);
     assert!(check.max_error < 1e-6, "{check:?}");
 }
+
+loss! {
+    /// A confidence weight per observed entry, on the ratings' pattern.
+    pub struct SparseWeighted {
+        data D: sparse[users, items],
+        data C: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+    }
+    minimize sum(mask(D) * C * (D - P@Q)^2) + 0.1 * sum(P^2)
+}
+
+loss! {
+    pub struct DenseWeighted {
+        data D: [users, items],
+        data C: [users, items],
+        param P: [users, k],
+        param Q: [k, items],
+    }
+    minimize sum(mask(D) * C * (D - P@Q)^2) + 0.1 * sum(P^2)
+}
+
+#[test]
+fn confidence_weights_on_the_same_pattern() {
+    let (dense, sparse) = problem(21, 6, 5);
+    // Weights on exactly the observed entries: 1 + the rating / 5.
+    let weights_dense = mf_runtime::MaskedMatrix::new(
+        dense.values().mapv(|v| 1.0 + v / 5.0),
+        dense.observed().to_owned(),
+    )
+    .unwrap();
+    let weights = Ratings::from_masked(&weights_dense).unwrap();
+    let mut rng = common::rng(22);
+    let data = SparseWeightedData {
+        D: &sparse,
+        C: &weights,
+    };
+    let params = SparseWeighted::init(
+        data,
+        2,
+        Init::Normal {
+            mean: 0.0,
+            std: 0.5,
+        },
+        &mut rng,
+    )
+    .unwrap();
+    let mut s = SparseWeighted::default().objective(data, &params).unwrap();
+    let dense_data = DenseWeightedData {
+        D: &dense,
+        C: &weights_dense,
+    };
+    let dense_params = DenseWeighted::init(dense_data, 2, Init::Zeros, &mut rng).unwrap();
+    let mut d = DenseWeighted::default()
+        .objective(dense_data, &dense_params)
+        .unwrap();
+    let n = s.num_params();
+    let (mut gs, mut gd) = (vec![0.0; n], vec![0.0; n]);
+    let vs = s.value_and_gradient(params.as_slice(), &mut gs);
+    let vd = d.value_and_gradient(params.as_slice(), &mut gd);
+    assert!((vs - vd).abs() <= 1e-10 * vd.abs(), "{vs} vs {vd}");
+    for (a, b) in gs.iter().zip(&gd) {
+        assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0));
+    }
+    let check = check_gradient(&mut s, params.as_slice(), 1e-3);
+    assert!(check.max_error < 1e-6, "{check:?}");
+}
+
+#[test]
+fn weights_on_another_pattern_are_refused() {
+    let (_, sparse) = problem(23, 5, 5);
+    let (_, other) = problem(24, 5, 5);
+    let mut rng = common::rng(25);
+    let data = SparseWeightedData {
+        D: &sparse,
+        C: &other,
+    };
+    let Err(error) = SparseWeighted::init(data, 2, Init::Zeros, &mut rng) else {
+        panic!("weights with other observed entries must be refused");
+    };
+    assert_eq!(
+        error.to_string(),
+        "data `C` must have the same observed entries as `D` (they have the same shape), but they differ"
+    );
+}

@@ -252,12 +252,6 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
             _ => unreachable_shape(decl, errors),
         };
         let sparse = decl.sparse.is_some() && decl.role == Role::Data;
-        if sparse && symbols.data.iter().any(|d| d.sparse && d.shape == shape) {
-            errors.push(syn::Error::new(
-                decl.name.span(),
-                "one sparse data matrix per shape: a second matrix on the same pattern is not supported yet; declare it dense",
-            ));
-        }
         let symbol = Symbol {
             name: decl.name.clone(),
             attrs: decl.attrs.clone(),

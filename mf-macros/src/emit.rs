@@ -153,6 +153,21 @@ pub fn emit(input: &Input) -> TokenStream {
             #check
         }
     });
+    // Sparse data of one shape are read entry by entry together: the later
+    // ones must have the first one's observed entries.
+    let same_patterns = s.data.iter().enumerate().filter_map(|(k, later)| {
+        let first = s.data[..k].iter().find(|d| d.sparse && later.sparse && d.shape == later.shape)?;
+        let (a, b) = (&first.name, &later.name);
+        let (a_text, b_text) = (a.to_string(), b.to_string());
+        Some(quote! {
+            if data.#a.csr().indptr != data.#b.csr().indptr || data.#a.csr().indices != data.#b.csr().indices {
+                return ::core::result::Result::Err(#rt::ShapeError::Pattern {
+                    first: #a_text.to_string(),
+                    second: #b_text.to_string(),
+                });
+            }
+        })
+    });
     let dim_names = &s.dims;
     let layout_entries = s.params.iter().map(|p| {
         let n = p.name.to_string();
@@ -352,6 +367,7 @@ pub fn emit(input: &Input) -> TokenStream {
             fn bind_data(data: &#data_ty<'_>) -> ::core::result::Result<#rt::DimBinder, #rt::ShapeError> {
                 let mut dims = #rt::DimBinder::default();
                 #(#bind_data)*
+                #(#same_patterns)*
                 ::core::result::Result::Ok(dims)
             }
 
@@ -734,13 +750,20 @@ impl BodyEmitter<'_> {
     ) -> TokenStream {
         let g = self.graph;
         let name = &self.symbols.data[pass.data].name;
-        let (csr, csc, dv) = (
-            prefixed("csr", name),
-            prefixed("csc", name),
-            prefixed("dv", name),
-        );
+        let (csr, csc) = (prefixed("csr", name), prefixed("csc", name));
         let inline_set: BTreeSet<NodeId> = inline.iter().copied().collect();
         let (i, j) = (quote!(i), quote!(j));
+        let shape = self.symbols.data[pass.data].shape;
+        // Every sparse data matrix on this pattern: its value at the entry.
+        let entry_values = self
+            .symbols
+            .data
+            .iter()
+            .filter(|d| d.sparse && d.shape == shape)
+            .map(|d| {
+                let (csr, dv) = (prefixed("csr", &d.name), prefixed("dv", &d.name));
+                quote!(let #dv: f64 = #csr.values[e];)
+            });
         let prelude = pass_row_sources(g, inline, items)
             .into_iter()
             .map(|rows| self.bind_rows(rows));
@@ -812,7 +835,7 @@ impl BodyEmitter<'_> {
                 [#(#outputs),*],
                 |i: usize, e: usize, slots: &mut [f64], outs: &mut [&mut [f64]; #num_outputs], sums: &mut [f64; #num_sums]| {
                     let j = #csr.indices[e] as usize;
-                    let #dv: f64 = #csr.values[e];
+                    #(#entry_values)*
                     #(#lets)*
                     #(#sum_updates)*
                     #(#row_updates)*

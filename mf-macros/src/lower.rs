@@ -178,9 +178,15 @@ fn check_sparse_loops(g: &Graph, sparse: &SparseDomains, steps: &[Step]) -> Resu
         let Step::Loop { domain, items, .. } = step else {
             continue;
         };
-        let Some(&(_, data)) = sparse.iter().find(|(shape, _)| shape == domain) else {
+        // Sparse data of one shape share one pattern (checked when bound).
+        let patterns: Vec<u16> = sparse
+            .iter()
+            .filter(|(shape, _)| shape == domain)
+            .map(|&(_, d)| d)
+            .collect();
+        if patterns.is_empty() {
             continue;
-        };
+        }
         for item in items {
             let (root, what) = match *item {
                 LoopItem::Store { value, .. } => (value, "is a full users × items matrix"),
@@ -189,7 +195,8 @@ fn check_sparse_loops(g: &Graph, sparse: &SparseDomains, steps: &[Step]) -> Resu
                     (operand, "multiplies a full users × items matrix")
                 }
             };
-            let masked = g.op(root) == Op::Masked && g.op(g.args(root)[0]) == Op::Mask(data);
+            let masked = g.op(root) == Op::Masked
+                && matches!(g.op(g.args(root)[0]), Op::Mask(d) if patterns.contains(&d));
             if !masked || matches!(item, LoopItem::Store { .. }) {
                 return Err(LowerError {
                     node: root,

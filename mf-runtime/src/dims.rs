@@ -50,6 +50,15 @@ pub enum ShapeError {
         /// The dimension symbol.
         symbol: String,
     },
+    /// Two sparse data matrices of one shape whose observed entries differ
+    /// (a loss reads them entry by entry together).
+    #[error("data `{second}` must have the same observed entries as `{first}` (they have the same shape), but they differ")]
+    Pattern {
+        /// The data matrix whose pattern the passes follow.
+        first: String,
+        /// The data matrix with another pattern.
+        second: String,
+    },
     /// A parameter set whose layout is not the one this loss declares.
     #[error("parameter set has {found} values, the loss expects {expected} ({what})")]
     Layout {
