@@ -1,0 +1,540 @@
+//! One value-and-gradient of the seed loss on sparse ratings,
+//! `sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))`: the code `loss!`
+//! generates against a hand-written reference kernel for the same math.
+//!
+//! ```sh
+//! cargo bench --bench seed_kernel                         # every case
+//! cargo bench --bench seed_kernel -- u1.base              # one data set
+//! cargo bench --bench seed_kernel -- --warm-up-time 1 --measurement-time 5
+//! MF_BENCH_BIG=1 cargo bench --bench seed_kernel -- 20M   # adds 20M entries at k = 32
+//! ```
+//!
+//! Cases: MovieLens 100k `u1.base` (skipped, saying so, when absent) and a
+//! seeded synthetic set of 10M observed entries (500,000 users × 50,000
+//! items, power-law popularity), at k = 10 and k = 50; with `MF_BENCH_BIG=1`
+//! also 20M entries (1,000,000 × 100,000) at k = 32. Each is run on one
+//! thread and on all threads. Throughput is `nnz · k` elements per call, so
+//! criterion's elements/s converts as ns per entry per unit of rank =
+//! 10⁹ / (elements/s).
+//!
+//! Before a case is timed, the setup asserts that the two kernels agree:
+//! the loss to 1e-9 relative and the gradient to 1e-9 of its largest
+//! entry, so the benchmark cannot silently compare different math.
+//!
+//! Under `cargo test --all-targets` (no `--bench` flag) criterion runs each
+//! routine once; the synthetic cases then shrink to 100,000 entries, so the
+//! test run checks the agreement in a second or two.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mf_runtime::data::{dataset_or_skip, CscView, CsrView, Ratings, Synthetic};
+use mf_runtime::{loss, Init, Objective};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+loss! {
+    /// The seed loss over the observed entries of sparse ratings.
+    pub struct SeedLoss {
+        data  D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper beta: f64 = 0.02,
+    }
+    minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
+}
+
+/// Users per chunk of the reference's user pass (fixed: deterministic).
+const USERS_PER_CHUNK: usize = 64;
+/// Items per chunk of the reference's item pass (fixed: deterministic).
+const ITEMS_PER_CHUNK: usize = 64;
+
+/// A raw pointer handed to chunks that write disjoint parts of one buffer.
+#[derive(Clone, Copy)]
+struct Disjoint(*mut f64);
+
+// SAFETY: every user of a `Disjoint` writes a range no other chunk touches.
+unsafe impl Send for Disjoint {}
+unsafe impl Sync for Disjoint {}
+
+impl Disjoint {
+    /// The `len` values from `start`.
+    ///
+    /// # Safety
+    /// The range is in bounds, and no other live slice overlaps it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f64] {
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
+/// `a · b` with four independent accumulators (the order differs from a
+/// plain loop; both kernels are compared to 1e-9, not bit for bit).
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (a4.remainder(), b4.remainder());
+    let mut s = [0.0f64; 4];
+    for (x, y) in a4.zip(b4) {
+        for l in 0..4 {
+            s[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    (s[0] + s[1]) + (s[2] + s[3]) + tail
+}
+
+/// `y += a x`.
+#[inline(always)]
+fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+fn sum_of_squares(x: &[f64]) -> f64 {
+    dot(x, x)
+}
+
+/// Entries ahead at which a gathered row is prefetched.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Asks for the cache lines of `row` (a hint; no effect off x86-64).
+#[inline(always)]
+fn prefetch(row: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row.chunks(8) {
+        // SAFETY: a prefetch is a hint and never faults; the address is in bounds.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// The seed loss's value and gradient written by hand for `Ratings`:
+///
+/// 1. Q (`k × items`, row-major) is copied item-major into `qt`, so that the
+///    column an entry gathers is `k` contiguous values; ‖Q‖² and ‖P‖² are
+///    summed per fixed chunk on the way.
+/// 2. A parallel pass over users (CSR), chunks of 64 users: per entry the
+///    residual `r = d - p_u · q_i` (stored at the entry's CSC position, so
+///    that the item pass reads it sequentially), the loss `r²`, and
+///    `∂P[u] += r q_i` accumulated in the user's own gradient row, which
+///    is finished in place (`-2 Σ + beta p_u / ‖P‖`) while still in cache.
+/// 3. A parallel pass over items (CSC), chunks of 64 items: `∂Q[:, i] =
+///    -2 Σ_u r_ui p_u + beta q_i / ‖Q‖` accumulated contiguously in an
+///    item-major scratch, then written transposed into the gradient's
+///    `k × items` block, one contiguous run of 64 per row per chunk.
+///
+/// The gathered rows (`q_i` in the user pass, `p_u` in the item pass) are
+/// prefetched 8 entries ahead: on large data the gathers miss the cache and
+/// their latency, not arithmetic, sets the pace.
+///
+/// Scratch is allocated once; a call allocates nothing but rayon's jobs.
+/// Fixed chunks and in-order reduction: the result does not depend on the
+/// number of threads.
+struct Reference<'a> {
+    csr: CsrView<'a>,
+    csc: CscView<'a>,
+    users: usize,
+    items: usize,
+    k: usize,
+    beta: f64,
+    /// Q transposed, items × k.
+    qt: Vec<f64>,
+    /// ∂Q transposed, items × k.
+    gqt: Vec<f64>,
+    /// The residual of every entry, CSC order.
+    res: Vec<f64>,
+    /// The CSC position of each CSR position (computed once).
+    csc_pos: Vec<u32>,
+    /// Per user chunk: the loss partial sums, and ‖P‖² partial sums.
+    loss_parts: Vec<f64>,
+    p_parts: Vec<f64>,
+    /// Per item chunk: ‖Q‖² partial sums.
+    q_parts: Vec<f64>,
+}
+
+impl<'a> Reference<'a> {
+    fn new(ratings: &'a Ratings, k: usize, beta: f64) -> Self {
+        let (users, items) = (ratings.num_users(), ratings.num_items());
+        Reference {
+            csr: ratings.csr(),
+            csc: ratings.csc(),
+            users,
+            items,
+            k,
+            beta,
+            qt: vec![0.0; items * k],
+            gqt: vec![0.0; items * k],
+            res: vec![0.0; ratings.nnz()],
+            csc_pos: ratings.csr_to_csc(),
+            loss_parts: vec![0.0; users.div_ceil(USERS_PER_CHUNK)],
+            p_parts: vec![0.0; users.div_ceil(USERS_PER_CHUNK)],
+            q_parts: vec![0.0; items.div_ceil(ITEMS_PER_CHUNK)],
+        }
+    }
+
+    /// Value and gradient; `params` and `grad` are `P` (users × k) then `Q`
+    /// (k × items), both row-major: the generated layout.
+    // Index loops: an entry's position also finds the entry prefetched ahead.
+    #[allow(clippy::needless_range_loop)]
+    fn value_and_gradient(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
+        let Reference {
+            csr,
+            csc,
+            users,
+            items,
+            k,
+            beta,
+            ref mut qt,
+            ref mut gqt,
+            ref mut res,
+            ref csc_pos,
+            ref mut loss_parts,
+            ref mut p_parts,
+            ref mut q_parts,
+        } = *self;
+        if k == 0 {
+            return csr.values.iter().map(|v| v * v).sum();
+        }
+        let (p, q) = params.split_at(users * k);
+        let (gp, gq) = grad.split_at_mut(users * k);
+
+        // 1. Q item-major, ‖Q‖², ‖P‖².
+        qt.par_chunks_mut(ITEMS_PER_CHUNK * k)
+            .zip(q_parts.par_iter_mut())
+            .enumerate()
+            .for_each(|(c, (qt, part))| {
+                let (j0, n) = (c * ITEMS_PER_CHUNK, qt.len() / k);
+                let mut s = 0.0;
+                for t in 0..k {
+                    let row = &q[t * items + j0..t * items + j0 + n];
+                    for (jj, &x) in row.iter().enumerate() {
+                        qt[jj * k + t] = x;
+                        s += x * x;
+                    }
+                }
+                *part = s;
+            });
+        p.par_chunks(USERS_PER_CHUNK * k)
+            .zip(p_parts.par_iter_mut())
+            .for_each(|(p, part)| *part = sum_of_squares(p));
+        let norm_p = p_parts.iter().sum::<f64>().sqrt();
+        let norm_q = q_parts.iter().sum::<f64>().sqrt();
+        let scale_p = if norm_p > 0.0 { beta / norm_p } else { 0.0 };
+        let scale_q = if norm_q > 0.0 { beta / norm_q } else { 0.0 };
+
+        // 2. Users: residuals, loss, ∂P.
+        let qt = &*qt;
+        let res_out = Disjoint(res.as_mut_ptr());
+        gp.par_chunks_mut(USERS_PER_CHUNK * k)
+            .zip(loss_parts.par_iter_mut())
+            .enumerate()
+            .for_each(|(c, (gp, part))| {
+                let u0 = c * USERS_PER_CHUNK;
+                let u1 = u0 + gp.len() / k;
+                let last = csr.indptr[u1];
+                let mut loss = 0.0;
+                for (u, gu) in (u0..u1).zip(gp.chunks_exact_mut(k)) {
+                    let pu = &p[u * k..(u + 1) * k];
+                    gu.fill(0.0);
+                    for e in csr.indptr[u]..csr.indptr[u + 1] {
+                        if e + PREFETCH_AHEAD < last {
+                            let ahead = csr.indices[e + PREFETCH_AHEAD] as usize;
+                            prefetch(&qt[ahead * k..(ahead + 1) * k]);
+                        }
+                        let j = csr.indices[e] as usize;
+                        let qj = &qt[j * k..(j + 1) * k];
+                        let r = csr.values[e] - dot(pu, qj);
+                        // SAFETY: `csc_pos` is a permutation of 0..nnz and
+                        // entry e belongs to this chunk only.
+                        unsafe { res_out.slice(csc_pos[e] as usize, 1)[0] = r };
+                        loss += r * r;
+                        axpy(gu, r, qj);
+                    }
+                    for (g, &x) in gu.iter_mut().zip(pu) {
+                        *g = -2.0 * *g + scale_p * x;
+                    }
+                }
+                *part = loss;
+            });
+
+        // 3. Items: ∂Q, item-major, then transposed into place.
+        let res = &*res;
+        let gq_out = Disjoint(gq.as_mut_ptr());
+        gqt.par_chunks_mut(ITEMS_PER_CHUNK * k)
+            .enumerate()
+            .for_each(|(c, gqt)| {
+                let (j0, n) = (c * ITEMS_PER_CHUNK, gqt.len() / k);
+                let last = csc.indptr[j0 + n];
+                for (j, gj) in (j0..j0 + n).zip(gqt.chunks_exact_mut(k)) {
+                    gj.fill(0.0);
+                    for at in csc.indptr[j]..csc.indptr[j + 1] {
+                        if at + PREFETCH_AHEAD < last {
+                            let ahead = csc.indices[at + PREFETCH_AHEAD] as usize;
+                            prefetch(&p[ahead * k..(ahead + 1) * k]);
+                        }
+                        let u = csc.indices[at] as usize;
+                        let r = res[at];
+                        axpy(gj, r, &p[u * k..(u + 1) * k]);
+                    }
+                    for (g, &x) in gj.iter_mut().zip(&qt[j * k..(j + 1) * k]) {
+                        *g = -2.0 * *g + scale_q * x;
+                    }
+                }
+                for t in 0..k {
+                    // SAFETY: columns j0..j0+n of row t belong to this chunk only.
+                    let row = unsafe { gq_out.slice(t * items + j0, n) };
+                    for (jj, o) in row.iter_mut().enumerate() {
+                        *o = gqt[jj * k + t];
+                    }
+                }
+            });
+
+        loss_parts.iter().sum::<f64>() + beta * (norm_p + norm_q)
+    }
+}
+
+/// A case: data, parameters, both kernels, bound and checked.
+struct Case<'a> {
+    nnz: usize,
+    params: Vec<f64>,
+    generated: SeedLossObjective<'a>,
+    reference: Reference<'a>,
+    grad: Vec<f64>,
+}
+
+impl<'a> Case<'a> {
+    fn new(ratings: &'a Ratings, k: usize) -> Case<'a> {
+        let mut rng = StdRng::seed_from_u64(17);
+        let init = Init::Normal {
+            mean: 0.0,
+            std: 0.3,
+        };
+        let params = SeedLoss::init(ratings, k, init, &mut rng).expect("parameters for the data");
+        let blocks = params.layout().blocks();
+        assert_eq!(
+            (blocks[0].name.as_str(), blocks[0].offset),
+            ("P", 0),
+            "P first"
+        );
+        assert_eq!(blocks[1].name, "Q");
+        assert_eq!(blocks[1].offset, ratings.num_users() * k, "Q right after P");
+        let loss = SeedLoss::default();
+        let mut generated = loss.objective(ratings, &params).expect("binds");
+        let mut reference = Reference::new(ratings, k, loss.beta);
+        let params = params.as_slice().to_vec();
+        let n = params.len();
+        let (mut g_gen, mut g_ref) = (vec![0.0; n], vec![0.0; n]);
+        let v_gen = generated.value_and_gradient(&params, &mut g_gen);
+        let v_ref = reference.value_and_gradient(&params, &mut g_ref);
+        assert!(
+            (v_gen - v_ref).abs() <= 1e-9 * v_ref.abs(),
+            "loss: generated {v_gen} vs reference {v_ref}"
+        );
+        let scale = g_ref.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        let worst = g_gen
+            .iter()
+            .zip(&g_ref)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            worst <= 1e-9 * scale,
+            "gradient: max difference {worst:e}, largest entry {scale:e}"
+        );
+        Case {
+            nnz: ratings.nnz(),
+            params,
+            generated,
+            reference,
+            grad: g_gen,
+        }
+    }
+}
+
+/// Whether criterion measures (`cargo bench`) rather than runs each
+/// routine once (`cargo test --all-targets`).
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// One thread, and all of them.
+fn thread_counts() -> Vec<usize> {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if all > 1 {
+        vec![1, all]
+    } else {
+        vec![1]
+    }
+}
+
+fn pools() -> Vec<(usize, rayon::ThreadPool)> {
+    thread_counts()
+        .into_iter()
+        .map(|n| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("a thread pool");
+            (n, pool)
+        })
+        .collect()
+}
+
+/// Criterion's filter, the one positional argument (`cargo bench --bench
+/// seed_kernel -- FILTER`), if any.
+fn filter() -> Option<String> {
+    const WITH_VALUE: &[&str] = &[
+        "-s",
+        "--save-baseline",
+        "-b",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "-c",
+        "--color",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--plotting-backend",
+        "--output-format",
+        "--format",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if WITH_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+/// Whether the filter may select a benchmark of group `group`: a plain
+/// filter must be a substring of one of its ids; any other regular
+/// expression selects everything (the data are then built, and criterion
+/// filters).
+fn selects(group: &str) -> bool {
+    let Some(filter) = filter() else { return true };
+    if filter.chars().any(|c| "\\^$|?*+()[]{}".contains(c)) {
+        return true;
+    }
+    thread_counts().iter().any(|n| {
+        ["generated", "reference"]
+            .iter()
+            .any(|f| format!("{group}/{f}/threads={n}").contains(&filter))
+    })
+}
+
+/// Benchmarks one data set at each rank: both kernels, one thread and all.
+/// The data are built only when criterion's filter can select one of the
+/// data set's benchmarks.
+fn bench_data(c: &mut Criterion, name: &str, ratings: &dyn Fn() -> Ratings, ranks: &[usize]) {
+    let groups: Vec<String> = ranks.iter().map(|k| format!("{name}_k{k}")).collect();
+    if !groups.iter().any(|g| selects(g)) {
+        return;
+    }
+    let data = ratings();
+    eprintln!(
+        "{name}: {} users × {} items, {} observed entries",
+        data.num_users(),
+        data.num_items(),
+        data.nnz()
+    );
+    for (&k, group_name) in ranks.iter().zip(&groups) {
+        if !selects(group_name) {
+            continue;
+        }
+        let mut case = Case::new(&data, k);
+        let mut group = c.benchmark_group(group_name);
+        group.sample_size(10);
+        group.throughput(Throughput::Elements((case.nnz * k) as u64));
+        for (threads, pool) in pools() {
+            let id = format!("threads={threads}");
+            group.bench_function(BenchmarkId::new("generated", &id), |b| {
+                pool.install(|| {
+                    b.iter(|| {
+                        black_box(
+                            case.generated
+                                .value_and_gradient(black_box(&case.params), &mut case.grad),
+                        )
+                    })
+                })
+            });
+            group.bench_function(BenchmarkId::new("reference", &id), |b| {
+                pool.install(|| {
+                    b.iter(|| {
+                        black_box(
+                            case.reference
+                                .value_and_gradient(black_box(&case.params), &mut case.grad),
+                        )
+                    })
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+fn seed_kernel(c: &mut Criterion) {
+    if let Some(path) = dataset_or_skip("ml-100k/u1.base") {
+        let load = move || Ratings::from_movielens(&path).expect("u1.base loads");
+        bench_data(c, "u1.base", &load, &[10, 50]);
+    } else {
+        eprintln!("skipping the u1.base benchmarks: MovieLens 100k is absent");
+    }
+    let scale = if measuring() { 1 } else { 100 };
+    let synthetic = |users: u32, items: u32, nnz: usize| {
+        move || {
+            Synthetic {
+                seed: 1,
+                ..Synthetic::new(users / scale, items / scale, nnz / scale as usize)
+            }
+            .generate()
+            .expect("synthetic ratings")
+        }
+    };
+    let label = if measuring() { "" } else { "_small" };
+    bench_data(
+        c,
+        &format!("synthetic10M{label}"),
+        &synthetic(500_000, 50_000, 10_000_000),
+        &[10, 50],
+    );
+    if std::env::var_os("MF_BENCH_BIG").is_some() {
+        bench_data(
+            c,
+            &format!("synthetic20M{label}"),
+            &synthetic(1_000_000, 100_000, 20_000_000),
+            &[32],
+        );
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = seed_kernel
+}
+criterion_main!(benches);
