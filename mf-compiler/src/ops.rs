@@ -918,7 +918,7 @@ mod tests {
         }
         assert!(
             readme.contains(&table),
-            "README.md's DSL reference differs from the op table; run `MF_BLESS=1 cargo test -p mf-macros` to update it:\n{table}"
+            "README.md's DSL reference differs from the op table; run `MF_BLESS=1 cargo test -p mf-compiler` to update it:\n{table}"
         );
     }
 }

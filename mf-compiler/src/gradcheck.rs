@@ -29,7 +29,7 @@
 //! size 1 to 3. A failure is shrunk (proptest's unions shrink towards
 //! leaves) and printed as `loss!` source; put it in
 //! `found_failures_stay_fixed`, and rerun one by hand with
-//! `MF_CASE='guarded|a,b,c|seed|source' MF_DUMP=1 cargo test -p mf-macros replay`.
+//! `MF_CASE='guarded|a,b,c|seed|source' MF_DUMP=1 cargo test -p mf-compiler replay`.
 //! A longer search: `PROPTEST_CASES=100000 MF_PROPTEST_DEPTH=6`.
 
 use crate::interp::{self, Kink, Mat};

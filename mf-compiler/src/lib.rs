@@ -1,0 +1,197 @@
+//! The `loss!` compiler as a library; the `mf-macros` crate is a thin shim
+//! over [`compile`], and a fuzz target calls it directly.
+//!
+//! The pipeline works on `proc_macro2` tokens, one stage per module, each
+//! unit-tested without a compiler in the loop:
+//!
+//! ```text
+//! parse → check → diff → simplify → lower → emit
+//! ```
+//!
+//! - `parse`: tokens → syntax tree (numpy precedence);
+//! - `check`: names, roles and symbolic shapes → the IR (`ir`), with a
+//!   spanned error for every mistake;
+//! - `diff`: reverse-mode symbolic gradients, rule by rule from `ops`, the
+//!   table of operations;
+//! - `simplify`: algebra applied as every node is built (CSE by interning);
+//! - `lower`: fused loops, matrix products and passes over observed entries;
+//! - `emit`: Rust code, with `explain` rendering the math.
+//!
+//! User documentation lives in the `mf-runtime` crate, which re-exports the
+//! `loss!` macro.
+
+use proc_macro2::TokenStream;
+
+mod check;
+mod diff;
+mod emit;
+mod explain;
+#[cfg(test)]
+mod gradcheck;
+#[cfg(test)]
+mod interp;
+mod ir;
+mod lower;
+mod ops;
+mod parse;
+mod simplify;
+
+/// The whole pipeline: the generated items for a `loss!` input, or its
+/// compile errors (as `compile_error!` invocations with spans). Never panics.
+///
+/// ```
+/// let input: proc_macro2::TokenStream = "struct L { param P: [m, n], } minimize sum(P^2)"
+///     .parse()
+///     .expect("tokens");
+/// let output = mf_compiler::compile(input).to_string();
+/// assert!(output.contains("impl :: mf_runtime :: Objective for LObjective"));
+/// let broken: proc_macro2::TokenStream = "struct L { } minimize".parse().expect("tokens");
+/// assert!(mf_compiler::compile(broken).to_string().contains("compile_error"));
+/// ```
+pub fn compile(input: TokenStream) -> TokenStream {
+    match try_compile(input) {
+        Ok(tokens) => tokens,
+        Err(error) => error.to_compile_error(),
+    }
+}
+
+fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
+    let def: parse::LossDef = syn::parse2(input)?;
+    let check::Checked {
+        symbols,
+        mut graph,
+        loss,
+        predict,
+    } = check::check(&def)?;
+    let grads = diff::gradients(&mut graph, loss, symbols.params.len());
+    if !graph.internal_errors.is_empty() {
+        return Err(def.body.range().error(format!(
+            "internal compiler error while differentiating (please report): {}",
+            graph.internal_errors.join("; ")
+        )));
+    }
+    let sparse: Vec<(ir::Shape, u16)> = symbols
+        .data
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.sparse)
+        .map(|(i, d)| (d.shape, i as u16))
+        .collect();
+    let printer = explain::Printer {
+        graph: &graph,
+        symbols: &symbols,
+    };
+    let lower = |grads: &[Option<ir::NodeId>]| {
+        lower::plan(&graph, loss, grads, &sparse).map_err(|e| {
+            def.body.range().error(format!(
+                "cannot lower `{}`: {}",
+                printer.math(e.node),
+                e.message
+            ))
+        })
+    };
+    let value_plan = lower(&[])?;
+    let gradient_plan = lower(&grads)?;
+    // The prediction is emitted when it can be: an explicit `predict`
+    // that cannot is an error, an inferred one is simply left out.
+    let prediction = match predict.map(|node| (node, emit::prediction_code(&graph, &symbols, node)))
+    {
+        Some((node, Ok(code))) => Some((node, code)),
+        Some((node, Err(why))) => match &def.predict {
+            Some(expr) => {
+                return Err(expr.range().error(format!(
+                    "cannot compute the prediction `{}` at one entry: {why}",
+                    printer.math(node)
+                )))
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let explain = explain::explain(
+        &def.name.to_string(),
+        &printer,
+        loss,
+        &grads,
+        &gradient_plan,
+        prediction.as_ref().map(|(node, _)| *node),
+    );
+    Ok(emit::emit(&emit::Input {
+        def: &def,
+        symbols: &symbols,
+        graph: &graph,
+        loss,
+        value_plan: &value_plan,
+        gradient_plan: &gradient_plan,
+        explain,
+        prediction: prediction.map(|(_, code)| code),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compile;
+    use quote::quote;
+
+    /// Malformed or unusual inputs give compile errors (or code), never a
+    /// panic.
+    #[test]
+    fn the_pipeline_never_panics() {
+        let header = quote! {
+            struct L { data D: [users, items], param P: [users, k], param Q: [k, items], }
+        };
+        let cases = [
+            quote!(),
+            quote!(1 2 3),
+            quote!(struct),
+            quote!(pub struct L),
+            quote!(
+                struct L {}
+            ),
+            quote!(struct L {}, minimize),
+            quote!(struct L {} minimize 1),
+            quote!(struct L { param P: [a, b], } minimize sum(P)),
+            quote!(struct L { param P: [], } minimize P),
+            quote!(struct L { param P: [r#k, n], } minimize sum(P)),
+            quote!(struct L { param P: [type, n], } minimize sum(P)),
+            quote!(struct L { param P: [self, n], } minimize sum(P)),
+            quote!(struct L { param r#type: [m, n], } minimize sum(r#type)),
+            quote!(struct L { param P: [m, n], param P: [n, m], } minimize sum(P)),
+            quote!(struct L { param sum: [m, n], } minimize sum(sum)),
+            quote!(struct L { param mask: [m, n], } minimize sum(mask)),
+            quote!(struct L { data D: sparse[m, n], param P: [m, n], } minimize sum(mask * (D - P))),
+            quote!(struct L { param P: sparse[m, n], } minimize sum(P)),
+            quote!(struct L { hyper b: f64 = x, param P: [m, n], } minimize sum(P)),
+            quote!(struct L { hyper b: f64 = 1e400, param P: [m, n], } minimize b * sum(P)),
+            quote!(struct L { param P: [m, n], } minimize sum(P ^ (1 / 0))),
+            quote!(struct L { param P: [m, n], } minimize sum(P ^ 0)),
+            quote!(struct L { param P: [m, n], } minimize sum(P - P)),
+            quote!(struct L { param P: [m, n], } minimize sum(P) * 0),
+            quote!(struct L { param P: [m, n], } minimize sum(mask)),
+            quote!(struct L { param P: [m, n], } minimize sum()),
+            quote!(struct L { param P: [m, n], } minimize mask()),
+            quote!(struct L { param P: [m, n], } minimize sum(P, P, P)),
+            quote!(struct L { param P: [m, n], } minimize P(P)),
+            quote!(struct L { param P: [m, n], } minimize sum(m)),
+            quote!(struct L { param P: [m, n], } minimize sum(P.T.T @ P)),
+            quote!(struct L { param P: [m, n], } minimize 2 @ P),
+            quote!(#header minimize sum(mask(D, D) * P@Q)),
+            quote!(#header minimize sum(mask(P@Q) * P@Q)),
+            quote!(#header minimize sum(mask(Q) * P@Q)),
+            quote!(#header minimize sum(P@Q.T)),
+            quote!(#header minimize sum(P.T@Q)),
+            quote!(#header minimize sum(P*Q)),
+            quote!(#header minimize sum(P@Q) +),
+            quote!(#header minimize sum(P@Q) sum(P)),
+            quote!(#header minimize sum(P@Q).X),
+            quote!(#header minimize sum(P@Q) ^ sum(P)),
+            quote!(#header minimize sum(D - P@Q)^2 ^ 3 ^ 400),
+            quote!(#header minimize sum((((((P@Q)))))) + 1e308 * 1e308),
+        ];
+        for tokens in cases {
+            let text = tokens.to_string();
+            let result = std::panic::catch_unwind(|| compile(tokens).to_string());
+            assert!(result.is_ok(), "panicked on: {text}");
+        }
+    }
+}
