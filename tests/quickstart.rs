@@ -22,3 +22,13 @@ fn every_observed_rating_is_reconstructed_within_a_tenth() {
     }
     assert_eq!(checked, ratings.num_observed());
 }
+
+#[test]
+fn the_readme_shows_the_real_explain_output() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let explain = quickstart::SeedLoss::explain();
+    assert!(
+        readme.contains(explain.trim_end()),
+        "README.md's explain() block differs from SeedLoss::explain():\n{explain}"
+    );
+}

@@ -804,11 +804,11 @@ impl BodyEmitter<'_> {
                     let rows = rows_of(g, other, false);
                     let slice = self.row_slice(rows, &j);
                     let width = dim_size(g.shape(node).cols);
-                    outputs.push(quote!((#target.as_slice_mut().expect("contiguous"), #width)));
+                    outputs.push(quote!(::mf_runtime::kernel::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
                     row_updates.push(quote!(::mf_runtime::kernel::axpy(#x, #slice, outs[#r]);));
                 }
                 _ => {
-                    outputs.push(quote!((#target.as_slice_mut().expect("contiguous"), 1usize)));
+                    outputs.push(quote!(::mf_runtime::kernel::RowOutput::new(#target.as_slice_mut().expect("contiguous"), 1usize)));
                     row_updates.push(quote!(outs[#r][0] += #x;));
                 }
             }
@@ -979,11 +979,27 @@ impl BodyEmitter<'_> {
                     let x = self.access(plan, &inline_set, value, &i, &j);
                     let t = self.target(target);
                     if row_wise {
+                        // Every value is overwritten: no need to clear first.
                         let r = outputs.len();
-                        outputs.push(quote!((#t.as_slice_mut().expect("contiguous"), #cols)));
+                        outputs.push(quote!(::mf_runtime::kernel::RowOutput::onto(
+                            #t.as_slice_mut().expect("contiguous"), #cols
+                        )));
                         per_entry.push(quote!(outs[#r][j] = #x;));
                     } else {
                         per_entry.push(quote!(#t[[i, j]] = #x;));
+                    }
+                }
+                LoopItem::Accumulate { value, target, .. } => {
+                    let x = self.access(plan, &inline_set, value, &i, &j);
+                    let t = self.target(target);
+                    if row_wise {
+                        let r = outputs.len();
+                        outputs.push(quote!(::mf_runtime::kernel::RowOutput::onto(
+                            #t.as_slice_mut().expect("contiguous"), #cols
+                        )));
+                        per_entry.push(quote!(outs[#r][j] += #x;));
+                    } else {
+                        per_entry.push(quote!(#t[[i, j]] += #x;));
                     }
                 }
                 LoopItem::Reduce { node, target: None } => {
@@ -1000,7 +1016,7 @@ impl BodyEmitter<'_> {
                     let t = self.target(target);
                     if row_wise {
                         let r = outputs.len();
-                        outputs.push(quote!((#t.as_slice_mut().expect("contiguous"), 1usize)));
+                        outputs.push(quote!(::mf_runtime::kernel::RowOutput::new(#t.as_slice_mut().expect("contiguous"), 1usize)));
                         per_entry.push(quote!(outs[#r][0] += #x;));
                     } else {
                         let shape = g.shape(node);
@@ -1207,7 +1223,7 @@ fn sparse_passes<'p>(g: &Graph, s: &Symbols, plan: &'p Plan) -> Vec<SparsePass<'
 /// The node a loop item computes.
 fn item_node(item: &LoopItem) -> NodeId {
     match *item {
-        LoopItem::Store { value, .. } => value,
+        LoopItem::Store { value, .. } | LoopItem::Accumulate { value, .. } => value,
         LoopItem::Reduce { node, .. } | LoopItem::Scatter { node, .. } => node,
     }
 }
@@ -1215,7 +1231,9 @@ fn item_node(item: &LoopItem) -> NodeId {
 /// Where a scattered item goes (scattered items always have a target).
 fn item_target(item: &LoopItem) -> Target {
     match *item {
-        LoopItem::Store { target, .. } | LoopItem::Scatter { target, .. } => target,
+        LoopItem::Store { target, .. }
+        | LoopItem::Scatter { target, .. }
+        | LoopItem::Accumulate { target, .. } => target,
         LoopItem::Reduce { target, node } => target.unwrap_or(Target::Buffer(node)),
     }
 }
@@ -1225,7 +1243,7 @@ fn scattered_root(g: &Graph, item: &LoopItem) -> NodeId {
     match *item {
         LoopItem::Scatter { operand, .. } => operand,
         LoopItem::Reduce { node, .. } => g.args(node)[0],
-        LoopItem::Store { value, .. } => value,
+        LoopItem::Store { value, .. } | LoopItem::Accumulate { value, .. } => value,
     }
 }
 
@@ -1245,7 +1263,7 @@ fn scatters_by_rows(g: &Graph, item: &LoopItem) -> bool {
     match *item {
         LoopItem::Scatter { node, operand, .. } => g.args(node)[0] == operand,
         LoopItem::Reduce { node, .. } => g.shape(node).cols == Dim::One,
-        LoopItem::Store { .. } => true,
+        LoopItem::Store { .. } | LoopItem::Accumulate { .. } => true,
     }
 }
 

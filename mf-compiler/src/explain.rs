@@ -301,6 +301,9 @@ impl Printer<'_> {
                             Some(t) => format!("{} → {}", self.math(*node), self.target(*t)),
                             None => self.math(*node),
                         },
+                        LoopItem::Accumulate { value, target, .. } => {
+                            format!("+ {} → {}", self.math(*value), self.target(*target))
+                        }
                         LoopItem::Scatter { node, target, .. } => {
                             format!("{} → {}", self.math(*node), self.target(*target))
                         }

@@ -34,6 +34,14 @@ pub enum LoopItem {
         node: NodeId,
         target: Option<Target>,
     },
+    /// `target[i, j] += value(i, j)`, once `onto` has been written into the
+    /// target (a penalty added onto a product written straight into a
+    /// gradient block).
+    Accumulate {
+        value: NodeId,
+        onto: NodeId,
+        target: Target,
+    },
     /// A matrix product `node` whose `operand` lives on the (sparse)
     /// domain: each entry's value of the operand is scattered into the rows
     /// (operand on the left) or columns (on the right) of `target`.
@@ -128,11 +136,42 @@ pub fn plan(
                 && grads.iter().filter(|&&other| other == Some(grad)).count() == 1
         })
         .collect();
+    // A gradient `S + E` whose product `S` nothing else reads: `S` is
+    // written straight into the block and `E` added onto it, with no
+    // buffer for `S`.
+    let split: Vec<Option<(NodeId, NodeId)>> = grads
+        .iter()
+        .map(|grad| {
+            let grad = (*grad).filter(|grad| direct.contains(grad) && g.op(*grad) == Op::Add)?;
+            let (a, b) = (g.args(grad)[0], g.args(grad)[1]);
+            [(a, b), (b, a)].into_iter().find(|&(s, e)| {
+                g.op(s) == Op::MatMul
+                    && s != e
+                    && g.shape(s) == g.shape(grad)
+                    && consumers[s.index()] == [grad]
+            })
+        })
+        .collect();
+    let mut direct = direct;
+    direct.extend(split.iter().flatten().map(|&(s, _)| s));
     let materialized = materialized(g, &reachable, &consumers, &direct, sparse);
 
     let mut units = Vec::new();
     for (param, grad) in grads.iter().enumerate() {
         let target = Target::Grad(param);
+        if let Some((product, rest)) = split[param] {
+            units.push(Unit::new(
+                produce(g, sparse, product, target),
+                Some(product),
+            ));
+            let add = LoopItem::Accumulate {
+                value: rest,
+                onto: product,
+                target,
+            };
+            units.push(Unit::new(loop_step(g, add), None));
+            continue;
+        }
         let step = match *grad {
             None => Step::ZeroGrad(param),
             Some(grad) if direct.contains(&grad) => produce(g, sparse, grad, target),
@@ -189,7 +228,9 @@ fn check_sparse_loops(g: &Graph, sparse: &SparseDomains, steps: &[Step]) -> Resu
         }
         for item in items {
             let (root, what) = match *item {
-                LoopItem::Store { value, .. } => (value, "is a full users × items matrix"),
+                LoopItem::Store { value, .. } | LoopItem::Accumulate { value, .. } => {
+                    (value, "is a full users × items matrix")
+                }
                 LoopItem::Reduce { node, .. } => (g.args(node)[0], "sums over every cell"),
                 LoopItem::Scatter { operand, .. } => {
                     (operand, "multiplies a full users × items matrix")
@@ -197,7 +238,7 @@ fn check_sparse_loops(g: &Graph, sparse: &SparseDomains, steps: &[Step]) -> Resu
             };
             let masked = g.op(root) == Op::Masked
                 && matches!(g.op(g.args(root)[0]), Op::Mask(d) if patterns.contains(&d));
-            if !masked || matches!(item, LoopItem::Store { .. }) {
+            if !masked || matches!(item, LoopItem::Store { .. } | LoopItem::Accumulate { .. }) {
                 return Err(LowerError {
                     node: root,
                     message: format!(
@@ -313,6 +354,7 @@ fn loop_step(g: &Graph, item: LoopItem) -> Step {
         LoopItem::Store { value, .. } => g.shape(*value),
         LoopItem::Reduce { node, .. } => g.shape(g.args(*node)[0]),
         LoopItem::Scatter { operand, .. } => g.shape(*operand),
+        LoopItem::Accumulate { onto, .. } => g.shape(*onto),
     };
     Step::Loop {
         domain,
@@ -341,6 +383,7 @@ fn step_reads(
     inline: &mut BTreeSet<NodeId>,
 ) -> BTreeSet<NodeId> {
     let mut stack = Vec::new();
+    let mut reads = BTreeSet::new();
     match step {
         Step::Scalar(id) | Step::MatMul { node: id, .. } => {
             return g
@@ -369,13 +412,16 @@ fn step_reads(
                         stack.extend(g.args(value).iter().copied());
                     }
                     LoopItem::Store { value, .. } => stack.push(value),
+                    LoopItem::Accumulate { value, onto, .. } => {
+                        stack.push(value);
+                        reads.insert(onto);
+                    }
                     LoopItem::Reduce { node, .. } => stack.push(g.args(node)[0]),
                     LoopItem::Scatter { node, .. } => stack.extend(g.args(node).iter().copied()),
                 }
             }
         }
     }
-    let mut reads = BTreeSet::new();
     while let Some(id) = stack.pop() {
         let node = g.node(id);
         match spec(node.op).class {

@@ -24,6 +24,59 @@ use std::ops::Range;
 /// Rows per chunk of a pass. Fixed, so results do not depend on threads.
 pub const ROWS_PER_CHUNK: usize = 256;
 
+/// A row-major output of a pass: `width` values per row, each row owned by
+/// the chunk that holds it. Cleared before the pass unless [`RowOutput::onto`]
+/// (which adds to what is there: a penalty onto a gradient, say).
+///
+/// ```
+/// use mf_runtime::kernel::RowOutput;
+/// let mut v = vec![1.0; 4];
+/// assert_eq!(RowOutput::new(&mut v, 2).width, 2);
+/// ```
+pub struct RowOutput<'a> {
+    /// The values, `rows × width`, row-major.
+    pub values: &'a mut [f64],
+    /// Values per row.
+    pub width: usize,
+    /// Keep the current values (accumulate onto them) instead of clearing.
+    pub keep: bool,
+}
+
+impl<'a> RowOutput<'a> {
+    /// An output cleared to 0 before the pass.
+    ///
+    /// ```
+    /// # use mf_runtime::kernel::RowOutput;
+    /// let mut v = vec![1.0; 2];
+    /// assert!(!RowOutput::new(&mut v, 1).keep);
+    /// ```
+    pub fn new(values: &'a mut [f64], width: usize) -> Self {
+        RowOutput {
+            values,
+            width,
+            keep: false,
+        }
+    }
+
+    /// An output whose current values are kept and added to.
+    ///
+    /// ```
+    /// use mf_runtime::kernel::{over_rows, RowOutput};
+    /// let mut g = vec![10.0, 20.0];
+    /// let [] = over_rows(2, [RowOutput::onto(&mut g, 1)], |row, outs, _: &mut [f64; 0]| {
+    ///     outs[0][0] += row as f64;
+    /// });
+    /// assert_eq!(g, [10.0, 21.0]);
+    /// ```
+    pub fn onto(values: &'a mut [f64], width: usize) -> Self {
+        RowOutput {
+            values,
+            width,
+            keep: true,
+        }
+    }
+}
+
 /// Runs `per_entry(row, entry, slots, outs, sums)` for every entry of a CSR
 /// pattern and returns the `N` sums accumulated in `sums`, added chunk by
 /// chunk in order.
@@ -35,12 +88,12 @@ pub const ROWS_PER_CHUNK: usize = 256;
 ///   so gradient rows accumulate in place, without atomics.
 ///
 /// ```
-/// use mf_runtime::kernel::over_entries;
+/// use mf_runtime::kernel::{over_entries, RowOutput};
 /// let indptr = [0, 2, 3]; // row 0 has entries 0 and 1, row 1 has entry 2
 /// let mut stored = vec![0.0; 3];
 /// let mut per_row = vec![9.0; 2];
 /// let [count] = over_entries(
-///     &indptr, &mut stored, 1, [(&mut per_row[..], 1)],
+///     &indptr, &mut stored, 1, [RowOutput::new(&mut per_row, 1)],
 ///     |row, entry, slot, outs, sums: &mut [f64; 1]| {
 ///         slot[0] = (10 * row + entry) as f64;
 ///         outs[0][0] += 1.0;
@@ -53,7 +106,7 @@ pub fn over_entries<const N: usize, const R: usize>(
     indptr: &[usize],
     stored: &mut [f64],
     width: usize,
-    outputs: [(&mut [f64], usize); R],
+    outputs: [RowOutput<'_>; R],
     per_entry: impl Fn(usize, usize, &mut [f64], &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
 ) -> [f64; N] {
     let rows = indptr.len().saturating_sub(1);
@@ -79,9 +132,9 @@ pub fn over_entries<const N: usize, const R: usize>(
 /// are added chunk by chunk in order, whatever the thread count.
 ///
 /// ```
-/// use mf_runtime::kernel::over_rows;
+/// use mf_runtime::kernel::{over_rows, RowOutput};
 /// let mut squares = vec![7.0; 3];
-/// let [total] = over_rows(3, [(&mut squares[..], 1)], |row, outs, sums: &mut [f64; 1]| {
+/// let [total] = over_rows(3, [RowOutput::new(&mut squares, 1)], |row, outs, sums: &mut [f64; 1]| {
 ///     outs[0][0] += (row * row) as f64;
 ///     sums[0] += row as f64;
 /// });
@@ -89,7 +142,7 @@ pub fn over_entries<const N: usize, const R: usize>(
 /// ```
 pub fn over_rows<const N: usize, const R: usize>(
     rows: usize,
-    outputs: [(&mut [f64], usize); R],
+    outputs: [RowOutput<'_>; R],
     per_row: impl Fn(usize, &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
 ) -> [f64; N] {
     let chunks = row_chunks(rows);
@@ -109,13 +162,14 @@ type ChunkWork<'a, const R: usize> = (Range<usize>, &'a mut [f64], [&'a mut [f64
 fn in_row_chunks<const N: usize, const R: usize>(
     chunks: Vec<Range<usize>>,
     stored_parts: Vec<&mut [f64]>,
-    outputs: [(&mut [f64], usize); R],
+    outputs: [RowOutput<'_>; R],
     body: impl Fn(usize, &mut [f64], &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
 ) -> [f64; N] {
-    let widths: [usize; R] = outputs.each_ref().map(|(_, w)| *w);
+    let widths: [usize; R] = outputs.each_ref().map(|o| o.width);
+    let clear: [bool; R] = outputs.each_ref().map(|o| !o.keep);
     let mut output_parts: Vec<_> = outputs
         .into_iter()
-        .map(|(buffer, w)| split_by(buffer, chunks.iter().map(|c| c.len() * w)).into_iter())
+        .map(|o| split_by(o.values, chunks.iter().map(|c| c.len() * o.width)).into_iter())
         .collect();
     let work: Vec<ChunkWork<'_, R>> = chunks
         .into_iter()
@@ -129,8 +183,10 @@ fn in_row_chunks<const N: usize, const R: usize>(
         .into_par_iter()
         .map(|(chunk, stored, mut outs)| {
             let mut sums = [0.0; N];
-            for out in outs.iter_mut() {
-                out.fill(0.0);
+            for (out, clear) in outs.iter_mut().zip(clear) {
+                if clear {
+                    out.fill(0.0);
+                }
             }
             for row in chunk.clone() {
                 let local = row - chunk.start;
