@@ -55,7 +55,41 @@ pub fn compile(input: TokenStream) -> TokenStream {
     }
 }
 
+/// The most nested brackets, braces and parentheses an input may have.
+/// `syn` copies the tokens into its buffer recursively, one call per level,
+/// before any parsing starts: without this limit, thousands of nested
+/// parentheses overflow the stack. A loss is far shallower (the parser's own
+/// limit, `parse::MAX_DEPTH`, is smaller).
+const MAX_GROUP_DEPTH: usize = 128;
+
+/// An error at the first group nested deeper than [`MAX_GROUP_DEPTH`]; walks
+/// the tokens with an explicit stack, not recursion.
+fn check_group_depth(input: &TokenStream) -> syn::Result<()> {
+    let mut stack = vec![input.clone().into_iter()];
+    while let Some(tokens) = stack.last_mut() {
+        match tokens.next() {
+            Some(proc_macro2::TokenTree::Group(group)) => {
+                if stack.len() > MAX_GROUP_DEPTH {
+                    return Err(syn::Error::new(
+                        group.span_open(),
+                        format!(
+                            "brackets, braces and parentheses are nested too deeply here (more than {MAX_GROUP_DEPTH} levels)"
+                        ),
+                    ));
+                }
+                stack.push(group.stream().into_iter());
+            }
+            Some(_) => {}
+            None => {
+                stack.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
 fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
+    check_group_depth(&input)?;
     let def: parse::LossDef = syn::parse2(input)?;
     let check::Checked {
         symbols,
@@ -193,5 +227,76 @@ mod tests {
             let result = std::panic::catch_unwind(|| compile(tokens).to_string());
             assert!(result.is_ok(), "panicked on: {text}");
         }
+    }
+
+    /// `n` nestings of each shape of deep input, as the body of a loss.
+    fn deep_bodies(n: usize) -> Vec<(&'static str, String)> {
+        let nest = |open: &str, close: &str| format!("sum({}P{})", open.repeat(n), close.repeat(n));
+        vec![
+            ("parentheses", nest("(", ")")),
+            ("unary minus", nest("-", "")),
+            ("unary plus", nest("+", "")),
+            ("power", format!("sum({}2)", "P^".repeat(n))),
+            ("sum chain", format!("sum({}P)", "P+".repeat(n))),
+            ("difference chain", format!("sum(P{})", "-P".repeat(n))),
+            ("product chain", format!("sum(P{})", "*P".repeat(n))),
+            (
+                "matmul chain",
+                format!("sum(P{}@Q)", "@Q@P.T@P".repeat(n / 4)),
+            ),
+            ("transpose chain", format!("sum(P{})", ".T".repeat(n))),
+            ("exp", nest("exp(", ")")),
+            ("sigmoid", nest("sigmoid(", ")")),
+            ("abs", nest("abs(", ")")),
+            ("log1p", nest("log1p(", ")")),
+            ("huber", nest("huber(", ", 1)")),
+            ("clamp", nest("clamp(", ", 0, 1)")),
+            ("max", nest("max(", ", 0.5)")),
+            ("norm", nest("norm(", ")")),
+            // Two levels each: the product and the parentheses.
+            (
+                "masked",
+                format!("sum({}D-P@Q{})", "mask*(".repeat(n / 2), ")".repeat(n / 2)),
+            ),
+        ]
+    }
+
+    fn compile_body(body: &str) -> String {
+        let text = format!(
+            "struct L {{ data D: [users, items], param P: [users, k], param Q: [k, items], }} minimize {body}"
+        );
+        let tokens: proc_macro2::TokenStream = text.parse().expect("tokens");
+        compile(tokens).to_string()
+    }
+
+    /// Found by fuzzing with deep inputs: thousands of nested parentheses,
+    /// calls, unary minuses, powers or chained operators overflowed the stack
+    /// (in `syn`'s token buffer, the parser and the checker), which aborts
+    /// the compiler. They are now a spanned error, and every stage copes
+    /// with the deepest expression the parser accepts.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for (shape, body) in deep_bodies(10_000) {
+            let output = compile_body(&body);
+            assert!(
+                output.contains("compile_error") && output.contains("nested too deeply"),
+                "{shape}: {}",
+                &output[..output.len().min(300)]
+            );
+        }
+        // Just inside the limit, the whole pipeline runs (code, or an
+        // ordinary error such as a shape mismatch).
+        for (shape, body) in deep_bodies(crate::parse::MAX_DEPTH - 5) {
+            let output = compile_body(&body);
+            assert!(
+                !output.contains("nested too deeply"),
+                "{shape}: {}",
+                &output[..output.len().min(300)]
+            );
+        }
+        // Many nested groups anywhere in the input, before any parsing.
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let output = compile(deep.parse().expect("tokens")).to_string();
+        assert!(output.contains("nested too deeply"), "{output}");
     }
 }
