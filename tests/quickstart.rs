@@ -25,7 +25,8 @@ fn every_observed_rating_is_reconstructed_within_a_tenth() {
 
 #[test]
 fn the_readme_shows_the_real_explain_output() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let explain = quickstart::SeedLoss::explain();
     assert!(
         readme.contains(explain.trim_end()),
