@@ -1,0 +1,962 @@
+//! The regularizer comparison: fifteen losses written with `loss!`, each
+//! trained on the same splits with its hyper-settings chosen on validation
+//! data carved from the training side, and scored on the test side.
+//!
+//! ```text
+//! cargo run --release --example compare_regularizers                      # synthetic, no download
+//! cargo run --release --example compare_regularizers -- --data ml-100k/u.data   # any MovieLens file, random 80/20 split
+//! cargo run --release --example compare_regularizers -- --folds           # ml-100k u1–u5, mean ± std
+//! cargo run --release --example compare_regularizers -- --folds --data DIR --out DIR --k 10,50
+//! cargo run --release --example compare_regularizers -- --explain          # every loss's explain()
+//! ```
+//!
+//! For every split (the synthetic one, a random split of `--data`, or each
+//! of the canonical u1–u5 of MovieLens 100k):
+//!
+//! 1. 10 % of the training side (random, seeded) is carved off for
+//!    validation; the test side is never looked at until the end.
+//! 2. For every loss, a small grid of hyper-settings is searched on the
+//!    validation RMSE: λ over the loss's grid at the first k of the k grid,
+//!    then (Huber only) δ at the best λ, then the other ranks at the best
+//!    (λ, δ). Each run is L-BFGS from the same kind of start with the
+//!    validation RMSE every [`VALIDATE_EVERY`] steps, early stopping after
+//!    [`PATIENCE`] checks without improvement, and the best step restored.
+//! 3. The chosen setting is trained again on the whole training side for the
+//!    number of steps its validation run kept (its restored step), and that
+//!    model is scored on the test side: RMSE and MAE of its predictions,
+//!    clipped to the range of the training ratings.
+//!
+//! The table gives the test errors, the iterations and seconds of the final
+//! run, and the chosen setting. A plot of the validation RMSE per step of
+//! each loss's chosen validation run (first split) goes to `--out`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use mf_runtime::data::{find_dataset, Ratings, Split, Synthetic};
+use mf_runtime::metrics::Accuracy;
+use mf_runtime::{
+    loss, CurvePlot, History, Init, Lbfgs, Minimizer, Objective, ParamLayout, Params, Report,
+};
+use rand::SeedableRng;
+
+// ---------------------------------------------------------------------------
+// The losses. Every one is over the observed ratings only (`sparse`); the
+// ones "with biases" predict P@Q + bu + bi + mu, the others P@Q.
+// ---------------------------------------------------------------------------
+
+loss! {
+    /// Squared error, no penalty.
+    pub struct Plain {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+    }
+    minimize sum(mask * (D - P@Q)^2)
+}
+
+loss! {
+    /// Squared error with biases, no penalty.
+    pub struct PlainBiased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+    }
+    minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
+}
+
+loss! {
+    /// Squared error, squared Frobenius (L2) penalty.
+    pub struct L2 {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper lambda: f64 = 1.0,
+    }
+    minimize sum(mask * (D - P@Q)^2) + lambda * (sum(P^2) + sum(Q^2))
+}
+
+loss! {
+    /// Squared error with biases, L2 penalty on factors and biases.
+    pub struct L2Biased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 1.0,
+    }
+    minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
+        + lambda * (sum(P^2) + sum(Q^2) + sum(bu^2) + sum(bi^2))
+}
+
+loss! {
+    /// Squared error, L1 penalty.
+    pub struct L1 {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper lambda: f64 = 1.0,
+    }
+    minimize sum(mask * (D - P@Q)^2) + lambda * (sum(abs(P)) + sum(abs(Q)))
+}
+
+loss! {
+    /// Squared error with biases, L1 penalty on factors and biases.
+    pub struct L1Biased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 1.0,
+    }
+    minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
+        + lambda * (sum(abs(P)) + sum(abs(Q)) + sum(abs(bu)) + sum(abs(bi)))
+}
+
+loss! {
+    /// Squared error, elastic net: half L1, half L2.
+    pub struct Elastic {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper lambda: f64 = 1.0,
+        hyper alpha: f64 = 0.5,
+    }
+    minimize sum(mask * (D - P@Q)^2)
+        + lambda * (alpha * (sum(abs(P)) + sum(abs(Q))) + (1 - alpha) * (sum(P^2) + sum(Q^2)))
+}
+
+loss! {
+    /// Squared error with biases, elastic net on factors and biases.
+    pub struct ElasticBiased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 1.0,
+        hyper alpha: f64 = 0.5,
+    }
+    minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
+        + lambda * (alpha * (sum(abs(P)) + sum(abs(Q)) + sum(abs(bu)) + sum(abs(bi)))
+            + (1 - alpha) * (sum(P^2) + sum(Q^2) + sum(bu^2) + sum(bi^2)))
+}
+
+loss! {
+    /// Squared error, weighted-λ (ALS-WR): each user's and item's penalty
+    /// weighted by its number of ratings.
+    pub struct Weighted {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper lambda: f64 = 0.05,
+    }
+    minimize sum(mask * (D - P@Q)^2)
+        + lambda * (sum(count_rows(D) * P^2) + sum(count_cols(D) * Q^2))
+}
+
+loss! {
+    /// Squared error with biases, weighted-λ on factors and biases.
+    pub struct WeightedBiased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 0.05,
+    }
+    minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
+        + lambda * (sum(count_rows(D) * (P^2)) + sum(count_cols(D) * Q^2)
+            + sum(count_rows(D) * bu^2) + sum(count_cols(D) * bi^2))
+}
+
+loss! {
+    /// Squared error, Frobenius norm not squared.
+    pub struct Frobenius {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper lambda: f64 = 10.0,
+    }
+    minimize sum(mask * (D - P@Q)^2) + lambda * (norm(P) + norm(Q))
+}
+
+loss! {
+    /// Squared error with biases, Frobenius norms (not squared).
+    pub struct FrobeniusBiased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 10.0,
+    }
+    minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
+        + lambda * (norm(P) + norm(Q) + norm(bu) + norm(bi))
+}
+
+loss! {
+    /// Huber error with biases, weighted-λ penalty. `huber` takes a constant
+    /// threshold only, so a tunable δ is written through the identity
+    /// huber(x, δ) = δ² huber(x / δ, 1).
+    pub struct HuberBiased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 0.05,
+        hyper delta: f64 = 1.0,
+    }
+    minimize sum(mask * delta^2 * huber((D - P@Q - bu - bi - mu) / delta, 1))
+        + lambda * (sum(count_rows(D) * P^2) + sum(count_cols(D) * Q^2)
+            + sum(count_rows(D) * bu^2) + sum(count_cols(D) * bi^2))
+}
+
+loss! {
+    /// Absolute error with biases, weighted-λ penalty.
+    pub struct AbsoluteBiased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 0.05,
+    }
+    minimize sum(mask * abs(D - P@Q - bu - bi - mu))
+        + lambda * (sum(count_rows(D) * P^2) + sum(count_cols(D) * Q^2)
+            + sum(count_rows(D) * bu^2) + sum(count_cols(D) * bi^2))
+}
+
+loss! {
+    /// Squared error with biases, and a penalty that grows only as the
+    /// square root of the number of ratings: popular items (and heavy users)
+    /// are penalized less than with weighted-λ.
+    pub struct PopularLess {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 1.0,
+    }
+    minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
+        + lambda * (sum(sqrt(count_rows(D)) * P^2) + sum(sqrt(count_cols(D)) * Q^2)
+            + sum(sqrt(count_rows(D)) * bu^2) + sum(sqrt(count_cols(D)) * bi^2))
+}
+
+// ---------------------------------------------------------------------------
+// Settings of the protocol.
+// ---------------------------------------------------------------------------
+
+/// Seed of the starting parameters, of the validation carve and of random splits.
+pub const SEED: u64 = 42;
+/// Standard deviation of the normal start of P and Q (biases start at 0, mu
+/// at the mean training rating).
+pub const INIT_STD: f64 = 0.1;
+/// Share of the training side carved off for validation.
+pub const VALIDATION_FRACTION: f64 = 0.1;
+/// Share of a `--data` file held out as the test side.
+pub const TEST_FRACTION: f64 = 0.2;
+/// Validation RMSE every this many L-BFGS steps.
+pub const VALIDATE_EVERY: usize = 5;
+/// Checks without improvement before early stopping.
+pub const PATIENCE: usize = 10;
+/// L-BFGS stops when the relative change of the loss over a step is below this.
+pub const TOL_REL_LOSS: f64 = 1e-7;
+/// Upper bound on L-BFGS steps per run.
+pub const MAX_ITERS: usize = 1500;
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// One hyper-setting: rank, penalty weight and Huber threshold (unused
+/// entries are ignored by the losses that have no such hyper).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Setting {
+    /// Rank of the factorization.
+    pub k: usize,
+    /// Penalty weight (0 for the losses with no penalty).
+    pub lambda: f64,
+    /// Huber threshold (only the Huber loss reads it).
+    pub delta: f64,
+}
+
+/// What to train: data, validation (for early stopping) and setting.
+pub struct Job<'a> {
+    /// The ratings trained on.
+    pub fit: &'a Ratings,
+    /// Held-out ratings for the validation RMSE and early stopping, if any.
+    pub validation: Option<&'a Ratings>,
+    /// The hyper-setting.
+    pub setting: Setting,
+    /// Step budget.
+    pub max_iters: usize,
+    /// Validation checks without improvement before early stopping.
+    pub patience: usize,
+}
+
+/// A trained model: the trainer's report and a predictor on dense indices.
+pub struct Trained {
+    /// The trainer's report (history with the validation RMSE when validated).
+    pub report: Report,
+    predict: Box<dyn Fn(usize, usize) -> f64 + Sync + Send>,
+    range: (f64, f64),
+}
+
+impl Trained {
+    /// The prediction at `(user, item)`, clipped to the training ratings' range.
+    pub fn predict(&self, user: usize, item: usize) -> f64 {
+        (self.predict)(user, item).clamp(self.range.0, self.range.1)
+    }
+
+    /// RMSE and MAE on `data` (same id maps as the training side).
+    pub fn accuracy(&self, data: &Ratings) -> Accuracy {
+        Accuracy::of(data, |u, i| self.predict(u as usize, i as usize))
+    }
+}
+
+/// A loss of the comparison: how to train it, and its hyper-setting grid.
+pub struct Candidate {
+    /// Row label.
+    pub name: &'static str,
+    /// Whether it predicts P@Q + bu + bi + mu.
+    pub biased: bool,
+    /// The generated `explain()`.
+    pub explain: fn() -> &'static str,
+    /// Penalty weights tried (`[0.0]` when the loss has no penalty).
+    pub lambdas: &'static [f64],
+    /// Huber thresholds tried (`[1.0]`, unused, for the other losses).
+    pub deltas: &'static [f64],
+    /// Trains the loss.
+    pub train: fn(&Job<'_>) -> Result<Trained, BoxError>,
+}
+
+impl Candidate {
+    /// The loss as `explain()` writes it (`L = …`).
+    pub fn formula(&self) -> &'static str {
+        (self.explain)()
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("L = "))
+            .unwrap_or("")
+    }
+}
+
+/// Range of the values of `r`.
+fn value_range(r: &Ratings) -> (f64, f64) {
+    r.csr()
+        .values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// Biases start at 0 and `mu` at the mean rating, when the loss has them.
+pub fn start_biases(params: &mut Params, fit: &Ratings) {
+    for name in ["bu", "bi"] {
+        if let Some(mut b) = params.view_mut(name) {
+            b.fill(0.0);
+        }
+    }
+    if let Some(mut mu) = params.view_mut("mu") {
+        mu.fill(fit.mean());
+    }
+}
+
+/// L-BFGS on `objective` from `params`, validated and early-stopped when
+/// the job has validation data.
+pub fn fit<O: Objective>(
+    job: &Job<'_>,
+    params: Params,
+    objective: &mut O,
+    predict: impl Fn(&ParamLayout, &[f64], usize, usize) -> f64 + Sync + Send + 'static,
+) -> Result<Trained, BoxError> {
+    let layout = params.layout().clone();
+    let range = value_range(job.fit);
+    let mut x = params.as_slice().to_vec();
+    let mut trainer = Lbfgs::default()
+        .train()
+        .max_iters(job.max_iters)
+        .tol_rel_loss(TOL_REL_LOSS)
+        .progress(false);
+    if let Some(validation) = job.validation {
+        let (layout, predict) = (&layout, &predict);
+        trainer = trainer
+            .metrics_every(VALIDATE_EVERY)
+            .patience(job.patience)
+            .validation(move |x: &[f64]| {
+                mf_runtime::metrics::rmse(validation, |u, i| {
+                    predict(layout, x, u as usize, i as usize).clamp(range.0, range.1)
+                })
+            });
+    }
+    let report = trainer.minimize(objective, &mut x)?;
+    Ok(Trained {
+        report,
+        predict: Box::new(move |u, i| predict(&layout, &x, u, i)),
+        range,
+    })
+}
+
+/// A [`Candidate`] for a loss struct; `|s| expr` builds the loss from a
+/// [`Setting`] `s`.
+macro_rules! candidate {
+    ($ty:ident, $name:expr, biased: $biased:expr, lambdas: $lambdas:expr, deltas: $deltas:expr,
+     |$s:ident| $make:expr) => {
+        Candidate {
+            name: $name,
+            biased: $biased,
+            explain: $ty::explain,
+            lambdas: $lambdas,
+            deltas: $deltas,
+            train: |job: &Job<'_>| -> Result<Trained, BoxError> {
+                let $s = job.setting;
+                let loss: $ty = $make;
+                let mut rng = rand::rngs::StdRng::seed_from_u64(SEED);
+                let init = Init::Normal {
+                    mean: 0.0,
+                    std: INIT_STD,
+                };
+                let mut params = $ty::init(job.fit, $s.k, init, &mut rng)?;
+                start_biases(&mut params, job.fit);
+                let mut objective = loss.objective(job.fit, &params)?;
+                fit(
+                    job,
+                    params.into_params(),
+                    &mut objective,
+                    move |layout, x, u, i| loss.predict_flat(layout, x, u, i),
+                )
+            },
+        }
+    };
+}
+
+/// No penalty: nothing to choose but k.
+pub const NONE: &[f64] = &[0.0];
+/// Huber threshold placeholder for the losses without one.
+const NO_DELTA: &[f64] = &[1.0];
+
+/// The fifteen losses, in table order.
+pub fn candidates() -> Vec<Candidate> {
+    vec![
+        candidate!(Plain, "squared error, no penalty", biased: false,
+            lambdas: NONE, deltas: NO_DELTA, |s| { let _ = s; Plain {} }),
+        candidate!(PlainBiased, "squared error, no penalty + biases", biased: true,
+            lambdas: NONE, deltas: NO_DELTA, |s| { let _ = s; PlainBiased {} }),
+        candidate!(L2, "L2 (squared Frobenius)", biased: false,
+            lambdas: &[0.3, 1.0, 3.0, 10.0, 30.0], deltas: NO_DELTA, |s| L2 { lambda: s.lambda }),
+        candidate!(L2Biased, "L2 (squared Frobenius) + biases", biased: true,
+            lambdas: &[0.3, 1.0, 3.0, 10.0, 30.0], deltas: NO_DELTA, |s| L2Biased { lambda: s.lambda }),
+        candidate!(L1, "L1", biased: false,
+            lambdas: &[0.3, 1.0, 3.0, 10.0, 30.0], deltas: NO_DELTA, |s| L1 { lambda: s.lambda }),
+        candidate!(L1Biased, "L1 + biases", biased: true,
+            lambdas: &[0.3, 1.0, 3.0, 10.0, 30.0], deltas: NO_DELTA, |s| L1Biased { lambda: s.lambda }),
+        candidate!(Elastic, "elastic net (½ L1 + ½ L2)", biased: false,
+            lambdas: &[0.3, 1.0, 3.0, 10.0, 30.0], deltas: NO_DELTA,
+            |s| Elastic { lambda: s.lambda, ..Elastic::default() }),
+        candidate!(ElasticBiased, "elastic net (½ L1 + ½ L2) + biases", biased: true,
+            lambdas: &[0.3, 1.0, 3.0, 10.0, 30.0], deltas: NO_DELTA,
+            |s| ElasticBiased { lambda: s.lambda, ..ElasticBiased::default() }),
+        candidate!(Weighted, "weighted-λ", biased: false,
+            lambdas: &[0.01, 0.03, 0.06, 0.1, 0.15, 0.3], deltas: NO_DELTA, |s| Weighted { lambda: s.lambda }),
+        candidate!(WeightedBiased, "weighted-λ + biases", biased: true,
+            lambdas: &[0.01, 0.03, 0.06, 0.1, 0.15, 0.3], deltas: NO_DELTA,
+            |s| WeightedBiased { lambda: s.lambda }),
+        candidate!(Frobenius, "Frobenius, not squared", biased: false,
+            lambdas: &[30.0, 100.0, 300.0, 1000.0, 3000.0], deltas: NO_DELTA,
+            |s| Frobenius { lambda: s.lambda }),
+        candidate!(FrobeniusBiased, "Frobenius, not squared + biases", biased: true,
+            lambdas: &[30.0, 100.0, 300.0, 1000.0, 3000.0], deltas: NO_DELTA,
+            |s| FrobeniusBiased { lambda: s.lambda }),
+        candidate!(HuberBiased, "Huber error + biases, weighted-λ", biased: true,
+            lambdas: &[0.005, 0.015, 0.03, 0.05, 0.08], deltas: &[1.0, 0.5, 2.0],
+            |s| HuberBiased { lambda: s.lambda, delta: s.delta }),
+        candidate!(AbsoluteBiased, "absolute error + biases, weighted-λ", biased: true,
+            lambdas: &[0.003, 0.01, 0.03, 0.1], deltas: NO_DELTA,
+            |s| AbsoluteBiased { lambda: s.lambda }),
+        candidate!(PopularLess, "√n-weighted (popular items penalized less) + biases", biased: true,
+            lambdas: &[0.1, 0.3, 0.6, 1.0, 2.0], deltas: NO_DELTA,
+            |s| PopularLess { lambda: s.lambda }),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// The protocol.
+// ---------------------------------------------------------------------------
+
+/// One validation run of the search.
+#[derive(Clone, Copy, Debug)]
+pub struct Trial {
+    /// Its setting.
+    pub setting: Setting,
+    /// Validation RMSE of the restored step (infinite when it failed).
+    pub validation_rmse: f64,
+}
+
+/// The chosen setting of a loss on one split, and its test result.
+pub struct Outcome {
+    /// Index into [`candidates`].
+    pub candidate: usize,
+    /// Every validation run of the search, in order.
+    pub trials: Vec<Trial>,
+    /// The chosen setting.
+    pub chosen: Setting,
+    /// Its validation RMSE.
+    pub validation_rmse: f64,
+    /// The history of the chosen validation run (for the plot).
+    pub validation_history: History,
+    /// Test RMSE and MAE of the final model.
+    pub test: Accuracy,
+    /// Steps of the final run.
+    pub iterations: usize,
+    /// Seconds of the final run.
+    pub seconds: f64,
+    /// Seconds of the whole search and final run.
+    pub total_seconds: f64,
+    /// Set when something failed (divergence): the message.
+    pub failure: Option<String>,
+}
+
+/// Searches `c`'s grid on `validation`, trains the choice on `train` (=
+/// `fit` ∪ `validation`) and scores it on `test`.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    index: usize,
+    c: &Candidate,
+    ks: &[usize],
+    full_grid: bool,
+    fit: &Ratings,
+    validation: &Ratings,
+    train: &Ratings,
+    test: &Ratings,
+) -> Outcome {
+    let started = Instant::now();
+    let mut trials = Vec::new();
+    let mut best: Option<(Trial, Trained)> = None;
+    let mut failure = None;
+    let mut try_setting = |setting: Setting, best: &mut Option<(Trial, Trained)>| {
+        let job = Job {
+            fit,
+            validation: Some(validation),
+            setting,
+            max_iters: MAX_ITERS,
+            patience: PATIENCE,
+        };
+        let (rmse, run) = match (c.train)(&job) {
+            Ok(run) => (
+                run.report.best.map_or(f64::INFINITY, |b| b.validation),
+                Some(run),
+            ),
+            Err(e) => {
+                failure = Some(format!("{setting:?}: {e}"));
+                (f64::INFINITY, None)
+            }
+        };
+        let trial = Trial {
+            setting,
+            validation_rmse: rmse,
+        };
+        trials.push(trial);
+        if let Some(run) = run {
+            if best.as_ref().is_none_or(|(b, _)| rmse < b.validation_rmse) {
+                *best = Some((trial, run));
+            }
+        }
+    };
+    let base = Setting {
+        k: ks[0],
+        lambda: c.lambdas[0],
+        delta: c.deltas[0],
+    };
+    let (lambdas, deltas, ks) = match full_grid {
+        true => (c.lambdas, c.deltas, ks),
+        false => (&c.lambdas[..1], &c.deltas[..1], &ks[..1]),
+    };
+    for &lambda in lambdas {
+        try_setting(Setting { lambda, ..base }, &mut best);
+    }
+    let after_lambda = best.as_ref().map_or(base, |(t, _)| t.setting);
+    for &delta in &deltas[1..] {
+        try_setting(
+            Setting {
+                delta,
+                ..after_lambda
+            },
+            &mut best,
+        );
+    }
+    let after_delta = best.as_ref().map_or(base, |(t, _)| t.setting);
+    for &k in &ks[1..] {
+        try_setting(Setting { k, ..after_delta }, &mut best);
+    }
+
+    let Some((chosen, run)) = best else {
+        return Outcome {
+            candidate: index,
+            trials,
+            chosen: base,
+            validation_rmse: f64::NAN,
+            validation_history: History::default(),
+            test: Accuracy {
+                rmse: f64::NAN,
+                mae: f64::NAN,
+                count: 0,
+            },
+            iterations: 0,
+            seconds: 0.0,
+            total_seconds: started.elapsed().as_secs_f64(),
+            failure,
+        };
+    };
+    let steps = run.report.best.map_or(run.report.iterations, |b| b.step);
+    let final_job = Job {
+        fit: train,
+        validation: None,
+        setting: chosen.setting,
+        max_iters: steps,
+        patience: PATIENCE,
+    };
+    let (test_acc, iterations, seconds) = match (c.train)(&final_job) {
+        Ok(model) => (
+            model.accuracy(test),
+            model.report.iterations,
+            model.report.elapsed.as_secs_f64(),
+        ),
+        Err(e) => {
+            failure = Some(format!("final run: {e}"));
+            (
+                Accuracy {
+                    rmse: f64::NAN,
+                    mae: f64::NAN,
+                    count: 0,
+                },
+                0,
+                0.0,
+            )
+        }
+    };
+    Outcome {
+        candidate: index,
+        trials,
+        chosen: chosen.setting,
+        validation_rmse: chosen.validation_rmse,
+        validation_history: run.report.history,
+        test: test_acc,
+        iterations,
+        seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+        failure,
+    }
+}
+
+/// One named train/test split.
+pub struct NamedSplit {
+    /// Its name (`u1`, `synthetic`, …).
+    pub name: String,
+    /// The split.
+    pub split: Split,
+}
+
+/// Every loss on one split: carve validation, search, train, score. With
+/// `full_grid` false only one setting per loss is trained (the smallest λ
+/// of its grid, the first δ and k): the quick path of the test.
+pub fn compare_split(
+    named: &NamedSplit,
+    cands: &[Candidate],
+    ks: &[usize],
+    full_grid: bool,
+    verbose: bool,
+) -> Result<Vec<Outcome>, BoxError> {
+    let train = &named.split.train;
+    let carved = train.split_random(VALIDATION_FRACTION, SEED)?;
+    let (fit, validation) = (&carved.train, &carved.test);
+    if verbose {
+        eprintln!(
+            "{}: {} (validation: {} of the training ratings held out, {} fitted)",
+            named.name,
+            named.split,
+            validation.nnz(),
+            fit.nnz()
+        );
+    }
+    Ok(cands
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let o = evaluate(i, c, ks, full_grid, fit, validation, train, &named.split.test);
+            if verbose {
+                eprintln!(
+                    "  {:<40} k = {:>3}, λ = {:<6} δ = {:<4} validation {:.4}  test {:.4}  ({:.1} s)",
+                    c.name,
+                    o.chosen.k,
+                    o.chosen.lambda,
+                    o.chosen.delta,
+                    o.validation_rmse,
+                    o.test.rmse,
+                    o.total_seconds
+                );
+            }
+            o
+        })
+        .collect())
+}
+
+/// The synthetic data set of the default run: planted rank-5 matrix of 800
+/// users × 400 items, about 24,000 ratings, noise std 0.5, popularity
+/// following a power law, seed [`SEED`]; 20 % of it (random) is the test side.
+pub fn synthetic_split() -> Result<NamedSplit, BoxError> {
+    synthetic_split_sized(800, 400, 24_000)
+}
+
+/// [`synthetic_split`] at another size (same rank, noise and seed).
+pub fn synthetic_split_sized(users: u32, items: u32, nnz: usize) -> Result<NamedSplit, BoxError> {
+    let ratings = Synthetic {
+        rank: 5,
+        seed: SEED,
+        ..Synthetic::new(users, items, nnz)
+    }
+    .generate()?;
+    Ok(NamedSplit {
+        name: "synthetic".into(),
+        split: ratings.split_random(TEST_FRACTION, SEED)?,
+    })
+}
+
+/// The rank grid of the synthetic default run.
+pub const SYNTHETIC_KS: [usize; 2] = [5, 10];
+/// The rank grid of MovieLens runs.
+pub const MOVIELENS_KS: [usize; 2] = [50, 100];
+
+/// Mean and sample standard deviation.
+pub fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = match xs.len() {
+        0 | 1 => 0.0,
+        _ => xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0),
+    };
+    (mean, var.sqrt())
+}
+
+fn setting_text(c: &Candidate, s: Setting) -> String {
+    let mut t = format!("k = {}", s.k);
+    if c.lambdas != NONE {
+        t += &format!(", λ = {}", s.lambda);
+    }
+    if c.deltas.len() > 1 {
+        t += &format!(", δ = {}", s.delta);
+    }
+    t
+}
+
+/// The Markdown table of `results` (one entry per split).
+pub fn table(cands: &[Candidate], results: &[Vec<Outcome>]) -> String {
+    let many = results.len() > 1;
+    let mut out = String::new();
+    out += "| loss | test RMSE | test MAE | iterations | seconds | chosen setting |\n";
+    out += "|---|---:|---:|---:|---:|---|\n";
+    for (i, c) in cands.iter().enumerate() {
+        let col = |f: &dyn Fn(&Outcome) -> f64, digits: usize| -> String {
+            let xs: Vec<f64> = results.iter().map(|r| f(&r[i])).collect();
+            let (m, s) = mean_std(&xs);
+            match many {
+                true => format!("{m:.digits$} ± {s:.digits$}"),
+                false => format!("{m:.digits$}"),
+            }
+        };
+        let settings: Vec<String> = results
+            .iter()
+            .map(|r| setting_text(c, r[i].chosen))
+            .collect();
+        let setting = match settings.iter().all(|s| s == &settings[0]) {
+            true => settings[0].clone(),
+            false => settings.join("; "),
+        };
+        let failed = results.iter().filter_map(|r| r[i].failure.as_ref()).next();
+        let name = match failed {
+            Some(f) => format!("{} (failed: {f})", c.name),
+            None => c.name.to_string(),
+        };
+        out += &format!(
+            "| {name} | {} | {} | {} | {} | {setting} |\n",
+            col(&|o| o.test.rmse, 4),
+            col(&|o| o.test.mae, 4),
+            col(&|o| o.iterations as f64, 0),
+            col(&|o| o.seconds, 2),
+        );
+    }
+    out
+}
+
+/// The validation-RMSE plots of the first split: every loss, and the
+/// unbiased and biased ones separately (ten colours each at most).
+pub fn plot(
+    cands: &[Candidate],
+    outcomes: &[Outcome],
+    title: &str,
+    out: &Path,
+) -> Result<Vec<PathBuf>, BoxError> {
+    std::fs::create_dir_all(out)?;
+    let mut written = Vec::new();
+    for (file, keep) in [
+        ("validation-rmse", None),
+        ("validation-rmse-unbiased", Some(false)),
+        ("validation-rmse-biased", Some(true)),
+    ] {
+        let curves: Vec<(&str, &History)> = outcomes
+            .iter()
+            .filter(|o| keep.is_none_or(|b| cands[o.candidate].biased == b))
+            .filter(|o| !o.validation_history.records().is_empty())
+            .map(|o| (cands[o.candidate].name, &o.validation_history))
+            .collect();
+        if curves.is_empty() {
+            continue;
+        }
+        let plot = CurvePlot::new()
+            .size(1100, 800)
+            .title(format!("{title}: loss and validation RMSE per L-BFGS step"))
+            .validation_label("validation RMSE");
+        for ext in ["svg", "png"] {
+            let path = out.join(format!("{file}.{ext}"));
+            plot.write(&path, &curves)?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// The value after `flag` on the command line, if any.
+fn arg(flag: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).cloned()
+}
+
+fn has_flag(flag: &str) -> bool {
+    std::env::args().any(|a| a == flag)
+}
+
+fn main() -> Result<(), BoxError> {
+    let started = Instant::now();
+    if has_flag("--explain") {
+        for c in candidates() {
+            println!("{}\n{}", c.name, (c.explain)());
+        }
+        return Ok(());
+    }
+    let out = arg("--out").map_or_else(
+        || PathBuf::from("target/compare_regularizers"),
+        PathBuf::from,
+    );
+    let data = arg("--data").map(PathBuf::from);
+    let (splits, mut ks, title) = if has_flag("--folds") {
+        let dir = match data {
+            Some(d) if d.is_dir() => d,
+            Some(d) => d.parent().map(Path::to_path_buf).unwrap_or_default(),
+            None => match find_dataset("ml-100k") {
+                Some(d) => d,
+                None => {
+                    eprintln!(
+                        "MovieLens 100k is absent: no `ml-100k` directory under $MF_DATASETS or \
+                         ../shared/datasets. Point to it with `--data DIR`; nothing was run."
+                    );
+                    return Ok(());
+                }
+            },
+        };
+        let splits = (1..=5)
+            .map(|f| {
+                let name = format!("u{f}");
+                Ok(NamedSplit {
+                    split: Split::movielens(&dir, &name)?,
+                    name,
+                })
+            })
+            .collect::<Result<Vec<_>, BoxError>>()?;
+        (splits, MOVIELENS_KS.to_vec(), "ml-100k u1".to_string())
+    } else if let Some(path) = data {
+        let ratings = Ratings::from_movielens(&path)?;
+        let split = ratings.split_random(TEST_FRACTION, SEED)?;
+        let name = path.display().to_string();
+        (
+            vec![NamedSplit {
+                name: name.clone(),
+                split,
+            }],
+            MOVIELENS_KS.to_vec(),
+            name,
+        )
+    } else {
+        (
+            vec![synthetic_split()?],
+            SYNTHETIC_KS.to_vec(),
+            "synthetic".to_string(),
+        )
+    };
+    if let Some(list) = arg("--k") {
+        ks = list
+            .split(',')
+            .map(|s| s.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| "--k needs a comma-separated list of ranks, e.g. 20,50")?;
+    }
+    let cands = candidates();
+    let mut results = Vec::new();
+    for named in &splits {
+        results.push(compare_split(named, &cands, &ks, true, true)?);
+    }
+    println!(
+        "\n{} split(s): {}; rank grid {:?}; L-BFGS with early stopping on 10 % of the \
+         training side; {}\n",
+        splits.len(),
+        splits
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        ks,
+        match splits.len() {
+            1 => "test errors of the final model",
+            _ => "mean ± std over the splits",
+        }
+    );
+    print!("{}", table(&cands, &results));
+    let best = (0..cands.len())
+        .map(|i| {
+            let xs: Vec<f64> = results.iter().map(|r| r[i].test.rmse).collect();
+            (i, mean_std(&xs).0)
+        })
+        .filter(|(_, m)| m.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((i, m)) = best {
+        println!("\nbest: {} (test RMSE {m:.4})", cands[i].name);
+    }
+    for path in plot(&cands, &results[0], &title, &out)? {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "whole run: {:.1} s, {} rayon threads",
+        started.elapsed().as_secs_f64(),
+        rayon_threads()
+    );
+    Ok(())
+}
+
+/// Threads available to the passes over the ratings.
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
