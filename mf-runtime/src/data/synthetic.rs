@@ -34,7 +34,7 @@
 //!
 //! Measured (release build, 2 shared cores): 20M entries, 1M users × 100k
 //! items, rank 32, in about 3 s with an 870 MB peak RSS (560 MB of
-//! `Ratings`, 256 MB of `P`); see `tests/data_scale.rs`.
+//! `Ratings`, 256 MB of `P`); see `examples/data_scale.rs` (`cargo run --release --example data_scale`).
 //!
 //! ```
 //! use mf_runtime::data::Synthetic;

@@ -1,7 +1,9 @@
-//! Scale checks, ignored by default (they want a release build):
+//! The data layer at scale: generating 20M synthetic entries, metrics and a
+//! random split over them, and loading a 2M-line CSV file. Prints the times
+//! and the peak memory, and checks the counts:
 //!
 //! ```text
-//! cargo test --release -p mf-runtime --test data_scale -- --ignored --nocapture
+//! cargo run --release --example data_scale
 //! ```
 //!
 //! Peak memory is the process's high-water mark (`VmHWM` in
@@ -19,8 +21,11 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-#[test]
-#[ignore = "large: run in release with --ignored"]
+fn main() {
+    synthetic_20m_entries();
+    load_2m_line_csv();
+}
+
 fn synthetic_20m_entries() {
     let start = Instant::now();
     let s = Synthetic {
@@ -58,8 +63,6 @@ fn synthetic_20m_entries() {
     println!("peak RSS {:?} MB", peak_rss_mb());
 }
 
-#[test]
-#[ignore = "large: run in release with --ignored"]
 fn load_2m_line_csv() {
     let path = std::env::temp_dir().join(format!("mf-scale-{}.csv", std::process::id()));
     let r = Synthetic::new(50_000, 10_000, 2_000_000)
