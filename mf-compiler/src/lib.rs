@@ -97,6 +97,12 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         loss,
         predict,
     } = check::check(&def)?;
+    if symbols.params.is_empty() {
+        return Err(syn::Error::new(
+            def.name.span(),
+            "a loss needs at least one param to minimize over: declare one, e.g. `param P: [users, k]`",
+        ));
+    }
     let grads = diff::gradients(&mut graph, loss, symbols.params.len());
     if !graph.internal_errors.is_empty() {
         return Err(def.body.range().error(format!(
