@@ -363,6 +363,18 @@ loss! {
 }
 
 loss! {
+    /// `Piecewise` with its thresholds as hyper-settings.
+    pub struct PiecewiseTuned {
+        data D: [users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper delta: f64 = 1.0,
+        hyper floor: f64 = 0.2,
+    }
+    minimize sum(mask * huber(D - P@Q, delta)) + sum(relu(P)^2) + sum(max(Q, floor)^2)
+}
+
+loss! {
     /// Weighted-λ (ALS-WR) penalty: λ Σᵤ nᵤ ‖pᵤ‖² + λ Σᵢ nᵢ ‖qᵢ‖².
     pub struct WeightedLambda {
         data D: [users, items],
@@ -381,6 +393,43 @@ fn sigmoid_softplus_tanh_log1p() {
 #[test]
 fn huber_relu_and_max() {
     check_loss!(Piecewise, NORMAL);
+}
+
+#[test]
+fn huber_and_max_thresholds_as_hyper_settings() {
+    check_loss!(PiecewiseTuned, NORMAL);
+    // At the constants of `Piecewise`, the same value and gradient.
+    let mut rng = rng(33);
+    let d = ratings_with_nan_holes(&mut rng, 6, 5);
+    let params = Piecewise::init(&d, 3, NORMAL, &mut common::rng(34)).unwrap();
+    let tuned_params = PiecewiseTuned::init(&d, 3, NORMAL, &mut common::rng(34)).unwrap();
+    let x = params.as_slice();
+    assert_eq!(x, tuned_params.as_slice());
+    let (mut fixed_grad, mut tuned_grad) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+    let fixed = Piecewise::default()
+        .objective(&d, &params)
+        .unwrap()
+        .value_and_gradient(x, &mut fixed_grad);
+    let tuned = PiecewiseTuned::default()
+        .objective(&d, &tuned_params)
+        .unwrap()
+        .value_and_gradient(x, &mut tuned_grad);
+    assert!(
+        (fixed - tuned).abs() < 1e-12 * fixed.abs(),
+        "{fixed} vs {tuned}"
+    );
+    for (a, b) in fixed_grad.iter().zip(&tuned_grad) {
+        assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+    // A larger threshold moves residuals from the linear to the quadratic
+    // branch: the loss grows with delta when every residual is large.
+    let value = |delta: f64| {
+        PiecewiseTuned { delta, floor: 0.2 }
+            .objective(&d, &tuned_params)
+            .unwrap()
+            .value(x)
+    };
+    assert!(value(2.0) > value(1.0) && value(1.0) > value(0.5));
 }
 
 #[test]

@@ -444,6 +444,40 @@ impl Checker<'_> {
         (fits && !reads_data(&self.graph, model)).then_some(model)
     }
 
+    /// `huber(x, δ)` or `max(x, c)` whose second argument is a scalar
+    /// expression (a hyper-setting, say) rather than a number, written with
+    /// the constant-argument forms: `huber(x, δ) = δ² huber(x / δ, 1)` and
+    /// `max(x, c) = c + max(x - c, 0)`, exact for every x (and δ > 0).
+    fn scalar_threshold(
+        &mut self,
+        name: &str,
+        x: Option<NodeId>,
+        threshold: &Expr,
+    ) -> Option<NodeId> {
+        let t = self.expr(threshold)?;
+        if !self.graph.shape(t).is_scalar() {
+            let shape = self.shape_text(t);
+            return self.error(
+                threshold.range(),
+                format!(
+                    "the second argument of `{name}` must be a scalar (a number or a hyper-setting), found shape {shape}"
+                ),
+            );
+        }
+        let x = x?;
+        let g = &mut self.graph;
+        Some(if name == "huber" {
+            let scaled = g.apply(Op::Div, &[x, t]);
+            let unit = g.apply(Op::Huber(crate::ir::Number::new(1.0)), &[scaled]);
+            let square = g.apply(Op::Mul, &[t, t]);
+            g.apply(Op::Mul, &[square, unit])
+        } else {
+            let shifted = g.apply(Op::Sub, &[x, t]);
+            let above = g.apply(Op::Max(crate::ir::Number::new(0.0)), &[shifted]);
+            g.apply(Op::Add, &[t, above])
+        })
+    }
+
     fn mask_of(&mut self, data: usize) -> NodeId {
         let shape = self.symbols.data[data].shape;
         self.graph.intern(Op::Mask(data as u16), Vec::new(), shape)
@@ -480,13 +514,7 @@ impl Checker<'_> {
         if let ([arg, threshold], 2) = (args, spec.arity) {
             let x = self.expr(arg);
             let Some(c) = constant_value(threshold) else {
-                return self.error(
-                    threshold.range(),
-                    format!(
-                        "the second argument of `{name}` must be a constant number, e.g. `{}`",
-                        spec.syntax.replace('δ', "1.0").replace('c', "0")
-                    ),
-                );
+                return self.scalar_threshold(&name, x, threshold);
             };
             if name == "huber" && c <= 0.0 {
                 return self.error(threshold.range(), "the Huber threshold must be positive");

@@ -731,7 +731,7 @@ static MAX: OpSpec = OpSpec {
     syntax: "max(x, c)",
     arity: 2,
     class: Class::Elementwise,
-    meaning: "the larger of x and a constant c (NaN stays NaN)",
+    meaning: "the larger of x and c (NaN stays NaN); c a number, or a scalar such as a hyper-setting, then computed as c + max(x - c, 0)",
     derivative: "1 where x > c, else 0 (0 at x = c)",
     eval: Some(|op, a| {
         let c = pow_exponent(op);
@@ -786,7 +786,7 @@ static HUBER: OpSpec = OpSpec {
     arity: 2,
     class: Class::Elementwise,
     meaning:
-        "Huber function with a constant threshold δ > 0: x²/2 for |x| ≤ δ, δ (|x| - δ/2) beyond",
+        "Huber function with threshold δ > 0: x²/2 for |x| ≤ δ, δ (|x| - δ/2) beyond; δ a number, or a scalar such as a hyper-setting, then computed as δ² huber(x/δ, 1)",
     derivative: "x clamped to [-δ, δ]",
     eval: Some(|op, a| {
         let (x, d) = (a[0], pow_exponent(op));
@@ -852,11 +852,15 @@ static COUNT_COLS: OpSpec = OpSpec {
 /// (a test keeps the two equal).
 #[cfg(test)]
 pub fn reference_table() -> String {
+    // A `|` inside a cell (as in `|x|`) would end the cell: escape it.
+    let cell = |text: &str| text.replace('|', "\\|");
     let mut out = String::from("| write | meaning | derivative |\n|---|---|---|\n");
     for s in ALL.iter().filter(|s| !s.syntax.is_empty()) {
         out.push_str(&format!(
             "| `{}` | {} | {} |\n",
-            s.syntax, s.meaning, s.derivative
+            s.syntax,
+            cell(s.meaning),
+            cell(s.derivative)
         ));
     }
     out
