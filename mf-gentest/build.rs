@@ -757,12 +757,7 @@ impl Gen<'_> {
             self.mask()
         };
         let masked = format!("{weight} * {}", g.s);
-        // The sum of a transposed masked term is left out of sparse losses:
-        // `sum((mask * (D - P@Q)).T)` over `data D: sparse[..]` emits Rust
-        // that does not compile (undefined `dv_D`, `rows_p_P`), a compiler
-        // bug. Dense losses keep it.
-        let transposed = if self.mode == Mode::DenseOnly { 2 } else { 0 };
-        match self.rng.weighted(&[6, 2, 1, transposed]) {
+        match self.rng.weighted(&[6, 2, 1, 2]) {
             0 => {
                 self.tag("sum");
                 e(format!("sum({masked})"), SCALAR, Class::Any)

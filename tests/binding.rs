@@ -84,3 +84,29 @@ fn a_diverging_run_stops_with_an_error_and_keeps_finite_parameters() {
     assert!(result.unwrap_err().to_string().contains("learning rate"));
     assert!(params.as_slice().iter().all(|v| v.is_finite()));
 }
+
+loss! {
+    /// Dimensions named like the generated functions' own arguments.
+    pub struct NamesLikeArguments {
+        data D: [rng, dims],
+        param P: [rng, data],
+        param Q: [data, dims],
+        param W: [init, layout],
+    }
+    minimize sum(mask * (D - P@Q)^2) + sum(W^2)
+}
+
+#[test]
+fn dimensions_may_share_names_with_generated_arguments() {
+    let d = MaskedMatrix::fully_observed(Array2::zeros((3, 7)));
+    let mut rng = common::rng(2);
+    let params = NamesLikeArguments::init(&d, 2, 4, 5, Init::Zeros, &mut rng).unwrap();
+    let blocks: Vec<_> = params
+        .layout()
+        .blocks()
+        .iter()
+        .map(|b| (b.name.as_str(), b.rows, b.cols))
+        .collect();
+    assert_eq!(blocks, [("P", 3, 2), ("Q", 2, 7), ("W", 4, 5)]);
+    assert!(NamesLikeArguments::default().objective(&d, &params).is_ok());
+}

@@ -298,3 +298,42 @@ fn weights_on_another_pattern_are_refused() {
         "data `C` must have the same observed entries as `D` (they have the same shape), but they differ"
     );
 }
+
+loss! {
+    /// `SparseSeed` with its terms transposed, which changes nothing.
+    pub struct SparseSeedTransposed {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper beta: f64 = 0.02,
+    }
+    minimize sum((mask * (D - P@Q)^2).T) + beta*(norm(P.T)+norm(Q.T))
+}
+
+#[test]
+fn a_transposed_masked_term_runs_over_the_entries_like_the_plain_one() {
+    let (_, sparse) = problem(11, 9, 6);
+    let params = SparseSeed::init(
+        &sparse,
+        3,
+        Init::Uniform {
+            low: 0.1,
+            high: 1.0,
+        },
+        &mut common::rng(12),
+    )
+    .unwrap();
+    let mut plain = SparseSeed::default().objective(&sparse, &params).unwrap();
+    let transposed_params =
+        SparseSeedTransposed::init(&sparse, 3, Init::Zeros, &mut common::rng(12)).unwrap();
+    let mut transposed = SparseSeedTransposed::default()
+        .objective(&sparse, &transposed_params)
+        .unwrap();
+    let n = plain.num_params();
+    let (mut g1, mut g2) = (vec![0.0; n], vec![0.0; n]);
+    let v1 = plain.value_and_gradient(params.as_slice(), &mut g1);
+    let v2 = transposed.value_and_gradient(params.as_slice(), &mut g2);
+    assert_eq!(v1.to_bits(), v2.to_bits());
+    assert_eq!(g1, g2);
+    assert!(v1 > 0.0 && g1.iter().any(|&g| g != 0.0));
+}

@@ -121,9 +121,12 @@ pub fn emit(input: &Input) -> TokenStream {
     let free_dims: Vec<usize> = (0..num_dims)
         .filter(|&d| !s.data.iter().any(|x| uses_dim(x.shape, d)))
         .collect();
+    // Mixed-site hygiene: a dimension named `data`, `init`, `rng` or `dims`
+    // is a different variable from the generated arguments and locals of
+    // those names.
     let free_args: Vec<Ident> = free_dims
         .iter()
-        .map(|&d| Ident::new(&s.dims[d], Span::call_site()))
+        .map(|&d| Ident::new(&s.dims[d], Span::mixed_site()))
         .collect();
     let free_names: Vec<&String> = free_dims.iter().map(|&d| &s.dims[d]).collect();
     let free_sources: Vec<String> = free_names

@@ -69,6 +69,10 @@ fn rewrite(g: &mut Graph, op: Op, args: &[NodeId], shape: Shape) -> Option<NodeI
         Op::MatMul => rewrite_matmul(g, args[0], args[1], shape),
         Op::Sum => rewrite_sum(g, args[0], shape),
         Op::Norm if g.shape(args[0]).is_scalar() => Some(g.apply(Op::Abs, &[args[0]])),
+        // ‖xᵀ‖ = ‖x‖: the transpose of a masked term is never built.
+        Op::Norm if g.op(args[0]) == Op::Transpose => {
+            Some(g.apply(Op::Norm, &[g.args(args[0])[0]]))
+        }
         _ => None,
     }
 }
@@ -411,6 +415,10 @@ fn rewrite_sum(g: &mut Graph, x: NodeId, shape: Shape) -> Option<NodeId> {
                 return Some(g.apply(Op::Sum, &[both]));
             }
         }
+    }
+    // Σ xᵀ = Σ x: the transpose of a masked term is never built.
+    if shape.is_scalar() && g.op(x) == Op::Transpose {
+        return Some(g.apply(Op::Sum, &[g.args(x)[0]]));
     }
     if let Some(c) = g.const_value(x) {
         // Each result entry adds up the entries along the summed axes.
