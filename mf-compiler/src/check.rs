@@ -9,7 +9,7 @@ use crate::ir::{Dim, Graph, NodeId, Op, Shape};
 use crate::ops::{self, Class};
 use crate::parse::{BinOp, Decl, DimSpec, Expr, LossDef, Role, SpanRange};
 use proc_macro2::Span;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use syn::{Attribute, Ident};
 
 /// A declared symbol after checking.
@@ -64,6 +64,10 @@ pub struct Checked {
     /// subtracted from a data matrix in the loss (`D - P@Q - bu` predicts
     /// `P@Q + bu`); `None` when neither exists.
     pub predict: Option<NodeId>,
+    /// Where each node built from the source first appears in it (nodes
+    /// made later, by differentiation, have none), for errors of later
+    /// stages.
+    pub origins: BTreeMap<NodeId, SpanRange>,
 }
 
 /// Checks a parsed loss and builds its IR.
@@ -74,12 +78,14 @@ pub fn check(def: &LossDef) -> syn::Result<Checked> {
         symbols: &symbols,
         graph: Graph::default(),
         errors,
+        origins: BTreeMap::new(),
     };
     let loss = checker.expr(&def.body);
     let predict = checker.prediction(def);
     let Checker {
         mut graph,
         mut errors,
+        origins,
         ..
     } = checker;
     if let Some(loss) = loss {
@@ -124,6 +130,7 @@ pub fn check(def: &LossDef) -> syn::Result<Checked> {
         graph,
         loss,
         predict,
+        origins,
     })
 }
 
@@ -299,6 +306,7 @@ struct Checker<'a> {
     symbols: &'a Symbols,
     graph: Graph,
     errors: Errors,
+    origins: BTreeMap<NodeId, SpanRange>,
 }
 
 impl Checker<'_> {
@@ -311,7 +319,14 @@ impl Checker<'_> {
         self.symbols.shape_text(self.graph.shape(id))
     }
 
+    /// The node of `e`, remembering where in the source it first came from.
     fn expr(&mut self, e: &Expr) -> Option<NodeId> {
+        let id = self.expr_node(e)?;
+        self.origins.entry(id).or_insert(e.range());
+        Some(id)
+    }
+
+    fn expr_node(&mut self, e: &Expr) -> Option<NodeId> {
         match e {
             Expr::Number { value, .. } => Some(self.graph.constant(*value, Shape::SCALAR)),
             Expr::Symbol(ident) => self.symbol(ident),

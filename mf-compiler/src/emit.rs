@@ -11,7 +11,7 @@
 
 use crate::check::{Symbol, Symbols};
 use crate::ir::{Dim, Graph, NodeId, Op, Shape};
-use crate::lower::{LoopItem, Plan, Step, Target};
+use crate::lower::{untransposed, LoopItem, Plan, Step, Target};
 use crate::ops::{spec, Class};
 use crate::parse::LossDef;
 use proc_macro2::{Ident, Span, TokenStream};
@@ -804,7 +804,7 @@ impl BodyEmitter<'_> {
             match *item {
                 LoopItem::Scatter { node, operand, .. } => {
                     let other = other_operand(g, node, operand);
-                    let rows = rows_of(g, other, false);
+                    let rows = rows_of(g, other, other_on_left(g, node, operand));
                     let slice = self.row_slice(rows, &j);
                     let width = dim_size(g.shape(node).cols);
                     outputs.push(quote!(::mf_runtime::kernel::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
@@ -861,27 +861,42 @@ impl BodyEmitter<'_> {
         let (stored, width) = (&pass.stored, pass.column_items.len());
         let node = item_node(item);
         let target = self.target(item_target(item));
-        let (cols, other_row) = match *item {
+        // `P.T @ G` (the sparse term on the right) is `k × items`, written
+        // item by item into the scratch and copied transposed; `M.T @ X`
+        // (the transposed sparse term on the left) is `items × k`, whose
+        // layout the scratch already has.
+        let (cols, other_row, item_major) = match *item {
             LoopItem::Scatter { node, operand, .. } => {
                 let other = other_operand(g, node, operand);
-                let slice = self.row_slice(rows_of(g, other, true), &quote!(u));
-                (dim_size(g.shape(node).rows), quote!(|u: usize| #slice))
+                let on_left = other_on_left(g, node, operand);
+                let slice = self.row_slice(rows_of(g, other, on_left), &quote!(u));
+                let shape = g.shape(node);
+                let width = dim_size(if on_left { shape.rows } else { shape.cols });
+                (width, quote!(|u: usize| #slice), !on_left)
             }
-            _ => (quote!(1usize), quote!(|_: usize| &[1.0f64][..])),
+            _ => (quote!(1usize), quote!(|_: usize| &[1.0f64][..]), false),
         };
         let scratch = scratch_var(node);
-        let items_dim = dim_size(g.shape(node).cols);
+        let items_dim = dim_size(self.symbols.data[pass.data].shape.cols);
+        let copy = match item_major {
+            true => {
+                quote!(#target.as_slice_mut().expect("contiguous").copy_from_slice(&(*#scratch)[..]);)
+            }
+            false => quote! {
+                for jj in 0..#items_dim {
+                    for t in 0..#cols {
+                        #target[[t, jj]] = (*#scratch)[jj * #cols + t];
+                    }
+                }
+            },
+        };
         quote! {
             ::mf_runtime::kernel::scatter_rows(
                 #csc.indptr, #csc.indices, |e: usize| #csc.csr_pos[e] as usize,
                 &(*#stored)[..], #width, #slot,
                 &mut (*#scratch)[..], #cols, #other_row,
             );
-            for jj in 0..#items_dim {
-                for t in 0..#cols {
-                    #target[[t, jj]] = (*#scratch)[jj * #cols + t];
-                }
-            }
+            #copy
         }
     }
 
@@ -1244,7 +1259,7 @@ fn item_target(item: &LoopItem) -> Target {
 /// The node whose per-entry value a scattered item accumulates.
 fn scattered_root(g: &Graph, item: &LoopItem) -> NodeId {
     match *item {
-        LoopItem::Scatter { operand, .. } => operand,
+        LoopItem::Scatter { operand, .. } => untransposed(g, operand),
         LoopItem::Reduce { node, .. } => g.args(node)[0],
         LoopItem::Store { value, .. } | LoopItem::Accumulate { value, .. } => value,
     }
@@ -1260,11 +1275,19 @@ fn other_operand(g: &Graph, node: NodeId, operand: NodeId) -> NodeId {
     }
 }
 
+/// Whether the dense operand of a scattered product is on the left
+/// (`P.T @ G`), so that its columns, not its rows, are read per entry.
+fn other_on_left(g: &Graph, node: NodeId, operand: NodeId) -> bool {
+    g.args(node)[0] != operand
+}
+
 /// Whether a scattered item accumulates by rows (sparse operand on the
-/// left, or a sum that keeps the rows) rather than by columns.
+/// left untransposed, or a sum that keeps the rows) rather than by columns.
 fn scatters_by_rows(g: &Graph, item: &LoopItem) -> bool {
     match *item {
-        LoopItem::Scatter { node, operand, .. } => g.args(node)[0] == operand,
+        LoopItem::Scatter { node, operand, .. } => {
+            !other_on_left(g, node, operand) && g.op(operand) != Op::Transpose
+        }
         LoopItem::Reduce { node, .. } => g.shape(node).cols == Dim::One,
         LoopItem::Store { .. } | LoopItem::Accumulate { .. } => true,
     }
@@ -1336,7 +1359,7 @@ fn pass_row_sources(g: &Graph, inline: &[NodeId], items: &[LoopItem]) -> BTreeSe
     for item in items {
         if let LoopItem::Scatter { node, operand, .. } = *item {
             let other = other_operand(g, node, operand);
-            sources.insert(rows_of(g, other, !scatters_by_rows(g, item)));
+            sources.insert(rows_of(g, other, other_on_left(g, node, operand)));
         }
     }
     sources

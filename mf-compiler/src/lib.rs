@@ -96,6 +96,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         mut graph,
         loss,
         predict,
+        origins,
     } = check::check(&def)?;
     if symbols.params.is_empty() {
         return Err(syn::Error::new(
@@ -123,7 +124,9 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
     };
     let lower = |grads: &[Option<ir::NodeId>]| {
         lower::plan(&graph, loss, grads, &sparse).map_err(|e| {
-            def.body.range().error(format!(
+            // At the term in the source when it is one (not a derivative).
+            let at = origins.get(&e.node).copied().unwrap_or(def.body.range());
+            at.error(format!(
                 "cannot lower `{}`: {}",
                 printer.math(e.node),
                 e.message

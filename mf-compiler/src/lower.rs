@@ -43,8 +43,9 @@ pub enum LoopItem {
         target: Target,
     },
     /// A matrix product `node` whose `operand` lives on the (sparse)
-    /// domain: each entry's value of the operand is scattered into the rows
-    /// (operand on the left) or columns (on the right) of `target`.
+    /// domain, or is the transpose of a term that does: each entry's value
+    /// of the operand is scattered into the rows or columns of `target`
+    /// that the entry's user (or item) indexes.
     Scatter {
         node: NodeId,
         operand: NodeId,
@@ -96,7 +97,8 @@ fn on_sparse_domain(g: &Graph, sparse: &SparseDomains, id: NodeId) -> bool {
         && matches!(spec(node.op).class, Class::Elementwise | Class::MatMul)
 }
 
-/// The operand of a matrix product that lives on a sparse domain, if any.
+/// The operand of a matrix product that lives on a sparse domain, if any,
+/// possibly transposed (`mask(D).T @ X`).
 pub fn sparse_operand(g: &Graph, sparse: &SparseDomains, id: NodeId) -> Option<NodeId> {
     if g.op(id) != Op::MatMul || on_sparse_domain(g, sparse, id) {
         return None;
@@ -104,7 +106,20 @@ pub fn sparse_operand(g: &Graph, sparse: &SparseDomains, id: NodeId) -> Option<N
     g.args(id)
         .iter()
         .copied()
-        .find(|&a| sparse.iter().any(|(shape, _)| *shape == g.shape(a)))
+        .find(|&a| has_sparse_shape(g, sparse, untransposed(g, a)))
+}
+
+/// Whether `id` has the shape of a sparse data matrix.
+fn has_sparse_shape(g: &Graph, sparse: &SparseDomains, id: NodeId) -> bool {
+    sparse.iter().any(|(shape, _)| *shape == g.shape(id))
+}
+
+/// `x` for `x.T`, else `id` itself.
+pub fn untransposed(g: &Graph, id: NodeId) -> NodeId {
+    match g.op(id) {
+        Op::Transpose => g.args(id)[0],
+        _ => id,
+    }
 }
 
 /// The plan computing `loss` and, when given, each param's gradient.
@@ -232,12 +247,30 @@ fn check_sparse_loops(g: &Graph, sparse: &SparseDomains, steps: &[Step]) -> Resu
                     (value, "is a full users × items matrix")
                 }
                 LoopItem::Reduce { node, .. } => (g.args(node)[0], "sums over every cell"),
-                LoopItem::Scatter { operand, .. } => {
-                    (operand, "multiplies a full users × items matrix")
+                LoopItem::Scatter { node, operand, .. } => {
+                    let other = g.args(node).iter().copied().find(|&a| a != operand);
+                    if other.is_none_or(|o| has_sparse_shape(g, sparse, untransposed(g, o))) {
+                        return Err(LowerError {
+                            node,
+                            message: "a product of two sparse matrices is not lowered over the observed entries: declare the data dense (`[..]` instead of `sparse[..]`)".into(),
+                        });
+                    }
+                    if g.op(operand) == Op::Transpose && g.args(node)[1] == operand {
+                        return Err(LowerError {
+                            node,
+                            message: "a product with a transposed sparse matrix on its right is not lowered over the observed entries: write `X @ A.T` as `(A @ X.T).T`".into(),
+                        });
+                    }
+                    (
+                        untransposed(g, operand),
+                        "multiplies a full users × items matrix",
+                    )
                 }
             };
-            let masked = g.op(root) == Op::Masked
-                && matches!(g.op(g.args(root)[0]), Op::Mask(d) if patterns.contains(&d));
+            // The data's mask itself (`mask(D) @ Y`) or a term under it.
+            let under_mask = |m: NodeId| matches!(g.op(m), Op::Mask(d) if patterns.contains(&d));
+            let masked =
+                under_mask(root) || (g.op(root) == Op::Masked && under_mask(g.args(root)[0]));
             if !masked || matches!(item, LoopItem::Store { .. } | LoopItem::Accumulate { .. }) {
                 return Err(LowerError {
                     node: root,
@@ -329,8 +362,11 @@ fn materialized(
             } else {
                 operand
             };
+            // (A product with an operand of a sparse shape runs over the
+            // entries, see `sparse_operand`.)
             if !matches!(g.op(base), Op::Param(_) | Op::Data(_))
                 && !on_sparse_domain(g, sparse, base)
+                && !has_sparse_shape(g, sparse, base)
             {
                 set.insert(base);
             }
@@ -353,7 +389,7 @@ fn loop_step(g: &Graph, item: LoopItem) -> Step {
     let domain = match &item {
         LoopItem::Store { value, .. } => g.shape(*value),
         LoopItem::Reduce { node, .. } => g.shape(g.args(*node)[0]),
-        LoopItem::Scatter { operand, .. } => g.shape(*operand),
+        LoopItem::Scatter { operand, .. } => g.shape(untransposed(g, *operand)),
         LoopItem::Accumulate { onto, .. } => g.shape(*onto),
     };
     Step::Loop {

@@ -257,7 +257,7 @@ static COUNT: OpSpec = OpSpec {
 static MASK: OpSpec = OpSpec {
     name: "mask",
     syntax: "mask(D)",
-    meaning: "1 where data `D` is observed, 0 elsewhere; `mask` alone means the only data matrix. `mask * x` skips the missing entries: `x` is never read there, so a NaN in a missing cell cannot leak in",
+    meaning: "1 where data `D` is observed, 0 elsewhere; `mask` alone means the only data matrix. `mask * x` skips the missing entries: `x` is never read there, so a NaN in a missing cell cannot leak in. `mask(D) @ Y` sums, for each row, the rows of `Y` of its observed columns (the implicit feedback of SVD++); over sparse data it is a pass over the observed entries",
     derivative: "none (data); `mask * x` passes the adjoint of `x` through on observed entries only",
     ..leaf_const()
 };

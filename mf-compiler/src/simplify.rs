@@ -375,6 +375,17 @@ fn rewrite_matmul(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<N
     if g.shape(a).is_scalar() || g.shape(b).is_scalar() {
         return Some(g.apply(Op::Mul, &[a, b]));
     }
+    // A mask on the right moves to the left, `A @ M = (Mᵀ Aᵀ)ᵀ`, so that a
+    // product with sparse data's mask is always a pass scattering by the
+    // mask's rows or columns (never a product with a transposed mask on the
+    // right, which the sparse lowering does not have).
+    let is_mask =
+        |g: &Graph, x: NodeId| matches!(g.op(crate::lower::untransposed(g, x)), Op::Mask(_));
+    if is_mask(g, b) && !is_mask(g, a) {
+        let (bt, at) = (g.apply(Op::Transpose, &[b]), g.apply(Op::Transpose, &[a]));
+        let product = g.apply(Op::MatMul, &[bt, at]);
+        return Some(g.apply(Op::Transpose, &[product]));
+    }
     for (side, other, left) in [(a, b, true), (b, a, false)] {
         if let Some(inner) = negated(g, side) {
             let args = if left { [inner, other] } else { [other, inner] };
