@@ -1,4 +1,4 @@
-//! The regularizer comparison: fifteen losses written with `loss!`, each
+//! The regularizer comparison: sixteen losses written with `loss!`, each
 //! trained on the same splits with its hyper-settings chosen on validation
 //! data carved from the training side, and scored on the test side.
 //!
@@ -8,6 +8,7 @@
 //! cargo run --release --example compare_regularizers -- --folds           # ml-100k u1–u5, mean ± std
 //! cargo run --release --example compare_regularizers -- --folds --data DIR --out DIR --k 10,50
 //! cargo run --release --example compare_regularizers -- --explain          # every loss's explain()
+//! cargo run --release --example compare_regularizers -- --folds --only svd++   # the rows whose name contains this
 //! ```
 //!
 //! For every split (the synthetic one, a random split of `--data`, or each
@@ -17,8 +18,8 @@
 //!    validation; the test side is never looked at until the end.
 //! 2. For every loss, a small grid of hyper-settings is searched on the
 //!    validation RMSE: λ over the loss's grid at the first k of the k grid,
-//!    then (Huber only) δ at the best λ, then the other ranks at the best
-//!    (λ, δ). Each run is L-BFGS from the same kind of start with the
+//!    then (Huber and SVD++ only) the second hyper-setting δ at the best
+//!    λ, then the other ranks at the best (λ, δ). Each run is L-BFGS from the same kind of start with the
 //!    validation RMSE every [`VALIDATE_EVERY`] steps, early stopping after
 //!    [`PATIENCE`] checks without improvement, and the best step restored.
 //! 3. The chosen setting is trained again on the whole training side for the
@@ -258,6 +259,27 @@ loss! {
             + sum(sqrt(count_rows(D)) * bu^2) + sum(sqrt(count_cols(D)) * bi^2))
 }
 
+loss! {
+    /// SVD++: each user's factor is shifted by the mean of the implicit
+    /// factors `Y` of the items that user rated (`mask(D) @ Y / √nᵤ`),
+    /// with biases and the √n-weighted penalty; `ratio` scales `Y`'s.
+    pub struct Svdpp {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Y: [items, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        param mu: [],
+        hyper lambda: f64 = 1.0,
+        hyper ratio: f64 = 3.0,
+    }
+    minimize sum(mask * (D - (P + (mask(D) @ Y) / sqrt(count_rows(D))) @ Q - bu - bi - mu)^2)
+        + lambda * (sum(sqrt(count_rows(D)) * P^2) + sum(sqrt(count_cols(D)) * Q^2)
+            + sum(sqrt(count_rows(D)) * bu^2) + sum(sqrt(count_cols(D)) * bi^2)
+            + ratio * sum(sqrt(count_cols(D).T) * Y^2))
+}
+
 // ---------------------------------------------------------------------------
 // Settings of the protocol.
 // ---------------------------------------------------------------------------
@@ -282,15 +304,16 @@ pub const MAX_ITERS: usize = 1500;
 
 type BoxError = Box<dyn std::error::Error>;
 
-/// One hyper-setting: rank, penalty weight and Huber threshold (unused
-/// entries are ignored by the losses that have no such hyper).
+/// One hyper-setting: rank, penalty weight and a second hyper-setting δ
+/// (unused entries are ignored by the losses that have no such hyper).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Setting {
     /// Rank of the factorization.
     pub k: usize,
     /// Penalty weight (0 for the losses with no penalty).
     pub lambda: f64,
-    /// Huber threshold (only the Huber loss reads it).
+    /// The second hyper-setting: Huber's threshold, or SVD++'s ratio of
+    /// the implicit factors' penalty to λ (the other losses ignore it).
     pub delta: f64,
 }
 
@@ -308,11 +331,14 @@ pub struct Job<'a> {
     pub patience: usize,
 }
 
+/// A model's prediction at `(user, item)`, dense indices, unclipped.
+pub type Predictor = Box<dyn Fn(usize, usize) -> f64 + Sync + Send>;
+
 /// A trained model: the trainer's report and a predictor on dense indices.
 pub struct Trained {
     /// The trainer's report (history with the validation RMSE when validated).
     pub report: Report,
-    predict: Box<dyn Fn(usize, usize) -> f64 + Sync + Send>,
+    predict: Predictor,
     range: (f64, f64),
 }
 
@@ -338,7 +364,7 @@ pub struct Candidate {
     pub explain: fn() -> &'static str,
     /// Penalty weights tried (`[0.0]` when the loss has no penalty).
     pub lambdas: &'static [f64],
-    /// Huber thresholds tried (`[1.0]`, unused, for the other losses).
+    /// Values of δ tried (`[1.0]`, unused, for the losses without one).
     pub deltas: &'static [f64],
     /// Trains the loss.
     pub train: fn(&Job<'_>) -> Result<Trained, BoxError>,
@@ -378,12 +404,13 @@ pub fn start_biases(params: &mut Params, fit: &Ratings) {
 }
 
 /// L-BFGS on `objective` from `params`, validated and early-stopped when
-/// the job has validation data.
+/// the job has validation data; `predictor` makes the prediction function
+/// of a parameter vector.
 pub fn fit<O: Objective>(
     job: &Job<'_>,
     params: Params,
     objective: &mut O,
-    predict: impl Fn(&ParamLayout, &[f64], usize, usize) -> f64 + Sync + Send + 'static,
+    predictor: impl Fn(&ParamLayout, &[f64]) -> Predictor + Sync,
 ) -> Result<Trained, BoxError> {
     let layout = params.layout().clone();
     let range = value_range(job.fit);
@@ -394,29 +421,76 @@ pub fn fit<O: Objective>(
         .tol_rel_loss(TOL_REL_LOSS)
         .progress(false);
     if let Some(validation) = job.validation {
-        let (layout, predict) = (&layout, &predict);
+        let (layout, predictor) = (&layout, &predictor);
         trainer = trainer
             .metrics_every(VALIDATE_EVERY)
             .patience(job.patience)
             .validation(move |x: &[f64]| {
+                let predict = predictor(layout, x);
                 mf_runtime::metrics::rmse(validation, |u, i| {
-                    predict(layout, x, u as usize, i as usize).clamp(range.0, range.1)
+                    predict(u as usize, i as usize).clamp(range.0, range.1)
                 })
             });
     }
     let report = trainer.minimize(objective, &mut x)?;
     Ok(Trained {
         report,
-        predict: Box::new(move |u, i| predict(&layout, &x, u, i)),
+        predict: predictor(&layout, &x),
         range,
     })
+}
+
+/// The generated prediction of a loss (`predict_flat`) at a copy of `x`.
+fn generated_predictor(
+    predict_flat: impl Fn(&ParamLayout, &[f64], usize, usize) -> f64 + Sync + Send + 'static,
+) -> impl Fn(&ParamLayout, &[f64]) -> Predictor + Sync {
+    let predict_flat = std::sync::Arc::new(predict_flat);
+    move |layout, x| {
+        let (layout, x, predict_flat) = (layout.clone(), x.to_vec(), predict_flat.clone());
+        Box::new(move |u, i| predict_flat(&layout, &x, u, i))
+    }
+}
+
+/// [`Svdpp`]'s prediction, `(Pᵤ + Σᵢ∈N(u) Yᵢ / √nᵤ) · Qᵢ + buᵤ + biᵢ + mu`
+/// with N(u) the items user u rated in `fit`. Its loss reads the data
+/// (`mask(D) @ Y`), so `loss!` generates no data-free `predict` for it;
+/// the users' implicit sums are computed once per parameter vector here.
+pub fn svdpp_predictor(fit: &Ratings) -> impl Fn(&ParamLayout, &[f64]) -> Predictor + Sync + '_ {
+    move |layout, x| {
+        let block = |name: &str| {
+            let b = layout.block(name).expect("Svdpp declares this param");
+            &x[b.offset..b.offset + b.rows * b.cols]
+        };
+        let (p, y, q, bu, bi) = (block("P"), block("Y"), block("Q"), block("bu"), block("bi"));
+        let mu = block("mu")[0];
+        let (users, items) = (bu.len(), bi.len());
+        let k = p.len() / users.max(1);
+        let csr = fit.csr();
+        let mut z = p.to_vec();
+        for (u, zu) in z.chunks_mut(k.max(1)).enumerate() {
+            let (rated, _) = csr.row(u);
+            let scale = 1.0 / (rated.len().max(1) as f64).sqrt();
+            for &i in rated {
+                let yi = &y[i as usize * k..(i as usize + 1) * k];
+                mf_runtime::kernel::axpy(scale, yi, zu);
+            }
+        }
+        let qt: Vec<f64> = (0..items * k).map(|e| q[(e % k) * items + e / k]).collect();
+        let (bu, bi) = (bu.to_vec(), bi.to_vec());
+        Box::new(move |u, i| {
+            mf_runtime::kernel::dot(&z[u * k..(u + 1) * k], &qt[i * k..(i + 1) * k])
+                + bu[u]
+                + bi[i]
+                + mu
+        })
+    }
 }
 
 /// A [`Candidate`] for a loss struct; `|s| expr` builds the loss from a
 /// [`Setting`] `s`.
 macro_rules! candidate {
     ($ty:ident, $name:expr, biased: $biased:expr, lambdas: $lambdas:expr, deltas: $deltas:expr,
-     |$s:ident| $make:expr) => {
+     $(predictor: $predictor:ident,)? |$s:ident| $make:expr) => {
         Candidate {
             name: $name,
             biased: $biased,
@@ -434,23 +508,25 @@ macro_rules! candidate {
                 let mut params = $ty::init(job.fit, $s.k, init, &mut rng)?;
                 start_biases(&mut params, job.fit);
                 let mut objective = loss.objective(job.fit, &params)?;
-                fit(
-                    job,
-                    params.into_params(),
-                    &mut objective,
-                    move |layout, x, u, i| loss.predict_flat(layout, x, u, i),
-                )
+                let predictor = candidate!(@predictor $($predictor)? loss, job);
+                fit(job, params.into_params(), &mut objective, predictor)
             },
         }
+    };
+    (@predictor $loss:ident, $job:ident) => {
+        generated_predictor(move |layout, x, u, i| $loss.predict_flat(layout, x, u, i))
+    };
+    (@predictor $predictor:ident $loss:ident, $job:ident) => {
+        $predictor($job.fit)
     };
 }
 
 /// No penalty: nothing to choose but k.
 pub const NONE: &[f64] = &[0.0];
-/// Huber threshold placeholder for the losses without one.
+/// δ placeholder for the losses without one.
 const NO_DELTA: &[f64] = &[1.0];
 
-/// The fifteen losses, in table order.
+/// The sixteen losses, in table order.
 pub fn candidates() -> Vec<Candidate> {
     vec![
         candidate!(Plain, "squared error, no penalty", biased: false,
@@ -491,6 +567,9 @@ pub fn candidates() -> Vec<Candidate> {
         candidate!(PopularLess, "√n-weighted (popular items penalized less) + biases", biased: true,
             lambdas: &[0.1, 0.3, 0.6, 1.0, 2.0], deltas: NO_DELTA,
             |s| PopularLess { lambda: s.lambda }),
+        candidate!(Svdpp, "SVD++ (implicit feedback) + biases, √n-weighted", biased: true,
+            lambdas: &[1.0, 1.5, 2.0, 3.0], deltas: &[3.0, 1.0, 10.0], predictor: svdpp_predictor,
+            |s| Svdpp { lambda: s.lambda, ratio: s.delta }),
     ]
 }
 
@@ -914,7 +993,14 @@ fn main() -> Result<(), BoxError> {
             .collect::<Result<_, _>>()
             .map_err(|_| "--k needs a comma-separated list of ranks, e.g. 20,50")?;
     }
-    let cands = candidates();
+    let mut cands = candidates();
+    if let Some(only) = arg("--only") {
+        let only = only.to_lowercase();
+        cands.retain(|c| c.name.to_lowercase().contains(&only));
+        if cands.is_empty() {
+            return Err(format!("--only {only}: no loss's name contains it").into());
+        }
+    }
     let mut results = Vec::new();
     for named in &splits {
         results.push(compare_split(named, &cands, &ks, true, true)?);

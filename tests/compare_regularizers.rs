@@ -64,3 +64,41 @@ fn every_loss_trains_and_the_biased_l2_loss_beats_no_penalty() {
         "best test RMSE {best} (noise std 0.5, mean's {baseline})"
     );
 }
+
+/// SVD++'s hand-written predictor is the loss's own prediction: with no
+/// penalty, the loss is the sum of squared errors of the predictor.
+#[test]
+fn the_svdpp_predictor_is_the_prediction_inside_its_loss() {
+    use mf_runtime::{Init, Objective};
+    use rand::SeedableRng;
+    let split = compare::synthetic_split_sized(60, 40, 900).unwrap();
+    let fit = &split.split.train;
+    let init = Init::Normal {
+        mean: 0.0,
+        std: 0.3,
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let params = compare::Svdpp::init(fit, 4, init, &mut rng).unwrap();
+    let loss = compare::Svdpp {
+        lambda: 0.0,
+        ratio: 1.0,
+    };
+    let value = loss
+        .objective(fit, &params)
+        .unwrap()
+        .value(params.as_slice());
+    let params = params.into_params();
+    let predict = compare::svdpp_predictor(fit)(params.layout(), params.as_slice());
+    let csr = fit.csr();
+    let mut squares = 0.0;
+    for u in 0..fit.num_users() {
+        let (items, ratings) = csr.row(u);
+        for (&i, &d) in items.iter().zip(ratings) {
+            squares += (d - predict(u, i as usize)).powi(2);
+        }
+    }
+    assert!(
+        (value - squares).abs() <= 1e-9 * value,
+        "{value} vs {squares}"
+    );
+}
