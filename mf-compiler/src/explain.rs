@@ -15,11 +15,29 @@ const ATOM: u8 = 5;
 
 /// Prints IR nodes as math.
 pub struct Printer<'a> {
-    pub graph: &'a Graph,
-    pub symbols: &'a Symbols,
+    graph: &'a Graph,
+    symbols: &'a Symbols,
+    /// Per node: whether a mask is among its inputs (ids are topological,
+    /// so one forward sweep fills it).
+    reads_mask: Vec<bool>,
 }
 
-impl Printer<'_> {
+impl<'a> Printer<'a> {
+    /// A printer for the nodes of `graph`.
+    pub fn new(graph: &'a Graph, symbols: &'a Symbols) -> Self {
+        let mut reads_mask = vec![false; graph.len()];
+        for index in 0..graph.len() {
+            let node = graph.node(crate::ir::NodeId(index as u32));
+            reads_mask[index] =
+                matches!(node.op, Op::Mask(_)) || node.args.iter().any(|a| reads_mask[a.index()]);
+        }
+        Printer {
+            graph,
+            symbols,
+            reads_mask,
+        }
+    }
+
     /// The node as math, e.g. `-2 (mask ∘ (D - P Q)) Qᵀ`.
     pub fn math(&self, id: NodeId) -> String {
         self.form(id).1
@@ -239,10 +257,7 @@ impl Printer<'_> {
     }
 
     fn under_mask(&self, id: NodeId) -> bool {
-        self.graph
-            .reachable(&[id])
-            .iter()
-            .any(|&n| matches!(self.graph.op(n), Op::Mask(_)))
+        self.reads_mask[id.index()]
     }
 
     fn mask_name(&self, data: u16) -> String {

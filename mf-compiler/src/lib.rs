@@ -118,10 +118,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         .filter(|(_, d)| d.sparse)
         .map(|(i, d)| (d.shape, i as u16))
         .collect();
-    let printer = explain::Printer {
-        graph: &graph,
-        symbols: &symbols,
-    };
+    let printer = explain::Printer::new(&graph, &symbols);
     let lower = |grads: &[Option<ir::NodeId>]| {
         lower::plan(&graph, loss, grads, &sparse).map_err(|e| {
             // At the term in the source when it is one (not a derivative).
