@@ -986,7 +986,7 @@ fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Threads available to the passes over the ratings.
+/// Threads of the pool that runs the passes over the ratings.
 fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    rayon::current_num_threads()
 }
