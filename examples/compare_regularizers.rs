@@ -1,6 +1,8 @@
 //! The regularizer comparison: sixteen losses written with `loss!`, each
 //! trained on the same splits with its hyper-settings chosen on validation
-//! data carved from the training side, and scored on the test side.
+//! data carved from the training side, and scored on the test side. One
+//! more row trains the √n-weighted penalty again with four times the ranks
+//! from a smaller start, and the last, SVD++, adds implicit feedback.
 //!
 //! ```text
 //! cargo run --release --example compare_regularizers                      # synthetic, no download
@@ -19,7 +21,10 @@
 //! 2. For every loss, a small grid of hyper-settings is searched on the
 //!    validation RMSE: λ over the loss's grid at the first k of the k grid,
 //!    then (Huber and SVD++ only) the second hyper-setting δ at the best
-//!    λ, then the other ranks at the best (λ, δ). Each run is L-BFGS from the same kind of start with the
+//!    λ, then the other ranks at the best (λ, δ). A row may scale the k grid
+//!    ([`Candidate::rank_scale`]). Each run is L-BFGS from the same kind of
+//!    start (P and Q normal with the row's standard deviation, [`INIT_STD`]
+//!    unless set) with the
 //!    validation RMSE every [`VALIDATE_EVERY`] steps, early stopping after
 //!    [`PATIENCE`] checks without improvement, and the best step restored.
 //! 3. The chosen setting is trained again on the whole training side for the
@@ -287,7 +292,7 @@ loss! {
 /// Seed of the starting parameters, of the validation carve and of random splits.
 pub const SEED: u64 = 42;
 /// Standard deviation of the normal start of P and Q (biases start at 0, mu
-/// at the mean training rating).
+/// at the mean training rating), unless a loss's row sets its own.
 pub const INIT_STD: f64 = 0.1;
 /// Share of the training side carved off for validation.
 pub const VALIDATION_FRACTION: f64 = 0.1;
@@ -325,6 +330,8 @@ pub struct Job<'a> {
     pub validation: Option<&'a Ratings>,
     /// The hyper-setting.
     pub setting: Setting,
+    /// Standard deviation of the normal start of P and Q.
+    pub init_std: f64,
     /// Step budget.
     pub max_iters: usize,
     /// Validation checks without improvement before early stopping.
@@ -366,6 +373,10 @@ pub struct Candidate {
     pub lambdas: &'static [f64],
     /// Values of δ tried (`[1.0]`, unused, for the losses without one).
     pub deltas: &'static [f64],
+    /// Standard deviation of the normal start of P and Q.
+    pub init_std: f64,
+    /// The rank grid of this loss is the run's rank grid times this.
+    pub rank_scale: usize,
     /// Trains the loss.
     pub train: fn(&Job<'_>) -> Result<Trained, BoxError>,
 }
@@ -497,13 +508,15 @@ macro_rules! candidate {
             explain: $ty::explain,
             lambdas: $lambdas,
             deltas: $deltas,
+            init_std: INIT_STD,
+            rank_scale: 1,
             train: |job: &Job<'_>| -> Result<Trained, BoxError> {
                 let $s = job.setting;
                 let loss: $ty = $make;
                 let mut rng = rand::rngs::StdRng::seed_from_u64(SEED);
                 let init = Init::Normal {
                     mean: 0.0,
-                    std: INIT_STD,
+                    std: job.init_std,
                 };
                 let mut params = $ty::init(job.fit, $s.k, init, &mut rng)?;
                 start_biases(&mut params, job.fit);
@@ -526,7 +539,8 @@ pub const NONE: &[f64] = &[0.0];
 /// δ placeholder for the losses without one.
 const NO_DELTA: &[f64] = &[1.0];
 
-/// The sixteen losses, in table order.
+/// The sixteen losses and the larger-rank row of the √n-weighted one, in
+/// table order.
 pub fn candidates() -> Vec<Candidate> {
     vec![
         candidate!(Plain, "squared error, no penalty", biased: false,
@@ -567,6 +581,14 @@ pub fn candidates() -> Vec<Candidate> {
         candidate!(PopularLess, "√n-weighted (popular items penalized less) + biases", biased: true,
             lambdas: &[0.1, 0.3, 0.6, 1.0, 2.0], deltas: NO_DELTA,
             |s| PopularLess { lambda: s.lambda }),
+        Candidate {
+            init_std: 0.01,
+            rank_scale: 4,
+            ..candidate!(PopularLess,
+                "√n-weighted + biases, 4 × the ranks, start std 0.01", biased: true,
+                lambdas: &[1.0, 1.3, 1.6], deltas: NO_DELTA,
+                |s| PopularLess { lambda: s.lambda })
+        },
         candidate!(Svdpp, "SVD++ (implicit feedback) + biases, √n-weighted", biased: true,
             lambdas: &[1.0, 1.5, 2.0, 3.0], deltas: &[3.0, 1.0, 10.0], predictor: svdpp_predictor,
             |s| Svdpp { lambda: s.lambda, ratio: s.delta }),
@@ -632,6 +654,7 @@ pub fn evaluate(
             fit,
             validation: Some(validation),
             setting,
+            init_std: c.init_std,
             max_iters: MAX_ITERS,
             patience: PATIENCE,
         };
@@ -656,13 +679,14 @@ pub fn evaluate(
             }
         }
     };
+    let ks: Vec<usize> = ks.iter().map(|k| k * c.rank_scale).collect();
     let base = Setting {
         k: ks[0],
         lambda: c.lambdas[0],
         delta: c.deltas[0],
     };
     let (lambdas, deltas, ks) = match full_grid {
-        true => (c.lambdas, c.deltas, ks),
+        true => (c.lambdas, c.deltas, &ks[..]),
         false => (&c.lambdas[..1], &c.deltas[..1], &ks[..1]),
     };
     for &lambda in lambdas {
@@ -706,6 +730,7 @@ pub fn evaluate(
         fit: train,
         validation: None,
         setting: chosen.setting,
+        init_std: c.init_std,
         max_iters: steps,
         patience: PATIENCE,
     };
@@ -776,14 +801,21 @@ pub fn compare_split(
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let o = evaluate(i, c, ks, full_grid, fit, validation, train, &named.split.test);
+            let o = evaluate(
+                i,
+                c,
+                ks,
+                full_grid,
+                fit,
+                validation,
+                train,
+                &named.split.test,
+            );
             if verbose {
                 eprintln!(
-                    "  {:<40} k = {:>3}, λ = {:<6} δ = {:<4} validation {:.4}  test {:.4}  ({:.1} s)",
+                    "  {:<40} {:<34} validation {:.4}  test {:.4}  ({:.1} s)",
                     c.name,
-                    o.chosen.k,
-                    o.chosen.lambda,
-                    o.chosen.delta,
+                    setting_text(c, o.chosen),
                     o.validation_rmse,
                     o.test.rmse,
                     o.total_seconds
@@ -1042,7 +1074,7 @@ fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Threads available to the passes over the ratings.
+/// Threads of the pool that runs the passes over the ratings.
 fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    rayon::current_num_threads()
 }

@@ -1,7 +1,8 @@
 //! The regularizer comparison's synthetic path (planted rank-5 matrix +
 //! noise of std 0.5, missing at random, seeded), made small enough for a
 //! debug build: 250 users × 120 items, about 4000 ratings, one setting per
-//! loss (the smallest λ of its grid, k = 5) instead of the grid search. Every
+//! loss (the smallest λ of its grid at its first rank: k = 5, or 20 for the
+//! larger-rank row) instead of the grid search. Every
 //! loss trains without diverging or failing; the early
 //! stopping kept the best validation step; and penalties with biases earn
 //! their place: the biased L2 loss beats the unpenalized one on the test side.
