@@ -12,17 +12,55 @@
 //! 3. [`scatter_columns`]: item-side gradient rows, the same over each item's
 //!    entries through the CSC view.
 //!
-//! Work is split into chunks of a fixed number of rows, whatever the number
-//! of threads; every output value is produced by one sequential loop in a
-//! fixed order, and chunk partial sums are added in chunk order. The same
-//! inputs therefore give bit-identical results on 1 or 64 threads, with no
-//! atomics and no per-thread accumulators.
+//! Work is split into chunks of whole rows computed from the data alone,
+//! whatever the number of threads: over sparse data, chunks balanced by
+//! entries ([`entry_chunks`]); over a dense domain, [`ROWS_PER_CHUNK`] rows.
+//! Every output value is produced by one sequential loop in a fixed order,
+//! and chunk partial sums are added in chunk order. The same inputs
+//! therefore give bit-identical results on 1 or 64 threads, with no atomics
+//! and no per-thread accumulators.
 
 use rayon::prelude::*;
 use std::ops::Range;
 
-/// Rows per chunk of a pass. Fixed, so results do not depend on threads.
+/// Rows per chunk of a pass over a dense domain. Fixed, so results do not
+/// depend on threads.
 pub const ROWS_PER_CHUNK: usize = 256;
+
+/// The fewest entries a chunk of a pass over sparse data aims at: below
+/// that, scheduling a chunk costs more than its work.
+pub const MIN_ENTRIES_PER_CHUNK: usize = 2048;
+
+/// Chunks of whole rows of a CSR pattern, balanced by entries: each takes
+/// rows until it holds at least `max(nnz / 64, MIN_ENTRIES_PER_CHUNK)`
+/// entries (the last one may hold fewer). Computed from `indptr` alone, so
+/// a pass split this way gives the same result on any number of threads.
+///
+/// ```
+/// use mf_runtime::kernel::entry_chunks;
+/// // 5000 rows of one entry, then one row of 3000: about 2048 entries each
+/// let mut indptr: Vec<usize> = (0..=5000).collect();
+/// indptr.push(8000);
+/// let chunks = entry_chunks(&indptr);
+/// assert_eq!(chunks, vec![0..2048, 2048..4096, 4096..5001]);
+/// ```
+pub fn entry_chunks(indptr: &[usize]) -> Vec<Range<usize>> {
+    let rows = indptr.len().saturating_sub(1);
+    let nnz = indptr.last().copied().unwrap_or(0) - indptr.first().copied().unwrap_or(0);
+    let target = (nnz / 64).max(MIN_ENTRIES_PER_CHUNK);
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    for row in 0..rows {
+        if indptr[row + 1] - indptr[start] >= target {
+            chunks.push(start..row + 1);
+            start = row + 1;
+        }
+    }
+    if start < rows {
+        chunks.push(start..rows);
+    }
+    chunks
+}
 
 /// A row-major output of a pass: `width` values per row, each row owned by
 /// the chunk that holds it. Cleared before the pass unless [`RowOutput::onto`]
@@ -109,21 +147,25 @@ pub fn over_entries<const N: usize, const R: usize>(
     outputs: [RowOutput<'_>; R],
     per_entry: impl Fn(usize, usize, &mut [f64], &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
 ) -> [f64; N] {
-    let rows = indptr.len().saturating_sub(1);
-    let chunks = row_chunks(rows);
+    let chunks = entry_chunks(indptr);
     let stored_parts = split_by(
         stored,
         chunks
             .iter()
             .map(|c| (indptr[c.end] - indptr[c.start]) * width),
     );
-    in_row_chunks(chunks, stored_parts, outputs, |row, stored, outs, sums| {
-        let first = indptr[row - row % ROWS_PER_CHUNK];
-        for entry in indptr[row]..indptr[row + 1] {
-            let at = (entry - first) * width;
-            per_entry(row, entry, &mut stored[at..at + width], outs, sums);
-        }
-    })
+    in_row_chunks(
+        chunks,
+        stored_parts,
+        outputs,
+        |chunk, row, stored, outs, sums| {
+            let first = indptr[chunk.start];
+            for entry in indptr[row]..indptr[row + 1] {
+                let at = (entry - first) * width;
+                per_entry(row, entry, &mut stored[at..at + width], outs, sums);
+            }
+        },
+    )
 }
 
 /// Runs `per_row(row, outs, sums)` for every row `0..rows` of a dense
@@ -147,7 +189,7 @@ pub fn over_rows<const N: usize, const R: usize>(
 ) -> [f64; N] {
     let chunks = row_chunks(rows);
     let no_store: Vec<&mut [f64]> = chunks.iter().map(|_| <&mut [f64]>::default()).collect();
-    in_row_chunks(chunks, no_store, outputs, |row, _, outs, sums| {
+    in_row_chunks(chunks, no_store, outputs, |_, row, _, outs, sums| {
         per_row(row, outs, sums)
     })
 }
@@ -156,14 +198,14 @@ pub fn over_rows<const N: usize, const R: usize>(
 type ChunkWork<'a, const R: usize> = (Range<usize>, &'a mut [f64], [&'a mut [f64]; R]);
 
 /// The engine of [`over_entries`] and [`over_rows`]: runs `body` on every
-/// row of every chunk, in parallel over chunks, handing it the chunk's
-/// `stored` part and the row's slices of the outputs; adds the chunks' sums
+/// row of every chunk, in parallel over chunks, handing it the chunk, the
+/// row, the chunk's `stored` part and the row's slices of the outputs; adds the chunks' sums
 /// in chunk order.
 fn in_row_chunks<const N: usize, const R: usize>(
     chunks: Vec<Range<usize>>,
     stored_parts: Vec<&mut [f64]>,
     outputs: [RowOutput<'_>; R],
-    body: impl Fn(usize, &mut [f64], &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
+    body: impl Fn(&Range<usize>, usize, &mut [f64], &mut [&mut [f64]; R], &mut [f64; N]) + Sync,
 ) -> [f64; N] {
     let widths: [usize; R] = outputs.each_ref().map(|o| o.width);
     let clear: [bool; R] = outputs.each_ref().map(|o| !o.keep);
@@ -196,7 +238,7 @@ fn in_row_chunks<const N: usize, const R: usize>(
                     r += 1;
                     &mut out[local * w..(local + 1) * w]
                 });
-                body(row, stored, &mut row_outs, &mut sums);
+                body(&chunk, row, stored, &mut row_outs, &mut sums);
             }
             sums
         })
@@ -238,11 +280,12 @@ pub fn scatter_rows<'a>(
     if cols == 0 {
         return;
     }
-    out.par_chunks_mut(cols * ROWS_PER_CHUNK)
-        .enumerate()
-        .for_each(|(chunk, block)| {
-            for (offset, row_out) in block.chunks_mut(cols).enumerate() {
-                let row = chunk * ROWS_PER_CHUNK + offset;
+    let chunks = entry_chunks(indptr);
+    split_by(out, chunks.iter().map(|c| c.len() * cols))
+        .into_par_iter()
+        .zip(chunks)
+        .for_each(|(block, chunk)| {
+            for (row, row_out) in chunk.zip(block.chunks_mut(cols)) {
                 row_out.fill(0.0);
                 for entry in indptr[row]..indptr[row + 1] {
                     let g = stored[stored_index(entry) * width + slot];
@@ -303,7 +346,7 @@ fn split_by(buffer: &mut [f64], lengths: impl Iterator<Item = usize>) -> Vec<&mu
     parts
 }
 
-/// The chunks of a pass over `rows` rows.
+/// The chunks of a pass over `rows` rows of a dense domain.
 fn row_chunks(rows: usize) -> Vec<Range<usize>> {
     (0..rows)
         .step_by(ROWS_PER_CHUNK)
@@ -317,15 +360,21 @@ mod tests {
 
     #[test]
     fn sums_do_not_depend_on_the_number_of_threads() {
-        let rows = 3 * ROWS_PER_CHUNK + 17;
-        let indptr: Vec<usize> = (0..=rows).map(|r| r * 3).collect();
+        // Rows of 0 to 6 entries: chunks of unequal row counts.
+        let rows = 5000;
+        let mut indptr = vec![0];
+        for r in 0..rows {
+            indptr.push(indptr[r] + (r * r) % 7);
+        }
+        let nnz = indptr[rows];
+        assert!(entry_chunks(&indptr).len() > 4);
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .expect("pool");
             pool.install(|| {
-                let mut stored = vec![0.0; rows * 3];
+                let mut stored = vec![0.0; nnz];
                 let sums = over_entries(
                     &indptr,
                     &mut stored,
