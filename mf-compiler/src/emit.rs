@@ -834,11 +834,7 @@ impl BodyEmitter<'_> {
             let items_dim = dim_size(g.shape(node).cols);
             col_outputs.push(quote!(#rt::RowOutput::new(&mut (*#scratch)[..], #width)));
             copies.push(quote! {
-                for jj in 0..#items_dim {
-                    for t in 0..#width {
-                        #target[[t, jj]] = (*#scratch)[jj * #width + t];
-                    }
-                }
+                #rt::transpose(&(*#scratch)[..], #items_dim, #width, #target.as_slice_mut().expect("contiguous"));
             });
         }
         let (by_row, by_col): (Vec<_>, Vec<_>) = pass_gathers(g, inline, items)
@@ -896,8 +892,13 @@ impl BodyEmitter<'_> {
             false => quote!(let #var: &[f64] = #view.as_slice().expect("contiguous");),
             true => {
                 let copy = transposed_var(self.graph, rows.base);
+                let shape = self.graph.shape(rows.base);
+                let (r, c) = (dim_size(shape.rows), dim_size(shape.cols));
                 quote! {
-                    (*#copy).assign(&#view.t());
+                    ::mf_runtime::kernel::transpose(
+                        #view.as_slice().expect("contiguous"), #r, #c,
+                        (*#copy).as_slice_mut().expect("contiguous"),
+                    );
                     let #var: &[f64] = (*#copy).as_slice().expect("contiguous");
                 }
             }

@@ -708,6 +708,69 @@ fn add_in_order<const N: usize>(parts: impl IntoIterator<Item = [f64; N]>) -> [f
     total
 }
 
+/// Values per side of the blocks [`transpose`] copies.
+const TRANSPOSE_BLOCK: usize = 64;
+
+/// `dst = srcᵀ` for a row-major `rows × cols` matrix `src` and a row-major
+/// `cols × rows` matrix `dst`, in parallel over blocks of the longer side
+/// (a plain copy: the result does not depend on the number of threads).
+///
+/// ```
+/// use mf_runtime::kernel::transpose;
+/// let src = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
+/// let mut dst = [0.0; 6];
+/// transpose(&src, 2, 3, &mut dst);
+/// assert_eq!(dst, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+/// ```
+///
+/// # Panics
+/// If either slice does not hold `rows × cols` values.
+pub fn transpose(src: &[f64], rows: usize, cols: usize, dst: &mut [f64]) {
+    assert!(
+        src.len() == rows * cols && dst.len() == rows * cols,
+        "transpose: {rows} × {cols} values expected"
+    );
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    if cols >= rows {
+        // Blocks of dst rows: each reads a column range of every src row.
+        dst.par_chunks_mut(TRANSPOSE_BLOCK * rows)
+            .enumerate()
+            .for_each(|(c, block)| {
+                let j0 = c * TRANSPOSE_BLOCK;
+                let n = block.len() / rows;
+                for t in 0..rows {
+                    for (jj, &x) in src[t * cols + j0..t * cols + j0 + n].iter().enumerate() {
+                        block[jj * rows + t] = x;
+                    }
+                }
+            });
+    } else {
+        // Blocks of dst columns: each writes a range of every dst row.
+        let mut parts: Vec<Vec<&mut [f64]>> = Vec::new();
+        for row in dst.chunks_mut(rows) {
+            for (c, part) in row.chunks_mut(TRANSPOSE_BLOCK).enumerate() {
+                if c == parts.len() {
+                    parts.push(Vec::with_capacity(cols));
+                }
+                parts[c].push(part);
+            }
+        }
+        parts
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(c, mut block)| {
+                let t0 = c * TRANSPOSE_BLOCK;
+                for (j, part) in block.iter_mut().enumerate() {
+                    for (tt, o) in part.iter_mut().enumerate() {
+                        *o = src[(t0 + tt) * cols + j];
+                    }
+                }
+            });
+    }
+}
+
 /// `Σ a[t] · b[t]`, in four interleaved partial sums (a fixed order, so
 /// the result is the same on every run).
 ///
@@ -868,6 +931,20 @@ mod tests {
         }
         for n in per_block {
             assert!(n.abs_diff(nnz / 4) < nnz / 10, "{n} of {nnz}");
+        }
+    }
+
+    #[test]
+    fn transposes_both_ways_round() {
+        for (rows, cols) in [(3, 200), (200, 3), (130, 70), (1, 1)] {
+            let src: Vec<f64> = (0..rows * cols).map(|v| v as f64).collect();
+            let mut dst = vec![0.0; rows * cols];
+            transpose(&src, rows, cols, &mut dst);
+            for t in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(dst[j * rows + t], src[t * cols + j]);
+                }
+            }
         }
     }
 
