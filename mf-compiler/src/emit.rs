@@ -197,7 +197,7 @@ pub fn emit(input: &Input) -> TokenStream {
         let (r, c) = (dim_size(shape.rows), dim_size(shape.cols));
         quote!(#v: #nd::Array2::zeros((#r, #c)),)
     });
-    // Per-entry stores, column scratch and transposed copies of the passes
+    // Tilings, column scratch and transposed copies of the passes
     // over sparse data.
     let mut entry_fields = Vec::new();
     let mut entry_inits = Vec::new();
@@ -543,11 +543,8 @@ impl BodyEmitter<'_> {
         let data_views = s.data.iter().map(|d| {
             let n = &d.name;
             if d.sparse {
-                let (csr, csc) = (prefixed("csr", n), prefixed("csc", n));
-                return quote! {
-                    let #csr = data.#n.csr();
-                    let #csc = data.#n.csc();
-                };
+                let csr = prefixed("csr", n);
+                return quote!(let #csr = data.#n.csr(););
             }
             let values = prefixed("d", n);
             let mask = prefixed("m", n);
@@ -737,13 +734,14 @@ impl BodyEmitter<'_> {
         }
     }
 
-    /// A loop over the observed entries of sparse data (see
-    /// `mf_runtime::kernel`): one parallel pass over the users' entries
-    /// computes the sums and accumulates the user-side gradient rows in
-    /// place, storing the entry values that item-side gradients need; then
-    /// one pass per item-side product runs over the items' entries (CSC).
-    /// Rows of the factors are read as contiguous slices: a factor read by
-    /// columns (`Q` in `P@Q`) is first copied transposed.
+    /// A loop over the observed entries of sparse data: one parallel pass
+    /// over the tiles of its pattern (`mf_runtime::kernel::over_tiles`)
+    /// computes the sums and accumulates, in place, the user-side rows
+    /// (products with the sparse operand on the left, sums keeping the rows)
+    /// and the item-side ones (into a scratch laid out item by item, copied
+    /// into the target afterwards). Rows of the factors are read as
+    /// contiguous slices: a factor read by columns (`Q` in `P@Q`) is first
+    /// copied transposed.
     fn entry_pass(
         &self,
         plan: &Plan,
@@ -753,7 +751,7 @@ impl BodyEmitter<'_> {
     ) -> TokenStream {
         let g = self.graph;
         let name = &self.symbols.data[pass.data].name;
-        let (csr, csc) = (prefixed("csr", name), prefixed("csc", name));
+        let (csr, tiling) = (prefixed("csr", name), tiling_var(self.symbols, pass.data));
         let inline_set: BTreeSet<NodeId> = inline.iter().copied().collect();
         let (i, j) = (quote!(i), quote!(j));
         let shape = self.symbols.data[pass.data].shape;
@@ -796,7 +794,8 @@ impl BodyEmitter<'_> {
                 _ => quote!(let #v: f64 = totals[#k];),
             }
         });
-        let mut outputs = Vec::new();
+        let rt = quote!(::mf_runtime::kernel);
+        let mut row_outputs = Vec::new();
         let mut row_updates = Vec::new();
         for (r, item) in pass.row_items.iter().enumerate() {
             let target = self.target(item_target(item));
@@ -807,96 +806,96 @@ impl BodyEmitter<'_> {
                     let rows = rows_of(g, other, other_on_left(g, node, operand));
                     let slice = self.row_slice(rows, &j);
                     let width = dim_size(g.shape(node).cols);
-                    outputs.push(quote!(::mf_runtime::kernel::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
-                    row_updates.push(quote!(::mf_runtime::kernel::axpy(#x, #slice, outs[#r]);));
+                    row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
+                    row_updates.push(quote!(#rt::axpy(#x, #slice, outs[#r]);));
                 }
                 _ => {
-                    outputs.push(quote!(::mf_runtime::kernel::RowOutput::new(#target.as_slice_mut().expect("contiguous"), 1usize)));
+                    row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), 1usize)));
                     row_updates.push(quote!(outs[#r][0] += #x;));
                 }
             }
         }
-        let slot_writes = pass.column_items.iter().enumerate().map(|(slot, item)| {
+        let mut col_outputs = Vec::new();
+        let mut col_updates = Vec::new();
+        let mut copies = Vec::new();
+        for (c, item) in pass.column_items.iter().enumerate() {
+            let node = item_node(item);
+            let target = self.target(item_target(item));
             let x = self.access(plan, &inline_set, scattered_root(g, item), &i, &j);
-            quote!(slots[#slot] = #x;)
-        });
-        let num_sums = sums.len();
-        let num_outputs = outputs.len();
-        let width = pass.column_items.len();
-        let stored = &pass.stored;
-        let column_passes = pass
-            .column_items
+            // `P.T @ G` (the sparse term on the right) is `k × items`: its
+            // item-major scratch is copied transposed. `M.T @ X` (the
+            // transposed sparse term on the left) is `items × k`, laid out
+            // like the scratch.
+            let (width, item_major) = match *item {
+                LoopItem::Scatter { node, operand, .. } => {
+                    let other = other_operand(g, node, operand);
+                    let on_left = other_on_left(g, node, operand);
+                    let slice = self.row_slice(rows_of(g, other, on_left), &i);
+                    col_updates.push(quote!(#rt::axpy(#x, #slice, col_outs[#c]);));
+                    let shape = g.shape(node);
+                    (
+                        dim_size(if on_left { shape.rows } else { shape.cols }),
+                        !on_left,
+                    )
+                }
+                _ => {
+                    col_updates.push(quote!(col_outs[#c][0] += #x;));
+                    (quote!(1usize), false)
+                }
+            };
+            let scratch = scratch_var(node);
+            let items_dim = dim_size(shape.cols);
+            col_outputs.push(quote!(#rt::RowOutput::new(&mut (*#scratch)[..], #width)));
+            copies.push(match item_major {
+                true => quote!(#target.as_slice_mut().expect("contiguous").copy_from_slice(&(*#scratch)[..]);),
+                false => quote! {
+                    #rt::transpose(&(*#scratch)[..], #items_dim, #width, #target.as_slice_mut().expect("contiguous"));
+                },
+            });
+        }
+        let (by_row, by_col): (Vec<_>, Vec<_>) = pass_gathers(g, inline, items)
+            .into_iter()
+            .partition(|&(_, by_row)| by_row);
+        let hint = |sources: Vec<(RowsOf, bool)>, index: &TokenStream| {
+            let slices = sources
+                .into_iter()
+                .map(|(rows, _)| self.row_slice(rows, index));
+            quote!(#(#rt::prefetch(#slices);)*)
+        };
+        let (hint_row, hint_col) = (hint(by_row, &i), hint(by_col, &j));
+        let hint_values = self
+            .symbols
+            .data
             .iter()
-            .enumerate()
-            .map(|(slot, item)| self.column_pass(pass, slot, item));
+            .filter(|d| d.sparse && d.shape == shape)
+            .map(|d| {
+                let csr = prefixed("csr", &d.name);
+                quote!(#rt::prefetch(&#csr.values[e..e + 1]);)
+            });
+        let num_sums = sums.len();
+        let (num_rows, num_cols) = (row_outputs.len(), col_outputs.len());
         quote! {
             #(#prelude)*
-            let totals: [f64; #num_sums] = ::mf_runtime::kernel::over_entries(
+            let totals: [f64; #num_sums] = #rt::over_tiles(
+                &*#tiling,
                 #csr.indptr,
-                &mut (*#stored)[..],
-                #width,
-                [#(#outputs),*],
-                |i: usize, e: usize, slots: &mut [f64], outs: &mut [&mut [f64]; #num_outputs], sums: &mut [f64; #num_sums]| {
-                    let j = #csr.indices[e] as usize;
+                #csr.indices,
+                [#(#row_outputs),*],
+                [#(#col_outputs),*],
+                |ahead: #rt::Ahead| match ahead {
+                    #rt::Ahead::Row(i) => { #hint_row }
+                    #rt::Ahead::Entry { entry: e, col: j } => { #(#hint_values)* #hint_col }
+                },
+                |i: usize, j: usize, e: usize, outs: &mut [&mut [f64]; #num_rows], col_outs: &mut [&mut [f64]; #num_cols], sums: &mut [f64; #num_sums]| {
                     #(#entry_values)*
                     #(#lets)*
                     #(#sum_updates)*
                     #(#row_updates)*
-                    #(#slot_writes)*
+                    #(#col_updates)*
                 },
             );
             #(#sum_results)*
-            #(#column_passes)*
-            let _ = &#csc;
-        }
-    }
-
-    /// An item-side product (or a sum keeping the columns): over each item's
-    /// entries through the CSC view, into a scratch laid out item by item,
-    /// then copied into the target.
-    fn column_pass(&self, pass: &SparsePass, slot: usize, item: &LoopItem) -> TokenStream {
-        let g = self.graph;
-        let name = &self.symbols.data[pass.data].name;
-        let csc = prefixed("csc", name);
-        let (stored, width) = (&pass.stored, pass.column_items.len());
-        let node = item_node(item);
-        let target = self.target(item_target(item));
-        // `P.T @ G` (the sparse term on the right) is `k × items`, written
-        // item by item into the scratch and copied transposed; `M.T @ X`
-        // (the transposed sparse term on the left) is `items × k`, whose
-        // layout the scratch already has.
-        let (cols, other_row, item_major) = match *item {
-            LoopItem::Scatter { node, operand, .. } => {
-                let other = other_operand(g, node, operand);
-                let on_left = other_on_left(g, node, operand);
-                let slice = self.row_slice(rows_of(g, other, on_left), &quote!(u));
-                let shape = g.shape(node);
-                let width = dim_size(if on_left { shape.rows } else { shape.cols });
-                (width, quote!(|u: usize| #slice), !on_left)
-            }
-            _ => (quote!(1usize), quote!(|_: usize| &[1.0f64][..]), false),
-        };
-        let scratch = scratch_var(node);
-        let items_dim = dim_size(self.symbols.data[pass.data].shape.cols);
-        let copy = match item_major {
-            true => {
-                quote!(#target.as_slice_mut().expect("contiguous").copy_from_slice(&(*#scratch)[..]);)
-            }
-            false => quote! {
-                for jj in 0..#items_dim {
-                    for t in 0..#cols {
-                        #target[[t, jj]] = (*#scratch)[jj * #cols + t];
-                    }
-                }
-            },
-        };
-        quote! {
-            ::mf_runtime::kernel::scatter_rows(
-                #csc.indptr, #csc.indices, |e: usize| #csc.csr_pos[e] as usize,
-                &(*#stored)[..], #width, #slot,
-                &mut (*#scratch)[..], #cols, #other_row,
-            );
-            #copy
+            #(#copies)*
         }
     }
 
@@ -909,8 +908,13 @@ impl BodyEmitter<'_> {
             false => quote!(let #var: &[f64] = #view.as_slice().expect("contiguous");),
             true => {
                 let copy = transposed_var(self.graph, rows.base);
+                let shape = self.graph.shape(rows.base);
+                let (r, c) = (dim_size(shape.rows), dim_size(shape.cols));
                 quote! {
-                    (*#copy).assign(&#view.t());
+                    ::mf_runtime::kernel::transpose(
+                        #view.as_slice().expect("contiguous"), #r, #c,
+                        (*#copy).as_slice_mut().expect("contiguous"),
+                    );
                     let #var: &[f64] = (*#copy).as_slice().expect("contiguous");
                 }
             }
@@ -1193,13 +1197,11 @@ fn collapse(dim: Dim, index: &TokenStream) -> TokenStream {
 struct SparsePass<'p> {
     step: &'p Step,
     data: usize,
-    /// Items accumulated in place per user row (their target rows belong to
-    /// the user's chunk).
+    /// Items accumulated in place per user row.
     row_items: Vec<LoopItem>,
-    /// Items accumulated per item, from entry values stored in `stored`.
+    /// Items accumulated in place per item, into a scratch laid out item by
+    /// item.
     column_items: Vec<LoopItem>,
-    /// The workspace vector of stored entry values (one slot per column item).
-    stored: Ident,
 }
 
 /// The passes of a plan that run over sparse data.
@@ -1224,15 +1226,11 @@ fn sparse_passes<'p>(g: &Graph, s: &Symbols, plan: &'p Plan) -> Vec<SparsePass<'
             let (row_items, column_items): (Vec<LoopItem>, Vec<LoopItem>) = scattered
                 .cloned()
                 .partition(|item| scatters_by_rows(g, item));
-            let key = items.first().map_or(0, |item| item_node(item).0);
-            // Named by width too: the value and gradient plans may share a key.
-            let stored = format_ident!("e{}_{}", key, column_items.len());
             Some(SparsePass {
                 step,
                 data,
                 row_items,
                 column_items,
-                stored,
             })
         })
         .collect()
@@ -1349,20 +1347,36 @@ fn transposed_var(g: &Graph, base: NodeId) -> Ident {
 
 /// Every row source a sparse pass reads.
 fn pass_row_sources(g: &Graph, inline: &[NodeId], items: &[LoopItem]) -> BTreeSet<RowsOf> {
+    pass_gathers(g, inline, items)
+        .into_iter()
+        .map(|(rows, _)| rows)
+        .collect()
+}
+
+/// The rows a sparse pass gathers per entry: each row source, and whether
+/// it is indexed by the entry's row (`true`) or column.
+fn pass_gathers(g: &Graph, inline: &[NodeId], items: &[LoopItem]) -> BTreeSet<(RowsOf, bool)> {
     let mut sources = BTreeSet::new();
     for &id in inline {
         if g.op(id) == Op::MatMul {
-            sources.insert(rows_of(g, g.args(id)[0], false));
-            sources.insert(rows_of(g, g.args(id)[1], true));
+            sources.insert((rows_of(g, g.args(id)[0], false), true));
+            sources.insert((rows_of(g, g.args(id)[1], true), false));
         }
     }
     for item in items {
         if let LoopItem::Scatter { node, operand, .. } = *item {
             let other = other_operand(g, node, operand);
-            sources.insert(rows_of(g, other, other_on_left(g, node, operand)));
+            let by_columns = !scatters_by_rows(g, item);
+            let rows = rows_of(g, other, other_on_left(g, node, operand));
+            sources.insert((rows, by_columns));
         }
     }
     sources
+}
+
+/// The workspace field holding the tiling of sparse data `d`'s pattern.
+fn tiling_var(s: &Symbols, d: usize) -> Ident {
+    prefixed("tiling", &s.data[d].name)
 }
 
 /// The workspace fields the sparse passes of `plans` need: (name, type,
@@ -1382,11 +1396,14 @@ fn sparse_workspace(
     for plan in plans {
         for pass in sparse_passes(g, s, plan) {
             let data = &s.data[pass.data].name;
-            let width = pass.column_items.len();
             add(
-                pass.stored.clone(),
-                quote!(::std::vec::Vec<f64>),
-                quote!(::std::vec![0.0; data.#data.nnz() * #width]),
+                tiling_var(s, pass.data),
+                quote!(::mf_runtime::kernel::Tiling),
+                quote!(::mf_runtime::kernel::Tiling::new(
+                    data.#data.csr().indptr,
+                    data.#data.csr().indices,
+                    data.#data.num_items(),
+                )),
             );
             for item in &pass.column_items {
                 if let Some((scratch, len)) = column_scratch(g, item) {
