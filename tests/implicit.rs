@@ -44,6 +44,26 @@ fn problem(seed: u64, users: usize, items: usize) -> (mf_runtime::MaskedMatrix, 
     (dense, sparse)
 }
 
+/// Asserts that `a` and `b` give the same value and gradient at `x`, to
+/// `tolerance` relative; returns `b`'s gradient.
+fn same_value_and_gradient(
+    a: &mut impl Objective,
+    b: &mut impl Objective,
+    x: &[f64],
+    tolerance: f64,
+) -> Vec<f64> {
+    let n = a.num_params();
+    assert_eq!(n, b.num_params());
+    let (mut ga, mut gb) = (vec![0.0; n], vec![0.0; n]);
+    let va = a.value_and_gradient(x, &mut ga);
+    let vb = b.value_and_gradient(x, &mut gb);
+    assert!((va - vb).abs() <= tolerance * va.abs(), "{va} vs {vb}");
+    for (p, q) in ga.iter().zip(&gb) {
+        assert!((p - q).abs() <= tolerance * p.abs().max(1.0), "{p} vs {q}");
+    }
+    gb
+}
+
 const START: Init = Init::Normal {
     mean: 0.0,
     std: 0.5,
@@ -61,14 +81,7 @@ fn sparse_and_dense_implicit_feedback_agree() {
         let mut s = SparseSvdpp::default()
             .objective(&sparse, &sparse_params)
             .unwrap();
-        let n = d.num_params();
-        let (mut gd, mut gs) = (vec![0.0; n], vec![0.0; n]);
-        let vd = d.value_and_gradient(params.as_slice(), &mut gd);
-        let vs = s.value_and_gradient(params.as_slice(), &mut gs);
-        assert!((vd - vs).abs() <= 1e-10 * vd.abs(), "{vd} vs {vs}");
-        for (a, b) in gd.iter().zip(&gs) {
-            assert!((a - b).abs() <= 1e-10 * a.abs().max(1.0), "{a} vs {b}");
-        }
+        let gs = same_value_and_gradient(&mut d, &mut s, params.as_slice(), 1e-10);
         // Y's gradient is not zero: the implicit term is live.
         let y = params.layout().blocks()[1].clone();
         assert_eq!(y.name, "Y");
@@ -124,14 +137,7 @@ fn the_mask_on_either_side_of_the_product_is_the_same_loss() {
     let mut right = SparseSvdppRight::default()
         .objective(&sparse, &right_params)
         .unwrap();
-    let n = left.num_params();
-    let (mut g1, mut g2) = (vec![0.0; n], vec![0.0; n]);
-    let v1 = left.value_and_gradient(params.as_slice(), &mut g1);
-    let v2 = right.value_and_gradient(params.as_slice(), &mut g2);
-    assert!((v1 - v2).abs() <= 1e-12 * v1.abs(), "{v1} vs {v2}");
-    for (a, b) in g1.iter().zip(&g2) {
-        assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{a} vs {b}");
-    }
+    same_value_and_gradient(&mut left, &mut right, params.as_slice(), 1e-12);
 }
 
 #[test]
