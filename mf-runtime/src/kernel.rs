@@ -15,9 +15,17 @@
 //! the tiles `(b, (b + s) mod B)` for every `b` in parallel: they touch
 //! disjoint user blocks and disjoint item blocks, so each writes its rows of
 //! every output without atomics or locks (the stratified schedule of DSGD).
-//! Within a tile, entries run in CSR order, and an item block's rows (of a
-//! factor and its gradient) are small enough to stay in L2 while its users
-//! stream past.
+//! Within a tile, entries run in CSR order: the tile's users stream past
+//! while its item block's rows (of a factor and of its gradient) stay in
+//! cache. How many blocks: [`tile_blocks`], a function of the data alone.
+//! On data too large for the cache, the rows a tile is about to gather are
+//! prefetched ([`Ahead`]).
+//!
+//! Measured on a 2-core AMD EPYC (2 MiB L2 per core, 32 MiB L3), one
+//! value-and-gradient of `sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))`
+//! at 20M entries (1M users × 100k items, k = 32) went from 2.4 s (a pass by
+//! users, then one by items through the CSC view) to about 0.6 s on 2
+//! threads; see the README, "Performance", for the figures and commands.
 //!
 //! # Passes over dense domains: [`over_rows`]
 //!
@@ -40,7 +48,7 @@ use std::ops::Range;
 pub const ROWS_PER_CHUNK: usize = 256;
 
 /// A row-major output of a pass: `width` values per row, each row owned by
-/// the chunk that holds it. Cleared before the pass unless [`RowOutput::onto`]
+/// the chunk or block that holds it. Cleared before the pass unless [`RowOutput::onto`]
 /// (which adds to what is there: a penalty onto a gradient, say).
 ///
 /// ```
@@ -582,8 +590,8 @@ fn tile<const N: usize, const R: usize, const C: usize>(
     if !tiling.prefetch {
         for &(row, first, last) in &runs {
             let mut outs = row_slices(row_outs, row_widths, row - first_row);
-            for entry in first..last {
-                let col = indices[entry] as usize;
+            for (entry, &col) in (first..last).zip(&indices[first..last]) {
+                let col = col as usize;
                 let mut col_outs = row_slices(&mut cols.outs, col_widths, col - lo);
                 per_entry(row, col, entry, &mut outs, &mut col_outs, sums);
             }
@@ -621,9 +629,9 @@ fn tile<const N: usize, const R: usize, const C: usize>(
             hint_row(next, row_outs);
         }
         let mut outs = row_slices(row_outs, row_widths, row - first_row);
-        for entry in first..last {
+        for (entry, &col) in (first..last).zip(&indices[first..last]) {
             step_ahead(&cols.outs);
-            let col = indices[entry] as usize;
+            let col = col as usize;
             let mut col_outs = row_slices(&mut cols.outs, col_widths, col - lo);
             per_entry(row, col, entry, &mut outs, &mut col_outs, sums);
         }
