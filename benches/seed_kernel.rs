@@ -203,7 +203,10 @@ impl<'a> Reference<'a> {
             [kernel::RowOutput::new(gqt, k)],
             |ahead| match ahead {
                 kernel::Ahead::Row(u) => kernel::prefetch(&p[u * k..(u + 1) * k]),
-                kernel::Ahead::Entry { col, .. } => kernel::prefetch(&qt[col * k..(col + 1) * k]),
+                kernel::Ahead::Entry { entry, col } => {
+                    kernel::prefetch(&csr.values[entry..entry + 1]);
+                    kernel::prefetch(&qt[col * k..(col + 1) * k]);
+                }
             },
             |u, j, e, gu, gj, sums: &mut [f64; 1]| {
                 let (pu, qj) = (&p[u * k..(u + 1) * k], &qt[j * k..(j + 1) * k]);
