@@ -792,6 +792,38 @@ impl BodyEmitter<'_> {
             }
         });
         let rt = quote!(::mf_runtime::kernel);
+        // A row-side and a column-side product of the same per-entry value
+        // (the adjoint of `P@Q` for ∂P and ∂Q) update both rows in one loop.
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for (r, row_item) in pass.row_items.iter().enumerate() {
+            let LoopItem::Scatter { operand, .. } = *row_item else {
+                continue;
+            };
+            let partner = pass.column_items.iter().enumerate().find(|&(c, item)| {
+                matches!(*item, LoopItem::Scatter { operand: o, .. } if o == operand)
+                    && !pairs.iter().any(|&(_, pc)| pc == c)
+            });
+            if let Some((c, _)) = partner {
+                pairs.push((r, c));
+            }
+        }
+        let mut fused_updates = Vec::new();
+        for &(r, c) in &pairs {
+            let (
+                &LoopItem::Scatter {
+                    node: rn, operand, ..
+                },
+                &LoopItem::Scatter { node: cn, .. },
+            ) = (&pass.row_items[r], &pass.column_items[c])
+            else {
+                continue;
+            };
+            let x = self.access(plan, &inline_set, operand, &i, &j);
+            let row_slice = self.row_slice(rows_of(g, other_operand(g, rn, operand), false), &j);
+            let col_slice = self.row_slice(rows_of(g, other_operand(g, cn, operand), true), &i);
+            fused_updates
+                .push(quote!(#rt::axpy2(#x, #row_slice, outs[#r], #col_slice, col_outs[#c]);));
+        }
         let mut row_outputs = Vec::new();
         let mut row_updates = Vec::new();
         for (r, item) in pass.row_items.iter().enumerate() {
@@ -803,7 +835,9 @@ impl BodyEmitter<'_> {
                     let slice = self.row_slice(rows_of(g, other, false), &j);
                     let width = dim_size(g.shape(node).cols);
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
-                    row_updates.push(quote!(#rt::axpy(#x, #slice, outs[#r]);));
+                    if !pairs.iter().any(|&(pr, _)| pr == r) {
+                        row_updates.push(quote!(#rt::axpy(#x, #slice, outs[#r]);));
+                    }
                 }
                 _ => {
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), 1usize)));
@@ -822,7 +856,9 @@ impl BodyEmitter<'_> {
                 LoopItem::Scatter { node, operand, .. } => {
                     let other = other_operand(g, node, operand);
                     let slice = self.row_slice(rows_of(g, other, true), &i);
-                    col_updates.push(quote!(#rt::axpy(#x, #slice, col_outs[#c]);));
+                    if !pairs.iter().any(|&(_, pc)| pc == c) {
+                        col_updates.push(quote!(#rt::axpy(#x, #slice, col_outs[#c]);));
+                    }
                     dim_size(g.shape(node).rows)
                 }
                 _ => {
@@ -876,6 +912,7 @@ impl BodyEmitter<'_> {
                     #(#sum_updates)*
                     #(#row_updates)*
                     #(#col_updates)*
+                    #(#fused_updates)*
                 },
             );
             #(#sum_results)*
@@ -1049,6 +1086,7 @@ impl BodyEmitter<'_> {
             quote! {
                 let totals: [f64; #num_sums] = ::mf_runtime::kernel::over_rows(
                     #rows,
+                    #cols,
                     [#(#outputs),*],
                     |i: usize, outs: &mut [&mut [f64]; #num_outputs], sums: &mut [f64; #num_sums]| {
                         for j in 0..#cols {
