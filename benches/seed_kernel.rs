@@ -29,8 +29,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mf_runtime::data::{dataset_or_skip, CscView, CsrView, Ratings, Synthetic};
-use mf_runtime::{loss, Init, Objective};
+use mf_runtime::data::{dataset_or_skip, CsrView, Ratings, Synthetic};
+use mf_runtime::{kernel, loss, Init, Objective};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -46,9 +46,9 @@ loss! {
     minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
 }
 
-/// Users per chunk of the reference's user pass (fixed: deterministic).
+/// Users per chunk of the reference's passes over P (fixed: deterministic).
 const USERS_PER_CHUNK: usize = 64;
-/// Items per chunk of the reference's item pass (fixed: deterministic).
+/// Items per chunk of the reference's passes over Q (fixed: deterministic).
 const ITEMS_PER_CHUNK: usize = 64;
 
 /// A raw pointer handed to chunks that write disjoint parts of one buffer.
@@ -89,62 +89,33 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (s[0] + s[1]) + (s[2] + s[3]) + tail
 }
 
-/// `y += a x`.
-#[inline(always)]
-fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
-}
-
 fn sum_of_squares(x: &[f64]) -> f64 {
     dot(x, x)
 }
 
-/// Entries ahead at which a gathered row is prefetched.
-const PREFETCH_AHEAD: usize = 8;
-
-/// Asks for the cache lines of `row` (a hint; no effect off x86-64).
-#[inline(always)]
-fn prefetch(row: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in row.chunks(8) {
-        // SAFETY: a prefetch is a hint and never faults; the address is in bounds.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                line.as_ptr().cast(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
-}
-
-/// The seed loss's value and gradient written by hand for `Ratings`:
+/// The seed loss's value and gradient written by hand for `Ratings`, on
+/// the same tiles as the generated code ([`kernel::over_tiles`], whose
+/// schedule is fair game: it is what a hand-written kernel would do too):
 ///
 /// 1. Q (`k × items`, row-major) is copied item-major into `qt`, so that the
 ///    column an entry gathers is `k` contiguous values; ‖Q‖² and ‖P‖² are
 ///    summed per fixed chunk on the way.
-/// 2. A parallel pass over users (CSR), chunks of 64 users: per entry the
-///    residual `r = d - p_u · q_i` (stored at the entry's CSC position, so
-///    that the item pass reads it sequentially), the loss `r²`, and
-///    `∂P[u] += r q_i` accumulated in the user's own gradient row, which
-///    is finished in place (`-2 Σ + beta p_u / ‖P‖`) while still in cache.
-/// 3. A parallel pass over items (CSC), chunks of 64 items: `∂Q[:, i] =
-///    -2 Σ_u r_ui p_u + beta q_i / ‖Q‖` accumulated contiguously in an
-///    item-major scratch, then written transposed into the gradient's
-///    `k × items` block, one contiguous run of 64 per row per chunk.
+/// 2. One pass over the tiles: per entry the residual
+///    `r = d - p_u · q_i`, the loss `r²`, and in a single loop over the
+///    rank both `∂P[u] += r q_i` (the user's gradient row, in place) and
+///    `∂Qᵀ[i] += r p_u` (an item-major scratch); the rows an entry gathers
+///    are prefetched ahead on data too large for the cache, as the
+///    generated code does.
+/// 3. ∂P is finished in place (`-2 Σ + beta p_u / ‖P‖`), and ∂Qᵀ finished
+///    and written transposed into the gradient's `k × items` block, one
+///    contiguous run of 64 per row per chunk.
 ///
-/// The gathered rows (`q_i` in the user pass, `p_u` in the item pass) are
-/// prefetched 8 entries ahead: on large data the gathers miss the cache and
-/// their latency, not arithmetic, sets the pace.
-///
-/// Scratch is allocated once; a call allocates nothing but rayon's jobs.
-/// Fixed chunks and in-order reduction: the result does not depend on the
-/// number of threads.
+/// Scratch is allocated once; a call allocates nothing but the pass's
+/// cursors and rayon's jobs. Fixed chunks, tiles from the data alone and
+/// in-order reduction: the result does not depend on the number of threads.
 struct Reference<'a> {
     csr: CsrView<'a>,
-    csc: CscView<'a>,
+    tiling: kernel::Tiling,
     users: usize,
     items: usize,
     k: usize,
@@ -153,12 +124,7 @@ struct Reference<'a> {
     qt: Vec<f64>,
     /// ∂Q transposed, items × k.
     gqt: Vec<f64>,
-    /// The residual of every entry, CSC order.
-    res: Vec<f64>,
-    /// The CSC position of each CSR position (computed once).
-    csc_pos: Vec<u32>,
-    /// Per user chunk: the loss partial sums, and ‖P‖² partial sums.
-    loss_parts: Vec<f64>,
+    /// Per user chunk: ‖P‖² partial sums.
     p_parts: Vec<f64>,
     /// Per item chunk: ‖Q‖² partial sums.
     q_parts: Vec<f64>,
@@ -167,18 +133,16 @@ struct Reference<'a> {
 impl<'a> Reference<'a> {
     fn new(ratings: &'a Ratings, k: usize, beta: f64) -> Self {
         let (users, items) = (ratings.num_users(), ratings.num_items());
+        let csr = ratings.csr();
         Reference {
-            csr: ratings.csr(),
-            csc: ratings.csc(),
+            csr,
+            tiling: kernel::Tiling::new(csr.indptr, csr.indices, items),
             users,
             items,
             k,
             beta,
             qt: vec![0.0; items * k],
             gqt: vec![0.0; items * k],
-            res: vec![0.0; ratings.nnz()],
-            csc_pos: ratings.csr_to_csc(),
-            loss_parts: vec![0.0; users.div_ceil(USERS_PER_CHUNK)],
             p_parts: vec![0.0; users.div_ceil(USERS_PER_CHUNK)],
             q_parts: vec![0.0; items.div_ceil(ITEMS_PER_CHUNK)],
         }
@@ -186,21 +150,16 @@ impl<'a> Reference<'a> {
 
     /// Value and gradient; `params` and `grad` are `P` (users × k) then `Q`
     /// (k × items), both row-major: the generated layout.
-    // Index loops: an entry's position also finds the entry prefetched ahead.
-    #[allow(clippy::needless_range_loop)]
     fn value_and_gradient(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
         let Reference {
             csr,
-            csc,
+            ref tiling,
             users,
             items,
             k,
             beta,
             ref mut qt,
             ref mut gqt,
-            ref mut res,
-            ref csc_pos,
-            ref mut loss_parts,
             ref mut p_parts,
             ref mut q_parts,
         } = *self;
@@ -234,74 +193,59 @@ impl<'a> Reference<'a> {
         let scale_p = if norm_p > 0.0 { beta / norm_p } else { 0.0 };
         let scale_q = if norm_q > 0.0 { beta / norm_q } else { 0.0 };
 
-        // 2. Users: residuals, loss, ∂P.
+        // 2. One pass over the tiles: loss, Σ r q_i per user, Σ r p_u per item.
         let qt = &*qt;
-        let res_out = Disjoint(res.as_mut_ptr());
-        gp.par_chunks_mut(USERS_PER_CHUNK * k)
-            .zip(loss_parts.par_iter_mut())
-            .enumerate()
-            .for_each(|(c, (gp, part))| {
-                let u0 = c * USERS_PER_CHUNK;
-                let u1 = u0 + gp.len() / k;
-                let last = csr.indptr[u1];
-                let mut loss = 0.0;
-                for (u, gu) in (u0..u1).zip(gp.chunks_exact_mut(k)) {
-                    let pu = &p[u * k..(u + 1) * k];
-                    gu.fill(0.0);
-                    for e in csr.indptr[u]..csr.indptr[u + 1] {
-                        if e + PREFETCH_AHEAD < last {
-                            let ahead = csr.indices[e + PREFETCH_AHEAD] as usize;
-                            prefetch(&qt[ahead * k..(ahead + 1) * k]);
-                        }
-                        let j = csr.indices[e] as usize;
-                        let qj = &qt[j * k..(j + 1) * k];
-                        let r = csr.values[e] - dot(pu, qj);
-                        // SAFETY: `csc_pos` is a permutation of 0..nnz and
-                        // entry e belongs to this chunk only.
-                        unsafe { res_out.slice(csc_pos[e] as usize, 1)[0] = r };
-                        loss += r * r;
-                        axpy(gu, r, qj);
-                    }
-                    for (g, &x) in gu.iter_mut().zip(pu) {
-                        *g = -2.0 * *g + scale_p * x;
-                    }
+        let [loss] = kernel::over_tiles(
+            tiling,
+            csr.indptr,
+            csr.indices,
+            [kernel::RowOutput::new(gp, k)],
+            [kernel::RowOutput::new(gqt, k)],
+            |ahead| match ahead {
+                kernel::Ahead::Row(u) => kernel::prefetch(&p[u * k..(u + 1) * k]),
+                kernel::Ahead::Entry { entry, col } => {
+                    kernel::prefetch(&csr.values[entry..entry + 1]);
+                    kernel::prefetch(&qt[col * k..(col + 1) * k]);
                 }
-                *part = loss;
-            });
+            },
+            |u, j, e, gu, gj, sums: &mut [f64; 1]| {
+                let (pu, qj) = (&p[u * k..(u + 1) * k], &qt[j * k..(j + 1) * k]);
+                let r = csr.values[e] - dot(pu, qj);
+                sums[0] += r * r;
+                for ((gu, gj), (&q, &p)) in gu[0]
+                    .iter_mut()
+                    .zip(gj[0].iter_mut())
+                    .zip(qj.iter().zip(pu))
+                {
+                    *gu += r * q;
+                    *gj += r * p;
+                }
+            },
+        );
 
-        // 3. Items: ∂Q, item-major, then transposed into place.
-        let res = &*res;
+        // 3. Finish ∂P in place, and ∂Q transposed into place.
+        gp.par_chunks_mut(USERS_PER_CHUNK * k)
+            .zip(p.par_chunks(USERS_PER_CHUNK * k))
+            .for_each(|(g, x)| {
+                for (g, &x) in g.iter_mut().zip(x) {
+                    *g = -2.0 * *g + scale_p * x;
+                }
+            });
         let gq_out = Disjoint(gq.as_mut_ptr());
-        gqt.par_chunks_mut(ITEMS_PER_CHUNK * k)
+        gqt.par_chunks(ITEMS_PER_CHUNK * k)
             .enumerate()
             .for_each(|(c, gqt)| {
                 let (j0, n) = (c * ITEMS_PER_CHUNK, gqt.len() / k);
-                let last = csc.indptr[j0 + n];
-                for (j, gj) in (j0..j0 + n).zip(gqt.chunks_exact_mut(k)) {
-                    gj.fill(0.0);
-                    for at in csc.indptr[j]..csc.indptr[j + 1] {
-                        if at + PREFETCH_AHEAD < last {
-                            let ahead = csc.indices[at + PREFETCH_AHEAD] as usize;
-                            prefetch(&p[ahead * k..(ahead + 1) * k]);
-                        }
-                        let u = csc.indices[at] as usize;
-                        let r = res[at];
-                        axpy(gj, r, &p[u * k..(u + 1) * k]);
-                    }
-                    for (g, &x) in gj.iter_mut().zip(&qt[j * k..(j + 1) * k]) {
-                        *g = -2.0 * *g + scale_q * x;
-                    }
-                }
                 for t in 0..k {
                     // SAFETY: columns j0..j0+n of row t belong to this chunk only.
                     let row = unsafe { gq_out.slice(t * items + j0, n) };
                     for (jj, o) in row.iter_mut().enumerate() {
-                        *o = gqt[jj * k + t];
+                        *o = -2.0 * gqt[jj * k + t] + scale_q * qt[(j0 + jj) * k + t];
                     }
                 }
             });
 
-        loss_parts.iter().sum::<f64>() + beta * (norm_p + norm_q)
+        loss + beta * (norm_p + norm_q)
     }
 }
 

@@ -3,9 +3,10 @@
 //! bit for bit, on 1, 2 and 4 rayon threads and on every repeat with the
 //! same seed.
 //!
-//! The data are large enough that every sparse pass is cut into several
-//! chunks (2,000 users and 300 items, more than 256 rows each way), so a
-//! result that depended on which thread ran which chunk would show here.
+//! The data are large enough that every sparse pass runs over several tiles
+//! in several rounds (20,000 entries: 4 × 4 tiles, 4 rounds of 4 in
+//! parallel), so a result that depended on which thread ran which tile
+//! would show here.
 
 mod common;
 

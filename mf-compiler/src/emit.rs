@@ -795,6 +795,42 @@ impl BodyEmitter<'_> {
             }
         });
         let rt = quote!(::mf_runtime::kernel);
+        // A row-side and a column-side product of the same per-entry value
+        // (the adjoint of `P@Q` for ∂P and ∂Q) update both rows in one loop.
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for (r, row_item) in pass.row_items.iter().enumerate() {
+            let LoopItem::Scatter { operand, .. } = *row_item else {
+                continue;
+            };
+            let partner = pass.column_items.iter().enumerate().find(|&(c, item)| {
+                matches!(*item, LoopItem::Scatter { operand: o, .. } if o == operand)
+                    && !pairs.iter().any(|&(_, pc)| pc == c)
+            });
+            if let Some((c, _)) = partner {
+                pairs.push((r, c));
+            }
+        }
+        let mut fused_updates = Vec::new();
+        for &(r, c) in &pairs {
+            let (
+                &LoopItem::Scatter {
+                    node: rn, operand, ..
+                },
+                &LoopItem::Scatter { node: cn, .. },
+            ) = (&pass.row_items[r], &pass.column_items[c])
+            else {
+                continue;
+            };
+            let x = self.access(plan, &inline_set, untransposed(g, operand), &i, &j);
+            let (row_other, col_other) =
+                (other_operand(g, rn, operand), other_operand(g, cn, operand));
+            let row_slice =
+                self.row_slice(rows_of(g, row_other, other_on_left(g, rn, operand)), &j);
+            let col_slice =
+                self.row_slice(rows_of(g, col_other, other_on_left(g, cn, operand)), &i);
+            fused_updates
+                .push(quote!(#rt::axpy2(#x, #row_slice, outs[#r], #col_slice, col_outs[#c]);));
+        }
         let mut row_outputs = Vec::new();
         let mut row_updates = Vec::new();
         for (r, item) in pass.row_items.iter().enumerate() {
@@ -807,7 +843,9 @@ impl BodyEmitter<'_> {
                     let slice = self.row_slice(rows, &j);
                     let width = dim_size(g.shape(node).cols);
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
-                    row_updates.push(quote!(#rt::axpy(#x, #slice, outs[#r]);));
+                    if !pairs.iter().any(|&(pr, _)| pr == r) {
+                        row_updates.push(quote!(#rt::axpy(#x, #slice, outs[#r]);));
+                    }
                 }
                 _ => {
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), 1usize)));
@@ -831,7 +869,9 @@ impl BodyEmitter<'_> {
                     let other = other_operand(g, node, operand);
                     let on_left = other_on_left(g, node, operand);
                     let slice = self.row_slice(rows_of(g, other, on_left), &i);
-                    col_updates.push(quote!(#rt::axpy(#x, #slice, col_outs[#c]);));
+                    if !pairs.iter().any(|&(_, pc)| pc == c) {
+                        col_updates.push(quote!(#rt::axpy(#x, #slice, col_outs[#c]);));
+                    }
                     let shape = g.shape(node);
                     (
                         dim_size(if on_left { shape.rows } else { shape.cols }),
@@ -892,6 +932,7 @@ impl BodyEmitter<'_> {
                     #(#sum_updates)*
                     #(#row_updates)*
                     #(#col_updates)*
+                    #(#fused_updates)*
                 },
             );
             #(#sum_results)*
@@ -1065,6 +1106,7 @@ impl BodyEmitter<'_> {
             quote! {
                 let totals: [f64; #num_sums] = ::mf_runtime::kernel::over_rows(
                     #rows,
+                    #cols,
                     [#(#outputs),*],
                     |i: usize, outs: &mut [&mut [f64]; #num_outputs], sums: &mut [f64; #num_sums]| {
                         for j in 0..#cols {
