@@ -212,9 +212,9 @@ loss! {
 }
 
 loss! {
-    /// Huber error with biases, weighted-λ penalty. `huber` takes a constant
-    /// threshold only, so a tunable δ is written through the identity
-    /// huber(x, δ) = δ² huber(x / δ, 1).
+    /// Huber error with biases, weighted-λ penalty, with a tunable δ written
+    /// through the identity huber(x, δ) = δ² huber(x / δ, 1) (which is also
+    /// how `huber(x, delta)` with a hyper-setting `delta` is computed).
     pub struct HuberBiased {
         data D: sparse[users, items],
         param P: [users, k],
