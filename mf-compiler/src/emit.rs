@@ -857,14 +857,9 @@ impl BodyEmitter<'_> {
         let mut col_updates = Vec::new();
         let mut copies = Vec::new();
         for (c, item) in pass.column_items.iter().enumerate() {
-            let node = item_node(item);
             let target = self.target(item_target(item));
             let x = self.access(plan, &inline_set, scattered_root(g, item), &i, &j);
-            // `P.T @ G` (the sparse term on the right) is `k × items`: its
-            // item-major scratch is copied transposed. `M.T @ X` (the
-            // transposed sparse term on the left) is `items × k`, laid out
-            // like the scratch.
-            let (width, item_major) = match *item {
+            let width = match *item {
                 LoopItem::Scatter { node, operand, .. } => {
                     let other = other_operand(g, node, operand);
                     let on_left = other_on_left(g, node, operand);
@@ -873,25 +868,26 @@ impl BodyEmitter<'_> {
                         col_updates.push(quote!(#rt::axpy(#x, #slice, col_outs[#c]);));
                     }
                     let shape = g.shape(node);
-                    (
-                        dim_size(if on_left { shape.rows } else { shape.cols }),
-                        !on_left,
-                    )
+                    dim_size(if on_left { shape.rows } else { shape.cols })
                 }
                 _ => {
                     col_updates.push(quote!(col_outs[#c][0] += #x;));
-                    (quote!(1usize), false)
+                    quote!(1usize)
                 }
             };
-            let scratch = scratch_var(node);
-            let items_dim = dim_size(shape.cols);
-            col_outputs.push(quote!(#rt::RowOutput::new(&mut (*#scratch)[..], #width)));
-            copies.push(match item_major {
-                true => quote!(#target.as_slice_mut().expect("contiguous").copy_from_slice(&(*#scratch)[..]);),
-                false => quote! {
-                    #rt::transpose(&(*#scratch)[..], #items_dim, #width, #target.as_slice_mut().expect("contiguous"));
-                },
-            });
+            // An output laid out item by item is written in place; `P.T @ G`
+            // (`k × items`) goes through an item-major scratch copied
+            // transposed after the pass.
+            match column_scratch(g, item) {
+                None => col_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width))),
+                Some((scratch, _)) => {
+                    let items_dim = dim_size(shape.cols);
+                    col_outputs.push(quote!(#rt::RowOutput::new(&mut (*#scratch)[..], #width)));
+                    copies.push(quote! {
+                        #rt::transpose(&(*#scratch)[..], #items_dim, #width, #target.as_slice_mut().expect("contiguous"));
+                    });
+                }
+            }
         }
         let (by_row, by_col): (Vec<_>, Vec<_>) = pass_gathers(g, inline, items)
             .into_iter()
@@ -1337,9 +1333,16 @@ fn scratch_var(node: NodeId) -> Ident {
     format_ident!("c{}", node.0)
 }
 
-/// The scratch vector (name, length) of an item scattered by columns.
+/// The scratch vector (name, length) of an item scattered by columns into
+/// a target not laid out item by item (`P.T @ G`, `k × items`). A target
+/// that is (`M.T @ X`, `items × k`; a sum keeping the columns, `1 × items`)
+/// needs none.
 fn column_scratch(g: &Graph, item: &LoopItem) -> Option<(Ident, TokenStream)> {
-    if scatters_by_rows(g, item) {
+    let item_major = match *item {
+        LoopItem::Scatter { node, operand, .. } => !other_on_left(g, node, operand),
+        _ => true,
+    };
+    if scatters_by_rows(g, item) || item_major {
         return None;
     }
     let node = item_node(item);
