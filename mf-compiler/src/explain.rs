@@ -115,7 +115,19 @@ impl<'a> Printer<'a> {
                 } else {
                     (args[0], args[1])
                 };
-                if scalar {
+                if scalar && matches!(g.op(a), Op::Div | Op::DivOrZero) {
+                    // (s / y) x, which the simplifier builds from s x / y, reads
+                    // as written: `beta P / ‖P‖`.
+                    let (s, y) = (g.args(a)[0], g.args(a)[1]);
+                    let numerator = match g.const_value(s) {
+                        Some(1.0) => self.wrapped(b, PRODUCT),
+                        _ => format!("{} {}", self.wrapped(s, PRODUCT), self.wrapped(b, PRODUCT)),
+                    };
+                    (
+                        PRODUCT,
+                        format!("{numerator} / {}", self.wrapped(y, PREFIX)),
+                    )
+                } else if scalar {
                     (
                         PRODUCT,
                         format!("{} {}", self.wrapped(a, PRODUCT), self.wrapped(b, PRODUCT)),

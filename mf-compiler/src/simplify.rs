@@ -267,6 +267,17 @@ fn rewrite_div(g: &mut Graph, op: Op, a: NodeId, b: NodeId, shape: Shape) -> Opt
                 return Some(g.apply(Op::Mul, &[c, q]));
             }
         }
+        // (s * x) / y = (s / y) * x for scalars s and y and a matrix x: one
+        // quotient, then a product per entry instead of a division (the
+        // `beta X / ‖X‖` of a norm's gradient). Two roundings either way.
+        if g.shape(b).is_scalar() && !shape.is_scalar() {
+            for (s, x) in [(a0, a1), (a1, a0)] {
+                if g.shape(s).is_scalar() && !g.shape(x).is_scalar() {
+                    let q = g.apply(op, &[s, b]);
+                    return Some(g.apply(Op::Mul, &[q, x]));
+                }
+            }
+        }
     }
     None
 }
@@ -532,6 +543,28 @@ mod tests {
         assert_eq!(g.apply(Op::Transpose, &[t]), x);
         let zero = g.apply(Op::Sub, &[x, x]);
         assert_eq!(g.const_value(zero), Some(0.0));
+    }
+
+    #[test]
+    fn a_scalar_quotient_is_taken_once_not_per_entry() {
+        let mut g = Graph::default();
+        let x = matrix(&mut g, 0);
+        let beta = g.intern(Op::Hyper(0), Vec::new(), Shape::SCALAR);
+        let norm = g.apply(Op::Norm, &[x]);
+        let scaled = g.apply(Op::Mul, &[beta, x]);
+        for op in [Op::Div, Op::DivOrZero] {
+            let q = g.apply(op, &[scaled, norm]);
+            assert_eq!(g.op(q), Op::Mul, "beta x / ‖x‖ = (beta / ‖x‖) x");
+            let args = g.args(q).to_vec();
+            let factor = args.iter().copied().find(|&a| g.shape(a).is_scalar());
+            let factor = factor.expect("a scalar factor");
+            assert_eq!((g.op(factor), g.args(factor)), (op, &[beta, norm][..]));
+            assert!(args.contains(&x));
+        }
+        // A matrix denominator stays a division per entry.
+        let y = matrix(&mut g, 1);
+        let q = g.apply(Op::Div, &[scaled, y]);
+        assert_eq!(g.op(q), Op::Div);
     }
 
     #[test]

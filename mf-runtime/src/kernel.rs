@@ -588,19 +588,11 @@ fn tile<const N: usize, const R: usize, const C: usize>(
         }
         ahead(Ahead::Row(row));
     };
-    if !tiling.prefetch {
-        for &(row, first, last) in &runs {
-            let mut outs = row_slices(row_outs, row_widths, row - first_row);
-            for (entry, &col) in (first..last).zip(&indices[first..last]) {
-                let col = col as usize;
-                let mut col_outs = row_slices(&mut cols.outs, col_widths, col - lo);
-                per_entry(row, col, entry, &mut outs, &mut col_outs, sums);
-            }
+    let prefetching = tiling.prefetch;
+    if prefetching {
+        for &(row, ..) in runs.iter().take(PREFETCH_ROWS) {
+            hint_row(row, row_outs);
         }
-        return;
-    }
-    for &(row, ..) in runs.iter().take(PREFETCH_ROWS) {
-        hint_row(row, row_outs);
     }
     // The entry PREFETCH_ENTRIES ahead: (run, entry).
     let (mut ahead_run, mut ahead_entry) = (0, runs.first().map_or(0, |r| r.1));
@@ -622,16 +614,23 @@ fn tile<const N: usize, const R: usize, const C: usize>(
             ahead_entry = runs.get(ahead_run).map_or(0, |r| r.1);
         }
     };
-    for _ in 0..PREFETCH_ENTRIES {
-        step_ahead(&cols.outs);
+    if prefetching {
+        for _ in 0..PREFETCH_ENTRIES {
+            step_ahead(&cols.outs);
+        }
     }
+    // One call site of `per_entry`, so that the compiler inlines it.
     for (t, &(row, first, last)) in runs.iter().enumerate() {
-        if let Some(&(next, ..)) = runs.get(t + PREFETCH_ROWS) {
-            hint_row(next, row_outs);
+        if prefetching {
+            if let Some(&(next, ..)) = runs.get(t + PREFETCH_ROWS) {
+                hint_row(next, row_outs);
+            }
         }
         let mut outs = row_slices(row_outs, row_widths, row - first_row);
         for (entry, &col) in (first..last).zip(&indices[first..last]) {
-            step_ahead(&cols.outs);
+            if prefetching {
+                step_ahead(&cols.outs);
+            }
             let col = col as usize;
             let mut col_outs = row_slices(&mut cols.outs, col_widths, col - lo);
             per_entry(row, col, entry, &mut outs, &mut col_outs, sums);

@@ -3,21 +3,25 @@
 //! # Layout
 //!
 //! Two compressed copies of the entries, hand-written rather than taken from
-//! `sprs`:
+//! `sprs`; the column-major one is built on first use ([`Ratings::csc`]):
 //!
-//! | array                 | type          | length          |
-//! |-----------------------|---------------|-----------------|
-//! | CSR `indptr`          | `usize`       | users + 1       |
-//! | CSR `indices` (items) | `u32`         | nnz             |
-//! | CSR `values`          | `f64`         | nnz             |
-//! | CSC `indptr`          | `usize`       | items + 1       |
-//! | CSC `indices` (users) | `u32`         | nnz             |
-//! | CSC `values`          | `f64`         | nnz             |
-//! | CSC → CSR position    | `u32`         | nnz             |
+//! | array                 | type          | length          | built        |
+//! |-----------------------|---------------|-----------------|--------------|
+//! | CSR `indptr`          | `usize`       | users + 1       | always       |
+//! | CSR `indices` (items) | `u32`         | nnz             | always       |
+//! | CSR `values`          | `f64`         | nnz             | always       |
+//! | CSC `indptr`          | `usize`       | items + 1       | always       |
+//! | CSC `indices` (users) | `u32`         | nnz             | on first use |
+//! | CSC `values`          | `f64`         | nnz             | on first use |
+//! | CSC → CSR position    | `u32`         | nnz             | on first use |
 //!
-//! That is **28 bytes per observed entry** plus 8 bytes per user and per
-//! item: 560 MB for 20M entries, 2.8 GB for 100M. Rows are sorted by item,
-//! columns by user, and no (user, item) pair appears twice.
+//! That is **12 bytes per observed entry** plus 8 bytes per user and per
+//! item (240 MB for 20M entries, 1.2 GB for 100M), and 16 bytes more per
+//! entry once the column-major view is asked for (28 in all: 560 MB and
+//! 2.8 GB). The generated kernels read the CSR arrays only (see
+//! [`kernel`](crate::kernel)), so training never builds the CSC copy. Rows
+//! are sorted by item, columns by user, and no (user, item) pair appears
+//! twice.
 //!
 //! Why not `sprs`: a `CsMatI<f64, u32>` would give the same CSR bytes, but
 //! holding both orientations means two independent matrices with no link
@@ -36,7 +40,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ndarray::Array2;
 
@@ -164,7 +168,7 @@ impl<'a> CscView<'a> {
 /// assert_eq!(r.get(u, i), Some(4.0));
 /// assert_eq!(r.get_raw(186, 242), None);
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Ratings {
     users: Arc<IdMap>,
     items: Arc<IdMap>,
@@ -172,9 +176,28 @@ pub struct Ratings {
     col_idx: Vec<u32>,
     csr_values: Vec<f64>,
     col_ptr: Vec<usize>,
+    /// The column-major copy, built by the first [`Ratings::csc`].
+    csc: OnceLock<CscArrays>,
+}
+
+/// The per-entry arrays of the column-major copy (see [`CscView`]).
+#[derive(Clone)]
+struct CscArrays {
     row_idx: Vec<u32>,
-    csc_values: Vec<f64>,
-    csc_to_csr: Vec<u32>,
+    values: Vec<f64>,
+    to_csr: Vec<u32>,
+}
+
+/// Equal entries on equal id maps (whether either has built its
+/// column-major copy does not matter: it follows from the rest).
+impl PartialEq for Ratings {
+    fn eq(&self, other: &Ratings) -> bool {
+        self.users == other.users
+            && self.items == other.items
+            && self.row_ptr == other.row_ptr
+            && self.col_idx == other.col_idx
+            && self.csr_values == other.csr_values
+    }
 }
 
 impl fmt::Debug for Ratings {
@@ -306,19 +329,6 @@ impl Ratings {
         for j in 0..num_items {
             col_ptr[j + 1] += col_ptr[j];
         }
-        let mut next = col_ptr[..num_items].to_vec();
-        let mut row_idx = vec![0u32; nnz];
-        let mut csc_values = vec![0.0; nnz];
-        let mut csc_to_csr = vec![0u32; nnz];
-        for (u, w) in row_ptr.windows(2).enumerate() {
-            for p in w[0]..w[1] {
-                let slot = &mut next[col_idx[p] as usize];
-                row_idx[*slot] = u as u32;
-                csc_values[*slot] = csr_values[p];
-                csc_to_csr[*slot] = p as u32;
-                *slot += 1;
-            }
-        }
         Ratings {
             users,
             items,
@@ -326,10 +336,29 @@ impl Ratings {
             col_idx,
             csr_values,
             col_ptr,
-            row_idx,
-            csc_values,
-            csc_to_csr,
+            csc: OnceLock::new(),
         }
+    }
+
+    /// The column-major copy: one counting-sort pass over the CSR entries.
+    fn build_csc(&self) -> CscArrays {
+        let nnz = self.nnz();
+        let mut next = self.col_ptr[..self.num_items()].to_vec();
+        let mut csc = CscArrays {
+            row_idx: vec![0u32; nnz],
+            values: vec![0.0; nnz],
+            to_csr: vec![0u32; nnz],
+        };
+        for (u, w) in self.row_ptr.windows(2).enumerate() {
+            for p in w[0]..w[1] {
+                let slot = &mut next[self.col_idx[p] as usize];
+                csc.row_idx[*slot] = u as u32;
+                csc.values[*slot] = self.csr_values[p];
+                csc.to_csr[*slot] = p as u32;
+                *slot += 1;
+            }
+        }
+        csc
     }
 
     /// The entries at the CSR positions for which `keep` is true, on the
@@ -446,7 +475,8 @@ impl Ratings {
         }
     }
 
-    /// The column-major arrays, with each entry's CSR position.
+    /// The column-major arrays, with each entry's CSR position. The first
+    /// call builds them (O(nnz), 16 bytes per entry, kept for later calls).
     ///
     /// ```
     /// # use mf_runtime::data::Ratings;
@@ -455,11 +485,12 @@ impl Ratings {
     /// assert_eq!(r.csc().csr_pos, &[0]);
     /// ```
     pub fn csc(&self) -> CscView<'_> {
+        let csc = self.csc.get_or_init(|| self.build_csc());
         CscView {
             indptr: &self.col_ptr,
-            indices: &self.row_idx,
-            values: &self.csc_values,
-            csr_pos: &self.csc_to_csr,
+            indices: &csc.row_idx,
+            values: &csc.values,
+            csr_pos: &csc.to_csr,
         }
     }
 
@@ -473,7 +504,7 @@ impl Ratings {
     /// ```
     pub fn csr_to_csc(&self) -> Vec<u32> {
         let mut out = vec![0u32; self.nnz()];
-        for (p, &q) in self.csc_to_csr.iter().enumerate() {
+        for (p, &q) in self.csc().csr_pos.iter().enumerate() {
             out[q as usize] = p as u32;
         }
         out
