@@ -30,7 +30,7 @@
 //! be spelled out everywhere, and none of its algebra is used here: kernels
 //! want the raw slices. Building from triplets by two stable counting sorts
 //! is O(nnz + users + items), also lets duplicates be detected with the lines
-//! they came from, and keeps the peak to about 40 bytes per entry.
+//! they came from, and keeps the peak below about 40 bytes per entry.
 //!
 //! # Entry order
 //!

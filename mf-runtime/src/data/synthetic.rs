@@ -28,13 +28,15 @@
 //! popularity order (Miller & Hagberg, 2011): O(entries) work, never
 //! O(users × items). Users are processed in fixed blocks of 4096, each with
 //! its own random stream, in parallel: the result depends on the seed only,
-//! not on the number of threads. Peak memory is that of the result: the 28
+//! not on the number of threads. Peak memory is that of the result: the 12
 //! bytes per entry of [`Ratings`] (the item indices are briefly held twice,
-//! 8 bytes, before the values exist) plus the planted factors.
+//! 8 bytes, before the values exist; the column-major copy is only built
+//! if asked for) plus the planted factors.
 //!
-//! Measured (release build, 2 shared cores): 20M entries, 1M users × 100k
-//! items, rank 32, in about 3 s with an 870 MB peak RSS (560 MB of
-//! `Ratings`, 256 MB of `P`); see `examples/data_scale.rs` (`cargo run --release --example data_scale`).
+//! Measured (release build, 2 cores): 20M entries, 1M users × 100k items,
+//! rank 32, in about 2.4 s with a 567 MB peak RSS (240 MB of `Ratings`,
+//! 256 MB of `P`); see `examples/data_scale.rs` (`cargo run --release
+//! --example data_scale`).
 //!
 //! ```
 //! use mf_runtime::data::Synthetic;
