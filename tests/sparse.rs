@@ -162,6 +162,8 @@ fn a_million_by_a_million_problem_never_builds_the_grid() {
     let mut grad = vec![0.0; objective.num_params()];
     let value = objective.value_and_gradient(params.as_slice(), &mut grad);
     assert!(value.is_finite() && grad.iter().all(|g| g.is_finite()));
+    // Nor the column-major copy of the entries: the passes read rows only.
+    assert!(!ratings.has_csc());
 }
 
 loss! {
