@@ -2,7 +2,8 @@
 # Prints the README's table from criterion's results of `cargo bench --bench
 # seed_kernel`: per case, rank and thread count, the median time of one
 # value-and-gradient of the generated and of the reference kernel, their
-# ratio, and ns per observed entry per unit of rank (median time / (nnz k)).
+# ratio, and ns per observed entry per unit of rank (median time / (nnz k));
+# "—" where a case has no reference kernel (the dense form).
 # Needs jq. Usage: benches/medians.sh [target/criterion]
 set -euo pipefail
 root="${1:-$(dirname "$0")/../target/criterion}"
@@ -18,12 +19,18 @@ for group in "$root"/*_k*; do
     for run in "$group"/generated/threads=*; do
         threads=${run##*threads=}
         ref="$group/reference/threads=$threads"
-        [ -d "$ref" ] || continue
         elements=$(jq '.throughput.Elements' "$run/new/benchmark.json")
         gen_ns=$(median_ns "$run")
-        ref_ns=$(median_ns "$ref")
+        if [ -d "$ref" ]; then
+            ref_ns=$(median_ns "$ref")
+        else
+            ref_ns=0 # a case with no reference kernel (the dense form)
+        fi
         awk -v c="$case" -v k="$k" -v t="$threads" -v g="$gen_ns" -v r="$ref_ns" -v n="$elements" 'BEGIN {
-            printf "| %s | %s | %s | %.2f | %.2f | %.2f | %.2f / %.2f |\n", c, k, t, g / 1e6, r / 1e6, g / r, g / n, r / n
+            if (r > 0)
+                printf "| %s | %s | %s | %.2f | %.2f | %.2f | %.2f / %.2f |\n", c, k, t, g / 1e6, r / 1e6, g / r, g / n, r / n
+            else
+                printf "| %s | %s | %s | %.2f | — | — | %.2f / — |\n", c, k, t, g / 1e6, g / n
         }'
     done
 done

@@ -13,7 +13,10 @@
 //! seeded synthetic set of 10M observed entries (500,000 users × 50,000
 //! items, power-law popularity), at k = 10 and k = 50; with `MF_BENCH_BIG=1`
 //! also 20M entries (1,000,000 × 100,000) at k = 32. Each is run on one
-//! thread and on all threads. Throughput is `nnz · k` elements per call, so
+//! thread and on all threads. For comparison, the dense form of the same
+//! loss on `u1.base` as a masked grid (`u1.base_dense_k10`: the whole
+//! `users × items` grid every call, as the original did) is timed too, the
+//! generated code only. Throughput is `nnz · k` elements per call, so
 //! criterion's elements/s converts as ns per entry per unit of rank =
 //! 10⁹ / (elements/s).
 //!
@@ -39,6 +42,18 @@ loss! {
     /// The seed loss over the observed entries of sparse ratings.
     pub struct SeedLoss {
         data  D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        hyper beta: f64 = 0.02,
+    }
+    minimize sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))
+}
+
+loss! {
+    /// The same loss on a dense masked matrix: the whole grid, as the
+    /// original did (timed for comparison only; no reference kernel).
+    pub struct DenseSeedLoss {
+        data  D: [users, items],
         param P: [users, k],
         param Q: [k, items],
         hyper beta: f64 = 0.02,
@@ -374,15 +389,18 @@ fn filter() -> Option<String> {
 /// expression selects everything (the data are then built, and criterion
 /// filters).
 fn selects(group: &str) -> bool {
-    let Some(filter) = filter() else { return true };
-    if filter.chars().any(|c| "\\^$|?*+()[]{}".contains(c)) {
-        return true;
-    }
     thread_counts().iter().any(|n| {
         ["generated", "reference"]
             .iter()
-            .any(|f| format!("{group}/{f}/threads={n}").contains(&filter))
+            .any(|f| selects_id(&format!("{group}/{f}/threads={n}")))
     })
+}
+
+/// Whether the filter may select the benchmark `id`: a plain filter must be
+/// a substring of it; any other regular expression selects everything.
+fn selects_id(id: &str) -> bool {
+    let Some(filter) = filter() else { return true };
+    filter.chars().any(|c| "\\^$|?*+()[]{}".contains(c)) || id.contains(&filter)
 }
 
 /// Benchmarks one data set at each rank: both kernels, one thread and all.
@@ -435,10 +453,48 @@ fn bench_data(c: &mut Criterion, name: &str, ratings: &dyn Fn() -> Ratings, rank
     }
 }
 
+/// The dense form of the seed loss on `ratings` as a masked grid, at rank
+/// `k`: the generated code only, one thread and all.
+fn bench_dense(c: &mut Criterion, name: &str, ratings: &dyn Fn() -> Ratings, k: usize) {
+    let group_name = format!("{name}_dense_k{k}");
+    if !thread_counts()
+        .iter()
+        .any(|n| selects_id(&format!("{group_name}/generated/threads={n}")))
+    {
+        return;
+    }
+    let ratings = ratings();
+    let grid = ratings.to_masked();
+    let mut rng = StdRng::seed_from_u64(17);
+    let init = Init::Normal {
+        mean: 0.0,
+        std: 0.3,
+    };
+    let params = DenseSeedLoss::init(&grid, k, init, &mut rng).expect("parameters for the grid");
+    let mut objective = DenseSeedLoss::default()
+        .objective(&grid, &params)
+        .expect("binds");
+    let params = params.as_slice().to_vec();
+    let mut grad = vec![0.0; params.len()];
+    let mut group = c.benchmark_group(&group_name);
+    group.sample_size(10);
+    group.throughput(Throughput::Elements((ratings.nnz() * k) as u64));
+    for (threads, pool) in pools() {
+        let id = format!("threads={threads}");
+        group.bench_function(BenchmarkId::new("generated", &id), |b| {
+            pool.install(|| {
+                b.iter(|| black_box(objective.value_and_gradient(black_box(&params), &mut grad)))
+            })
+        });
+    }
+    group.finish();
+}
+
 fn seed_kernel(c: &mut Criterion) {
     if let Some(path) = dataset_or_skip("ml-100k/u1.base") {
         let load = move || Ratings::from_movielens(&path).expect("u1.base loads");
         bench_data(c, "u1.base", &load, &[10, 50]);
+        bench_dense(c, "u1.base", &load, 10);
     } else {
         eprintln!("skipping the u1.base benchmarks: MovieLens 100k is absent");
     }
