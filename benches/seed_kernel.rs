@@ -264,6 +264,15 @@ impl<'a> Reference<'a> {
     }
 }
 
+/// Where every case starts: the same seed and distribution of parameters.
+fn starting_point() -> (StdRng, Init) {
+    let init = Init::Normal {
+        mean: 0.0,
+        std: 0.3,
+    };
+    (StdRng::seed_from_u64(17), init)
+}
+
 /// A case: data, parameters, both kernels, bound and checked.
 struct Case<'a> {
     nnz: usize,
@@ -275,11 +284,7 @@ struct Case<'a> {
 
 impl<'a> Case<'a> {
     fn new(ratings: &'a Ratings, k: usize) -> Case<'a> {
-        let mut rng = StdRng::seed_from_u64(17);
-        let init = Init::Normal {
-            mean: 0.0,
-            std: 0.3,
-        };
+        let (mut rng, init) = starting_point();
         let params = SeedLoss::init(ratings, k, init, &mut rng).expect("parameters for the data");
         let blocks = params.layout().blocks();
         assert_eq!(
@@ -465,11 +470,7 @@ fn bench_dense(c: &mut Criterion, name: &str, ratings: &dyn Fn() -> Ratings, k: 
     }
     let ratings = ratings();
     let grid = ratings.to_masked();
-    let mut rng = StdRng::seed_from_u64(17);
-    let init = Init::Normal {
-        mean: 0.0,
-        std: 0.3,
-    };
+    let (mut rng, init) = starting_point();
     let params = DenseSeedLoss::init(&grid, k, init, &mut rng).expect("parameters for the grid");
     let mut objective = DenseSeedLoss::default()
         .objective(&grid, &params)

@@ -588,12 +588,6 @@ fn tile<const N: usize, const R: usize, const C: usize>(
         }
         ahead(Ahead::Row(row));
     };
-    let prefetching = tiling.prefetch;
-    if prefetching {
-        for &(row, ..) in runs.iter().take(PREFETCH_ROWS) {
-            hint_row(row, row_outs);
-        }
-    }
     // The entry PREFETCH_ENTRIES ahead: (run, entry).
     let (mut ahead_run, mut ahead_entry) = (0, runs.first().map_or(0, |r| r.1));
     let mut step_ahead = |col_outs: &[&mut [f64]; C]| {
@@ -614,12 +608,18 @@ fn tile<const N: usize, const R: usize, const C: usize>(
             ahead_entry = runs.get(ahead_run).map_or(0, |r| r.1);
         }
     };
+    let prefetching = tiling.prefetch;
     if prefetching {
+        for &(row, ..) in runs.iter().take(PREFETCH_ROWS) {
+            hint_row(row, row_outs);
+        }
         for _ in 0..PREFETCH_ENTRIES {
             step_ahead(&cols.outs);
         }
     }
-    // One call site of `per_entry`, so that the compiler inlines it.
+    // One loop, with or without prefetching: a single call site of
+    // `per_entry`, which the compiler then inlines (with two, it kept the
+    // generated closure out of line, a call per entry).
     for (t, &(row, first, last)) in runs.iter().enumerate() {
         if prefetching {
             if let Some(&(next, ..)) = runs.get(t + PREFETCH_ROWS) {
