@@ -486,7 +486,8 @@ pub fn svdpp_predictor(fit: &Ratings) -> impl Fn(&ParamLayout, &[f64]) -> Predic
                 mf_runtime::kernel::axpy(scale, yi, zu);
             }
         }
-        let qt: Vec<f64> = (0..items * k).map(|e| q[(e % k) * items + e / k]).collect();
+        let mut qt = vec![0.0; items * k];
+        mf_runtime::kernel::transpose(q, k, items, &mut qt);
         let (bu, bi) = (bu.to_vec(), bi.to_vec());
         Box::new(move |u, i| {
             mf_runtime::kernel::dot(&z[u * k..(u + 1) * k], &qt[i * k..(i + 1) * k])

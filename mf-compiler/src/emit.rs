@@ -797,39 +797,17 @@ impl BodyEmitter<'_> {
         let rt = quote!(::mf_runtime::kernel);
         // A row-side and a column-side product of the same per-entry value
         // (the adjoint of `P@Q` for ∂P and ∂Q) update both rows in one loop.
-        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        // partner[r]: the column item scattering the same per-entry value
+        // as row item r (both adjoints of `P@Q`, say), updated in one loop.
+        let mut partner: Vec<Option<usize>> = vec![None; pass.row_items.len()];
         for (r, row_item) in pass.row_items.iter().enumerate() {
             let LoopItem::Scatter { operand, .. } = *row_item else {
                 continue;
             };
-            let partner = pass.column_items.iter().enumerate().find(|&(c, item)| {
-                matches!(*item, LoopItem::Scatter { operand: o, .. } if o == operand)
-                    && !pairs.iter().any(|&(_, pc)| pc == c)
+            partner[r] = (0..pass.column_items.len()).find(|&c| {
+                matches!(pass.column_items[c], LoopItem::Scatter { operand: o, .. } if o == operand)
+                    && !partner.contains(&Some(c))
             });
-            if let Some((c, _)) = partner {
-                pairs.push((r, c));
-            }
-        }
-        let mut fused_updates = Vec::new();
-        for &(r, c) in &pairs {
-            let (
-                &LoopItem::Scatter {
-                    node: rn, operand, ..
-                },
-                &LoopItem::Scatter { node: cn, .. },
-            ) = (&pass.row_items[r], &pass.column_items[c])
-            else {
-                continue;
-            };
-            let x = self.access(plan, &inline_set, untransposed(g, operand), &i, &j);
-            let (row_other, col_other) =
-                (other_operand(g, rn, operand), other_operand(g, cn, operand));
-            let row_slice =
-                self.row_slice(rows_of(g, row_other, other_on_left(g, rn, operand)), &j);
-            let col_slice =
-                self.row_slice(rows_of(g, col_other, other_on_left(g, cn, operand)), &i);
-            fused_updates
-                .push(quote!(#rt::axpy2(#x, #row_slice, outs[#r], #col_slice, col_outs[#c]);));
         }
         let mut row_outputs = Vec::new();
         let mut row_updates = Vec::new();
@@ -837,15 +815,17 @@ impl BodyEmitter<'_> {
             let target = self.target(item_target(item));
             let x = self.access(plan, &inline_set, scattered_root(g, item), &i, &j);
             match *item {
-                LoopItem::Scatter { node, operand, .. } => {
-                    let other = other_operand(g, node, operand);
-                    let rows = rows_of(g, other, other_on_left(g, node, operand));
-                    let slice = self.row_slice(rows, &j);
+                LoopItem::Scatter { node, .. } => {
+                    let slice = self.gathered_row(item, &j);
                     let width = dim_size(g.shape(node).cols);
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
-                    if !pairs.iter().any(|&(pr, _)| pr == r) {
-                        row_updates.push(quote!(#rt::axpy(#x, #slice, outs[#r]);));
-                    }
+                    row_updates.push(match partner[r] {
+                        Some(c) => {
+                            let col_slice = self.gathered_row(&pass.column_items[c], &i);
+                            quote!(#rt::axpy2(#x, #slice, outs[#r], #col_slice, col_outs[#c]);)
+                        }
+                        None => quote!(#rt::axpy(#x, #slice, outs[#r]);),
+                    });
                 }
                 _ => {
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), 1usize)));
@@ -861,10 +841,9 @@ impl BodyEmitter<'_> {
             let x = self.access(plan, &inline_set, scattered_root(g, item), &i, &j);
             let width = match *item {
                 LoopItem::Scatter { node, operand, .. } => {
-                    let other = other_operand(g, node, operand);
                     let on_left = other_on_left(g, node, operand);
-                    let slice = self.row_slice(rows_of(g, other, on_left), &i);
-                    if !pairs.iter().any(|&(_, pc)| pc == c) {
+                    if !partner.contains(&Some(c)) {
+                        let slice = self.gathered_row(item, &i);
                         col_updates.push(quote!(#rt::axpy(#x, #slice, col_outs[#c]);));
                     }
                     let shape = g.shape(node);
@@ -928,7 +907,6 @@ impl BodyEmitter<'_> {
                     #(#sum_updates)*
                     #(#row_updates)*
                     #(#col_updates)*
-                    #(#fused_updates)*
                 },
             );
             #(#sum_results)*
@@ -956,6 +934,20 @@ impl BodyEmitter<'_> {
                 }
             }
         }
+    }
+
+    /// The row of a scattered product's dense operand that an entry
+    /// gathers: row `index` (the entry's column for an item scattered by
+    /// rows, its row for one scattered by columns). Only for a `Scatter`.
+    fn gathered_row(&self, item: &LoopItem, index: &TokenStream) -> TokenStream {
+        let g = self.graph;
+        let LoopItem::Scatter { node, operand, .. } = *item else {
+            return quote!(::core::compile_error!(
+                "internal compiler error: a gathered row of a non-product"
+            ));
+        };
+        let other = other_operand(g, node, operand);
+        self.row_slice(rows_of(g, other, other_on_left(g, node, operand)), index)
     }
 
     /// Row `index` of a row source, as a slice.
@@ -1411,9 +1403,10 @@ fn pass_gathers(g: &Graph, inline: &[NodeId], items: &[LoopItem]) -> BTreeSet<(R
     for item in items {
         if let LoopItem::Scatter { node, operand, .. } = *item {
             let other = other_operand(g, node, operand);
-            let by_columns = !scatters_by_rows(g, item);
+            // Scattered by columns, the gathered row is the entry's row.
+            let indexed_by_row = !scatters_by_rows(g, item);
             let rows = rows_of(g, other, other_on_left(g, node, operand));
-            sources.insert((rows, by_columns));
+            sources.insert((rows, indexed_by_row));
         }
     }
     sources

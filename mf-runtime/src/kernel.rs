@@ -401,20 +401,12 @@ pub fn over_tiles<const N: usize, const R: usize, const C: usize>(
             outs: std::array::from_fn(|r| col_parts[r].next().unwrap_or_default()),
         })
         .collect();
-    row_blocks.par_iter_mut().for_each(|block| {
-        for (out, clear) in block.outs.iter_mut().zip(row_clear) {
-            if clear {
-                out.fill(0.0);
-            }
-        }
-    });
-    col_blocks.par_iter_mut().for_each(|block| {
-        for (out, clear) in block.outs.iter_mut().zip(col_clear) {
-            if clear {
-                out.fill(0.0);
-            }
-        }
-    });
+    row_blocks
+        .par_iter_mut()
+        .for_each(|block| clear_outputs(&mut block.outs, row_clear));
+    col_blocks
+        .par_iter_mut()
+        .for_each(|block| clear_outputs(&mut block.outs, col_clear));
     let mut total = [0.0; N];
     for round in 0..blocks {
         // Column blocks rotate by one each round: row block b meets column
@@ -677,11 +669,7 @@ pub fn over_rows<const N: usize, const R: usize>(
         .into_par_iter()
         .map(|(chunk, mut outs)| {
             let mut sums = [0.0; N];
-            for (out, clear) in outs.iter_mut().zip(clear) {
-                if clear {
-                    out.fill(0.0);
-                }
-            }
+            clear_outputs(&mut outs, clear);
             for row in chunk.clone() {
                 let mut row_outs = row_slices(&mut outs, &widths, row - chunk.start);
                 per_row(row, &mut row_outs, &mut sums);
@@ -690,6 +678,15 @@ pub fn over_rows<const N: usize, const R: usize>(
         })
         .collect();
     add_in_order(partials)
+}
+
+/// Zeroes the outputs marked `clear` (those not made with [`RowOutput::onto`]).
+fn clear_outputs<const R: usize>(outs: &mut [&mut [f64]; R], clear: [bool; R]) {
+    for (out, clear) in outs.iter_mut().zip(clear) {
+        if clear {
+            out.fill(0.0);
+        }
+    }
 }
 
 /// Row `local` of each of a block's outputs (`widths[r]` values per row).
