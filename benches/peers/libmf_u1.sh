@@ -36,6 +36,10 @@
 # are shifted so that the smallest id in TRAIN ∪ TEST becomes 0 (LIBMF
 # takes m = max row id + 1; a constant shift changes nothing else).
 # Medians are over REPEATS runs. Nothing is written outside a temp dir.
+# On a busy machine, 2 threads with -p can be several times slower than
+# without: the per-epoch evaluation's OpenMP threads spin-wait (libgomp's
+# default) against the SGD threads; OMP_WAIT_POLICY=passive, passed
+# through the environment, removes that.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
