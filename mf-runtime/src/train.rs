@@ -653,9 +653,10 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
         let mut eval = Evaluator::new(objective, projection.as_ref());
         let mut current = Iterate::new(x.to_vec());
         eval.evaluate(&mut current);
-        if let Some(what) = current.non_finite() {
-            return Err(TrainError::NonFiniteStart { what });
-        }
+        let mut grad_norm = match current.finite_grad_norm() {
+            Ok(norm) => norm,
+            Err(what) => return Err(TrainError::NonFiniteStart { what }),
+        };
         self.method.start(n);
         let mut next = current.clone();
         let bar = self.progress_bar();
@@ -671,7 +672,6 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
 
         let mut step = 0;
         let stop = loop {
-            let grad_norm = current.grad_norm();
             let observed = self.observe(&mut run, step, &current, grad_norm, eval.evaluations());
             if !bar.is_hidden() {
                 bar.set_position(step as u64);
@@ -684,24 +684,28 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
                 break StopReason::LineSearchFailed;
             }
             step += 1;
-            if let Some(what) = next.non_finite() {
-                bar.abandon();
-                x.copy_from_slice(&current.x);
-                return Err(TrainError::Diverged {
-                    method: self.method.name(),
-                    step,
-                    what,
-                    last_finite_loss: current.loss,
-                    hint: self.method.divergence_hint(),
-                });
-            }
+            // One read of the new point: its gradient norm, or what diverged.
+            grad_norm = match next.finite_grad_norm() {
+                Ok(norm) => norm,
+                Err(what) => {
+                    bar.abandon();
+                    x.copy_from_slice(&current.x);
+                    return Err(TrainError::Diverged {
+                        method: self.method.name(),
+                        step,
+                        what,
+                        last_finite_loss: current.loss,
+                        hint: self.method.divergence_hint(),
+                    });
+                }
+            };
             run.previous_loss = Some(current.loss);
             std::mem::swap(&mut current, &mut next);
         };
         bar.finish_and_clear();
 
         if run.history.last().map(|r| r.step) != Some(step) {
-            let record = run.record(step, &current, current.grad_norm(), eval.evaluations());
+            let record = run.record(step, &current, grad_norm, eval.evaluations());
             // The run is stopping anyway: the callback's answer does not matter.
             let _ = self.push(&mut run, record);
         }
@@ -712,7 +716,7 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
             }
             _ => {
                 x.copy_from_slice(&current.x);
-                (current.loss, current.grad_norm())
+                (current.loss, grad_norm)
             }
         };
         Ok(Report {

@@ -1,5 +1,6 @@
 //! Adam (Kingma & Ba, 2015).
 
+use super::vector::sweep;
 use super::{Evaluator, Iterate, Minimizer, Step};
 use crate::Objective;
 
@@ -100,6 +101,38 @@ impl Default for Adam {
     }
 }
 
+/// The constants of one Adam step.
+#[derive(Clone, Copy)]
+struct Rule {
+    b1: f64,
+    b2: f64,
+    /// `α / (1 − β1ᵗ)`.
+    step: f64,
+    /// `1 / (1 − β2ᵗ)`.
+    v_scale: f64,
+    epsilon: f64,
+}
+
+impl Rule {
+    /// The step on one chunk: moments `m`, `v` and the new point `new` from
+    /// the point `x` and its gradient `g`.
+    fn apply(self, new: &mut [f64], m: &mut [f64], v: &mut [f64], x: &[f64], g: &[f64]) {
+        let Rule {
+            b1,
+            b2,
+            step,
+            v_scale,
+            epsilon,
+        } = self;
+        for ((new, (m, v)), (x, g)) in new.iter_mut().zip(m.iter_mut().zip(v)).zip(x.iter().zip(g))
+        {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *new = x - step * *m / ((*v * v_scale).sqrt() + epsilon);
+        }
+    }
+}
+
 impl Minimizer for Adam {
     fn name(&self) -> &'static str {
         "Adam"
@@ -121,18 +154,19 @@ impl Minimizer for Adam {
         let (b1, b2) = (self.beta1, self.beta2);
         self.beta1_t *= b1;
         self.beta2_t *= b2;
-        let step = self.learning_rate / (1.0 - self.beta1_t);
-        let v_scale = 1.0 / (1.0 - self.beta2_t);
-        for ((new, (m, v)), (x, g)) in next
-            .x
-            .iter_mut()
-            .zip(self.m.iter_mut().zip(&mut self.v))
-            .zip(current.x.iter().zip(&current.grad))
-        {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *new = x - step * *m / ((*v * v_scale).sqrt() + self.epsilon);
-        }
+        let rule = Rule {
+            b1,
+            b2,
+            step: self.learning_rate / (1.0 - self.beta1_t),
+            v_scale: 1.0 / (1.0 - self.beta2_t),
+            epsilon: self.epsilon,
+        };
+        let (x, grad) = (&current.x, &current.grad);
+        let outs = [&mut next.x[..], &mut self.m[..], &mut self.v[..]];
+        let [] = sweep(x.len(), outs, move |r, [new, m, v]| {
+            rule.apply(new, m, v, &x[r.clone()], &grad[r]);
+            []
+        });
         eval.evaluate(next);
         Step::Moved
     }

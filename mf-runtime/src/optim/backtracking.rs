@@ -1,6 +1,7 @@
 //! Steepest descent with a backtracking (Armijo) line search.
 
-use super::{set_point_on_ray, Evaluator, Iterate, Minimizer, Step};
+use super::vector::{descent_if_finite, set_point_on_ray};
+use super::{Evaluator, Iterate, Minimizer, Step};
 use crate::Objective;
 
 /// Gradient descent whose step is found by backtracking: try `t`, accept if
@@ -126,18 +127,17 @@ impl Minimizer for Backtracking {
     ) -> Step {
         let mut t = self.next_trial;
         for _ in 0..=self.max_backtracks {
-            set_point_on_ray(&mut next.x, &current.x, -t, &current.grad);
+            // The point is checked after the projection, below.
+            let _ = set_point_on_ray(&mut next.x, &current.x, -t, &current.grad);
             eval.evaluate(next);
-            // ∇f(x)·(x_new − x), with x_new after projection.
-            let predicted: f64 = current
-                .grad
-                .iter()
-                .zip(next.x.iter().zip(&current.x))
-                .map(|(g, (new, old))| g * (new - old))
-                .sum();
-            if next.non_finite().is_none() && next.loss <= current.loss + self.c1 * predicted {
-                self.next_trial = t * self.grow;
-                return Step::Moved;
+            // ∇f(x)·(x_new − x), with x_new after projection, if x_new and
+            // its gradient are finite.
+            let predicted = descent_if_finite(&current.grad, &next.x, &current.x, &next.grad);
+            if let Some(predicted) = predicted {
+                if next.loss <= current.loss + self.c1 * predicted {
+                    self.next_trial = t * self.grow;
+                    return Step::Moved;
+                }
             }
             t *= self.shrink;
         }

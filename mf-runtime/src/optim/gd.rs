@@ -1,5 +1,6 @@
 //! Batch gradient descent with a fixed learning rate: the original method.
 
+use super::vector::set_point_on_ray;
 use super::{Evaluator, Iterate, Minimizer, Step};
 use crate::Objective;
 
@@ -65,7 +66,8 @@ impl Minimizer for GradientDescent {
         current: &Iterate,
         next: &mut Iterate,
     ) -> Step {
-        super::set_point_on_ray(&mut next.x, &current.x, -self.learning_rate, &current.grad);
+        // The driver checks the new point; the sweep's own check is not needed.
+        let _ = set_point_on_ray(&mut next.x, &current.x, -self.learning_rate, &current.grad);
         eval.evaluate(next);
         Step::Moved
     }

@@ -7,7 +7,8 @@
 //! whose loss or gradient is not finite is treated as "too far" (its value
 //! as +∞), so the search backs off from overflow instead of failing.
 
-use super::{dot, set_point_on_ray, Evaluator, Iterate, Step};
+use super::vector::{dot, set_point_on_ray};
+use super::{Evaluator, Iterate, Step};
 use crate::Objective;
 
 /// One trial of the line search: step `t`, loss `f`, slope `d` along the direction.
@@ -47,7 +48,8 @@ impl StrongWolfe {
 
     /// Searches `current.x + t·direction` for a step satisfying the strong
     /// Wolfe conditions, starting from `t0`. `direction` must be a descent
-    /// direction. On [`Step::Moved`], `next` holds the accepted point: a
+    /// direction and `d0` its slope `∇f(current) · direction` (negative).
+    /// On [`Step::Moved`], `next` holds the accepted point: a
     /// strong-Wolfe point, or — when the evaluation budget runs out — the
     /// lowest point found that satisfies sufficient decrease.
     pub(crate) fn search<O: Objective + ?Sized>(
@@ -55,11 +57,11 @@ impl StrongWolfe {
         eval: &mut Evaluator<'_, O>,
         current: &Iterate,
         direction: &[f64],
+        d0: f64,
         t0: f64,
         next: &mut Iterate,
     ) -> Step {
         let f0 = current.loss;
-        let d0 = dot(&current.grad, direction);
         let sufficient = |s: &Sample| s.f <= f0 + self.c1 * s.t * d0;
         let curvature = |s: &Sample| s.d.abs() <= -self.c2 * d0;
         let mut lo = Sample {
@@ -136,19 +138,22 @@ fn probe<O: Objective + ?Sized>(
     t: f64,
     next: &mut Iterate,
 ) -> Sample {
-    set_point_on_ray(&mut next.x, &current.x, t, direction);
+    let finite_x = set_point_on_ray(&mut next.x, &current.x, t, direction);
     eval.evaluate(next);
-    match next.non_finite() {
-        Some(_) => Sample {
+    let d = dot(&next.grad, direction);
+    // A finite slope means a finite gradient (a NaN or infinite component
+    // makes its product, and so the sum, NaN or infinite); the exact check
+    // runs only when the quick one fails.
+    let finite =
+        (finite_x && next.loss.is_finite() && d.is_finite()) || next.non_finite().is_none();
+    if finite {
+        Sample { t, f: next.loss, d }
+    } else {
+        Sample {
             t,
             f: f64::INFINITY,
             d: f64::NAN,
-        },
-        None => Sample {
-            t,
-            f: next.loss,
-            d: dot(&next.grad, direction),
-        },
+        }
     }
 }
 
@@ -225,7 +230,7 @@ mod tests {
         search.start(1);
         let mut eval = Evaluator::new(&mut objective, None);
         // The first trial, x = 100, is NaN.
-        let outcome = search.search(&mut eval, &current, &[1.0], 100.0, &mut next);
+        let outcome = search.search(&mut eval, &current, &[1.0], -2.0, 100.0, &mut next);
         assert_eq!(outcome, Step::Moved);
         assert!(next.x[0] < 3.0 && next.loss < current.loss, "{next:?}");
         assert!(
@@ -244,7 +249,7 @@ mod tests {
         search.start(1);
         let mut eval = Evaluator::new(&mut objective, None);
         // t = 2.5 overshoots (slope +3 > 0.1·2), the cubic through both ends is exact.
-        let outcome = search.search(&mut eval, &current, &[1.0], 2.5, &mut next);
+        let outcome = search.search(&mut eval, &current, &[1.0], -2.0, 2.5, &mut next);
         assert_eq!(outcome, Step::Moved);
         assert!((next.x[0] - 1.0).abs() < 1e-12, "{next:?}");
         assert_eq!(eval.evaluations(), 2);
@@ -259,7 +264,7 @@ mod tests {
         search.start(1);
         let mut eval = Evaluator::new(&mut objective, None);
         // Uphill: no step along +∞·(−1)… every trial is worse than the start.
-        let outcome = search.search(&mut eval, &current, &[-1.0], 1.0, &mut next);
+        let outcome = search.search(&mut eval, &current, &[-1.0], 2.0, 1.0, &mut next);
         assert_eq!(outcome, Step::Stalled);
         assert_eq!(eval.evaluations(), 5);
     }

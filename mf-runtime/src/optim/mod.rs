@@ -55,6 +55,7 @@ mod nesterov;
 mod projection;
 #[cfg(test)]
 pub(crate) mod test_problems;
+pub mod vector;
 
 pub use adam::Adam;
 pub use backtracking::Backtracking;
@@ -115,7 +116,31 @@ impl Iterate {
     /// assert_eq!(it.grad_norm(), 10.0);
     /// ```
     pub fn grad_norm(&self) -> f64 {
-        norm(&self.grad)
+        vector::norm(&self.grad)
+    }
+
+    /// The gradient norm when the loss, the gradient and the parameters are
+    /// all finite, else what is not ([`non_finite`](Iterate::non_finite)):
+    /// the driver's check of each new point, in one read of `x` and `grad`.
+    ///
+    /// ```
+    /// # use mf_runtime::optim::{Iterate, NonFinite};
+    /// let mut it = Iterate::new(vec![0.0; 2]);
+    /// it.loss = 1.0;
+    /// it.grad = vec![6.0, 8.0];
+    /// assert_eq!(it.finite_grad_norm(), Ok(10.0));
+    /// it.x[1] = f64::NAN;
+    /// assert!(matches!(it.finite_grad_norm(), Err(NonFinite::Parameter { index: 1, .. })));
+    /// ```
+    pub fn finite_grad_norm(&self) -> Result<f64, NonFinite> {
+        if self.loss.is_finite() {
+            if let Some(norm) = vector::finite_norm(&self.grad, &self.x) {
+                return Ok(norm);
+            }
+        }
+        Err(self
+            .non_finite()
+            .unwrap_or(NonFinite::Loss { value: self.loss }))
     }
 
     /// What is not finite here, if anything: the loss first, then the first
@@ -137,19 +162,16 @@ impl Iterate {
         if !self.loss.is_finite() {
             return Some(NonFinite::Loss { value: self.loss });
         }
-        if let Some(index) = self.grad.iter().position(|g| !g.is_finite()) {
+        if let Some(index) = vector::first_non_finite(&self.grad) {
             return Some(NonFinite::Gradient {
                 index,
                 value: self.grad[index],
             });
         }
-        self.x
-            .iter()
-            .position(|v| !v.is_finite())
-            .map(|index| NonFinite::Parameter {
-                index,
-                value: self.x[index],
-            })
+        vector::first_non_finite(&self.x).map(|index| NonFinite::Parameter {
+            index,
+            value: self.x[index],
+        })
     }
 }
 
@@ -406,48 +428,8 @@ pub(crate) fn setting(v: f64) -> String {
     }
 }
 
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Euclidean norm, rescaled when the plain sum of squares overflows or
-/// underflows (gradients of 1e200 happen just before a divergence).
-pub(crate) fn norm(a: &[f64]) -> f64 {
-    let squares = dot(a, a);
-    if squares.is_finite() && squares >= f64::MIN_POSITIVE {
-        return squares.sqrt();
-    }
-    if squares.is_nan() {
-        return f64::NAN;
-    }
-    let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    if scale == 0.0 || scale.is_infinite() {
-        return scale;
-    }
-    scale * a.iter().map(|v| (v / scale).powi(2)).sum::<f64>().sqrt()
-}
-
-/// `out = x + t d`
-pub(crate) fn set_point_on_ray(out: &mut [f64], x: &[f64], t: f64, d: &[f64]) {
-    for ((o, x), d) in out.iter_mut().zip(x).zip(d) {
-        *o = x + t * d;
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::norm;
-
-    #[test]
-    fn norm_survives_overflow_and_underflow() {
-        assert_eq!(norm(&[3.0, 4.0]), 5.0);
-        assert!((norm(&[3e200, 4e200]) / 5e200 - 1.0).abs() < 1e-15);
-        assert!((norm(&[3e-200, 4e-200]) / 5e-200 - 1.0).abs() < 1e-15);
-        assert_eq!(norm(&[0.0, 0.0]), 0.0);
-        assert_eq!(norm(&[1.0, f64::INFINITY]), f64::INFINITY);
-        assert!(norm(&[f64::INFINITY, f64::NAN]).is_nan());
-    }
-
     #[test]
     fn settings_are_quoted_briefly() {
         use super::setting;

@@ -1,5 +1,6 @@
 //! Gradient descent with Nesterov momentum.
 
+use super::vector::sweep;
 use super::{Evaluator, Iterate, Minimizer, Step};
 use crate::Objective;
 
@@ -78,6 +79,15 @@ impl Default for Nesterov {
     }
 }
 
+/// The step on one chunk: velocity `v` and the new point `new` from the
+/// point `x` and its gradient `g`, at rate `lr` and momentum `mu`.
+fn update(new: &mut [f64], v: &mut [f64], x: &[f64], g: &[f64], lr: f64, mu: f64) {
+    for ((new, v), (x, g)) in new.iter_mut().zip(v).zip(x.iter().zip(g)) {
+        *v = mu * *v - lr * g;
+        *new = x + mu * *v - lr * g;
+    }
+}
+
 impl Minimizer for Nesterov {
     fn name(&self) -> &'static str {
         "Nesterov momentum"
@@ -94,15 +104,12 @@ impl Minimizer for Nesterov {
         next: &mut Iterate,
     ) -> Step {
         let (lr, mu) = (self.learning_rate, self.momentum);
-        for ((new, v), (x, g)) in next
-            .x
-            .iter_mut()
-            .zip(&mut self.velocity)
-            .zip(current.x.iter().zip(&current.grad))
-        {
-            *v = mu * *v - lr * g;
-            *new = x + mu * *v - lr * g;
-        }
+        let (x, grad) = (&current.x, &current.grad);
+        let outs = [&mut next.x[..], &mut self.velocity[..]];
+        let [] = sweep(x.len(), outs, move |r, [new, velocity]| {
+            update(new, velocity, &x[r.clone()], &grad[r], lr, mu);
+            []
+        });
         eval.evaluate(next);
         Step::Moved
     }
