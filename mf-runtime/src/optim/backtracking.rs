@@ -133,7 +133,7 @@ impl Minimizer for Backtracking {
             // ∇f(x)·(x_new − x), with x_new after projection, if x_new and
             // its gradient are finite.
             let predicted = descent_if_finite(&current.grad, &next.x, &current.x, &next.grad);
-            if let Some(predicted) = predicted {
+            if let (Some(predicted), true) = (predicted, next.loss.is_finite()) {
                 if next.loss <= current.loss + self.c1 * predicted {
                     self.next_trial = t * self.grow;
                     return Step::Moved;
@@ -183,6 +183,34 @@ mod tests {
         let report = solve(Backtracking::default(), &mut Rosenbrock, &mut x, 500, 0.0);
         let losses: Vec<f64> = report.history.records().iter().map(|r| r.loss).collect();
         assert!(losses.windows(2).all(|w| w[1] < w[0]), "monotone descent");
+    }
+
+    #[test]
+    fn a_trial_with_a_non_finite_loss_is_rejected() {
+        /// `x²`, but −∞ beyond 1 (a loss that breaks down far out).
+        struct Cliff;
+        impl Objective for Cliff {
+            fn num_params(&self) -> usize {
+                1
+            }
+            fn value(&mut self, x: &[f64]) -> f64 {
+                if x[0].abs() > 1.0 {
+                    f64::NEG_INFINITY
+                } else {
+                    x[0] * x[0]
+                }
+            }
+            fn value_and_gradient(&mut self, x: &[f64], g: &mut [f64]) -> f64 {
+                g[0] = 2.0 * x[0];
+                self.value(x)
+            }
+        }
+        let mut x = vec![0.5];
+        // The first trial, x = 0.5 − 4·1 = −3.5, has a loss of −∞.
+        let bt = Backtracking::default().initial_step(4.0);
+        let report = solve(bt, &mut Cliff, &mut x, 1, 0.0);
+        assert!(report.loss.is_finite() && x[0].abs() <= 1.0, "{x:?}");
+        assert!(report.evaluations > 2);
     }
 
     #[test]
