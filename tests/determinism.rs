@@ -1,5 +1,5 @@
-//! Determinism of whole training runs: a sparse loss trained with L-BFGS and
-//! with Adam for a fixed number of steps ends on the same parameter vector,
+//! Determinism of whole training runs: a sparse loss trained with L-BFGS,
+//! Adam and ALS for a fixed number of steps ends on the same parameter vector,
 //! bit for bit, on 1, 2 and 4 rayon threads and on every repeat with the
 //! same seed.
 //!
@@ -11,7 +11,7 @@
 mod common;
 
 use mf_runtime::data::synthetic;
-use mf_runtime::{loss, Adam, Init, Lbfgs, Minimizer, Ratings, StopReason};
+use mf_runtime::{loss, Adam, Als, Init, Lbfgs, Minimizer, Ratings, StopReason};
 
 loss! {
     pub struct SparseBiased {
@@ -32,6 +32,7 @@ const STEPS: usize = 25;
 enum Method {
     Lbfgs,
     Adam,
+    Als,
 }
 
 /// Initialises from `seed` and trains for exactly `STEPS` steps; the final
@@ -58,6 +59,12 @@ fn train(data: &Ratings, method: Method, seed: u64) -> (Vec<u64>, u64) {
             .progress(false)
             .minimize(&mut objective, x),
         Method::Adam => Adam::new(0.01)
+            .train()
+            .max_iters(STEPS)
+            .tol_rel_loss(0.0)
+            .progress(false)
+            .minimize(&mut objective, x),
+        Method::Als => Als::default()
             .train()
             .max_iters(STEPS)
             .tol_rel_loss(0.0)
@@ -115,4 +122,9 @@ fn lbfgs_runs_are_bit_identical_across_threads_and_repeats() {
 #[test]
 fn adam_runs_are_bit_identical_across_threads_and_repeats() {
     check(Method::Adam);
+}
+
+#[test]
+fn als_runs_are_bit_identical_across_threads_and_repeats() {
+    check(Method::Als);
 }

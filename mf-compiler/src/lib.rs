@@ -14,6 +14,8 @@
 //! - `diff`: reverse-mode symbolic gradients, rule by rule from `ops`, the
 //!   table of operations;
 //! - `simplify`: algebra applied as every node is built (CSE by interning);
+//! - `blocks`: the row-block Newton systems (ALS) of the loss, per row of
+//!   users, items and the global params;
 //! - `lower`: fused loops, matrix products and passes over observed entries;
 //! - `emit`: Rust code, with `explain` rendering the math.
 //!
@@ -22,6 +24,7 @@
 
 use proc_macro2::TokenStream;
 
+mod blocks;
 mod check;
 mod diff;
 mod emit;
@@ -111,6 +114,14 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
             graph.internal_errors.join("; ")
         )));
     }
+    let math = |g: &ir::Graph, id: ir::NodeId| explain::Printer::new(g, &symbols).math(id);
+    let blocks = blocks::derive(&mut graph, &symbols, loss, &math);
+    if !graph.internal_errors.is_empty() {
+        return Err(def.body.range().error(format!(
+            "internal compiler error while deriving the row systems (please report): {}",
+            graph.internal_errors.join("; ")
+        )));
+    }
     let sparse: Vec<(ir::Shape, u16)> = symbols
         .data
         .iter()
@@ -148,7 +159,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         },
         None => None,
     };
-    let explain = explain::explain(
+    let mut explain = explain::explain(
         &def.name.to_string(),
         &printer,
         loss,
@@ -156,6 +167,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         &gradient_plan,
         prediction.as_ref().map(|(node, _)| *node),
     );
+    explain.push_str(&blocks::explain(&blocks, &symbols, &|id| printer.math(id)));
     Ok(emit::emit(&emit::Input {
         def: &def,
         symbols: &symbols,
@@ -165,6 +177,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         gradient_plan: &gradient_plan,
         explain,
         prediction: prediction.map(|(_, code)| code),
+        blocks: &blocks,
     }))
 }
 

@@ -40,10 +40,12 @@
 // Generated code names this crate `::mf_runtime`, also inside its own tests.
 extern crate self as mf_runtime;
 
+pub mod blocks;
 pub mod data;
 mod dims;
 pub mod gradcheck;
 pub mod kernel;
+pub mod linalg;
 pub mod metrics;
 pub mod model;
 mod objective;
@@ -57,7 +59,9 @@ pub use dims::{DimBinder, ShapeError};
 pub use mf_macros::loss;
 pub use model::{Model, ModelError};
 pub use objective::Objective;
-pub use optim::{Adam, Backtracking, GradientDescent, Lbfgs, Minimizer, Nesterov, NonNegative};
+pub use optim::{
+    fold_in, Adam, Als, Backtracking, GradientDescent, Lbfgs, Minimizer, Nesterov, NonNegative,
+};
 pub use params::{Init, ParamBlock, ParamLayout, Params};
 pub use plot::CurvePlot;
 pub use train::{Best, History, Record, Report, StopReason, TrainError, Trainer};

@@ -369,6 +369,15 @@ pub enum TrainError {
         /// The optimizer's name.
         method: &'static str,
     },
+    /// The method needs what the objective does not have, e.g. [`Als`](crate::Als)
+    /// on a loss with a term that has no row systems.
+    #[error("{method} cannot train this loss: {reason}; train it with L-BFGS or Adam instead")]
+    MethodUnsupported {
+        /// The optimizer's name.
+        method: &'static str,
+        /// Why, naming the term.
+        reason: String,
+    },
 }
 
 type Metric<'a> = Box<dyn FnMut(&[f64]) -> f64 + 'a>;
@@ -632,6 +641,14 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
                 expected: n,
                 got: x.len(),
             });
+        }
+        if self.method.needs_row_systems() {
+            if let Err(reason) = objective.row_systems() {
+                return Err(TrainError::MethodUnsupported {
+                    method: self.method.name(),
+                    reason,
+                });
+            }
         }
         let projection = self.projection.take();
         if let Some(projection) = &projection {

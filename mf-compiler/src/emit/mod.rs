@@ -17,6 +17,7 @@
 //!   step, and a node's value at an entry of a loop;
 //! - `dense`: fused loops over dense domains and matrix products;
 //! - `entries`: passes over the observed entries of sparse data;
+//! - `rows`: the row systems of the row-block methods (ALS, fold-in);
 //! - `prediction`: a node's value at one entry from the flat parameters
 //!   (`predict_flat`).
 
@@ -24,6 +25,7 @@ mod dense;
 mod entries;
 mod objective;
 mod prediction;
+mod rows;
 mod workspace;
 
 pub(crate) use prediction::prediction_code;
@@ -47,6 +49,8 @@ pub(crate) struct Input<'a> {
     pub(crate) explain: String,
     /// The body of `predict_flat`, when the loss has a prediction.
     pub(crate) prediction: Option<TokenStream>,
+    /// The row systems, or why the loss has none.
+    pub(crate) blocks: &'a crate::blocks::Blocks,
 }
 
 fn node_var(id: NodeId) -> Ident {
@@ -205,6 +209,11 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
     });
     let (count_fields, count_inits) = workspace::count_fields(input.graph, s);
     let (value_body, gradient_body) = objective::bodies(input, &workspace_ty);
+    let (rows_items, rows_field, rows_init, rows_method) =
+        match rows::row_items(input.graph, s, input.blocks, name) {
+            Ok(r) => (r.items, r.field, r.field_init, r.method),
+            Err(why) => (quote!(), quote!(), quote!(), rows::refusal(&why)),
+        };
     let explain = &input.explain;
     let predict_methods = input.prediction.as_ref().map(|code| {
         quote! {
@@ -389,6 +398,7 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
                     dims,
                     offsets,
                     workspace: #workspace_ty { #(#workspace_inits)* },
+                    #rows_init
                     #(#count_inits)*
                 })
             }
@@ -408,6 +418,7 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             /// End of each param's block in the flat vector.
             offsets: [usize; #num_params],
             workspace: #workspace_ty,
+            #rows_field
             #(#count_fields)*
         }
 
@@ -424,7 +435,11 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             fn value_and_gradient(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
                 #gradient_body
             }
+
+            #rows_method
         }
+
+        #rows_items
     }
 }
 

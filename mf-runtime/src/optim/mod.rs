@@ -19,6 +19,7 @@
 //! | [`Nesterov`] | Nesterov momentum, fixed rate | 1 |
 //! | [`Adam`] | Adam (Kingma & Ba), bias-corrected | 1 |
 //! | [`Lbfgs`] | L-BFGS two-loop recursion, strong-Wolfe line search | ≥ 1, usually 1 |
+//! | [`Als`] | a sweep of row-block Newton steps (exact for quadratic rows: ALS) | 1 |
 //!
 //! All of them are deterministic: no randomness, and the same inputs give
 //! bit-identical results.
@@ -47,6 +48,7 @@
 //! ```
 
 mod adam;
+mod als;
 mod backtracking;
 mod gd;
 mod lbfgs;
@@ -58,6 +60,7 @@ pub(crate) mod test_problems;
 pub mod vector;
 
 pub use adam::Adam;
+pub use als::{fold_in, Als};
 pub use backtracking::Backtracking;
 pub use gd::GradientDescent;
 pub use lbfgs::Lbfgs;
@@ -281,6 +284,15 @@ impl<'a, O: Objective + ?Sized> Evaluator<'a, O> {
         at.loss = self.objective.value_and_gradient(&at.x, &mut at.grad);
     }
 
+    /// The objective's row systems, for row-block methods such as [`Als`]
+    /// (building and solving a row system is not an evaluation).
+    ///
+    /// # Errors
+    /// Why the objective has none ([`Objective::row_systems`]).
+    pub fn row_systems(&mut self) -> Result<&mut dyn crate::blocks::RowSystems, String> {
+        self.objective.row_systems()
+    }
+
     /// Number of evaluations so far in this run.
     ///
     /// See [`Evaluator`] for an example (the report carries the final count).
@@ -362,6 +374,19 @@ pub trait Minimizer {
         "the line search rejects non-finite points, so the objective returned a non-finite \
          value at a point it accepted: check the data and the loss for overflow"
             .to_string()
+    }
+
+    /// Whether the method needs the objective's row systems
+    /// ([`Objective::row_systems`]); the driver refuses an objective
+    /// without them, with the reason. The default is no.
+    ///
+    /// ```
+    /// # use mf_runtime::{Als, Lbfgs, Minimizer};
+    /// assert!(Als::default().needs_row_systems());
+    /// assert!(!Lbfgs::default().needs_row_systems());
+    /// ```
+    fn needs_row_systems(&self) -> bool {
+        false
     }
 
     /// Whether the method is sound with a [`NonNegative`] projection. The

@@ -1,0 +1,823 @@
+//! Row systems: the `RowSystems` implementation of a loss whose terms all
+//! have row blocks (see `crate::blocks`): per group, the copies prepared
+//! before its rows, and one row's loss, gradient and Hessian built from
+//! that row's observed entries.
+
+use super::float_literal;
+use crate::blocks::{Axis, Blocks, Group, Leaf};
+use crate::check::Symbols;
+use crate::ir::{Dim, Graph, NodeId, Op, Shape};
+use crate::ops::spec;
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+use std::collections::BTreeSet;
+
+/// The generated row systems: the struct and its `RowSystems` impl, and the
+/// body of the objective's `row_systems()`.
+pub(super) struct RowItems {
+    pub(super) items: TokenStream,
+    /// The objective's field holding the systems (absent without them).
+    pub(super) field: TokenStream,
+    pub(super) field_init: TokenStream,
+    pub(super) method: TokenStream,
+}
+
+/// Where the indices of a value come from in the code being emitted.
+enum At {
+    /// An observed entry `(u, i)` of the data, `value` its value.
+    Entry,
+    /// Coordinate `(ri, cj)` of a member param, `xv` its value.
+    Coord { member_param: u16 },
+}
+
+/// The per-entry code of a row and what wraps the loop over its entries.
+struct EntryCode {
+    before: TokenStream,
+    each: TokenStream,
+    after: TokenStream,
+}
+
+struct Ctx<'a> {
+    g: &'a Graph,
+    s: &'a Symbols,
+    group: &'a Group,
+    data: &'a Ident,
+    at: At,
+    /// Transposed copies the code reads (filled by `prepare`).
+    copies: std::cell::RefCell<BTreeSet<u16>>,
+}
+
+pub(super) fn row_items(
+    g: &Graph,
+    s: &Symbols,
+    blocks: &Blocks,
+    name: &Ident,
+) -> Result<RowItems, String> {
+    let rt = quote!(::mf_runtime);
+    let groups = match blocks {
+        Ok(groups) if !groups.is_empty() => groups,
+        Ok(_) => return Err("the loss has no param indexed by the data".into()),
+        Err(why) => return Err(why.clone()),
+    };
+    let rows_ty = format_ident!("{}Rows", name);
+    let data_ty = format_ident!("{}Data", name);
+    let data_index = s.data.iter().position(|d| d.sparse).unwrap_or(0);
+    let data = &s.data[data_index].name;
+    let num_params = s.params.len();
+
+    let mut all_copies = BTreeSet::new();
+    let mut group_descs = Vec::new();
+    let mut prepares = Vec::new();
+    let mut systems = Vec::new();
+    let mut losses = Vec::new();
+    let mut rows_of = Vec::new();
+    let mut grams = Vec::new();
+    for (gi, group) in groups.iter().enumerate() {
+        let ctx = Ctx {
+            g,
+            s,
+            group,
+            data,
+            at: At::Entry,
+            copies: Default::default(),
+        };
+        group_descs.push(group_desc(s, group, data));
+        let system = ctx.row_code(true)?;
+        let loss = ctx.row_code(false)?;
+        let copies = ctx.copies.borrow().clone();
+        // Gram matrices and the norms majorized around the start.
+        let mut prep = Vec::new();
+        for c in &copies {
+            let field = copy_field(s, *c);
+            let p = *c as usize;
+            let (r, cols) = (
+                dim_len(s.params[p].shape.rows),
+                dim_len(s.params[p].shape.cols),
+            );
+            prep.push(quote! {
+                let start = if #p == 0 { 0 } else { self.offsets[#p - 1] };
+                self.#field.resize(#r * #cols, 0.0);
+                #rt::kernel::transpose(&x[start..self.offsets[#p]], #r, #cols, &mut self.#field);
+            });
+        }
+        for norm in &group.norms {
+            let p = group.members[norm.member].param as usize;
+            prep.push(quote! {
+                let start = if #p == 0 { 0 } else { self.offsets[#p - 1] };
+                self.norms[#p] = #rt::kernel::dot(&x[start..self.offsets[#p]], &x[start..self.offsets[#p]]).sqrt();
+            });
+        }
+        for (t, gram) in group.grams.iter().enumerate() {
+            let field = format_ident!("gram_{}_{}", gi, t);
+            let p = gram.partner as usize;
+            let (r, c) = (
+                dim_len(s.params[p].shape.rows),
+                dim_len(s.params[p].shape.cols),
+            );
+            let (outer, inner) = if gram.partner_rows {
+                (r.clone(), c.clone())
+            } else {
+                (c.clone(), r.clone())
+            };
+            let (ia, ib) = if gram.partner_rows {
+                (quote!(t * #c + j), quote!(v * #c + j))
+            } else {
+                (quote!(j * #c + t), quote!(j * #c + v))
+            };
+            grams.push(field.clone());
+            prep.push(quote! {
+                let start = if #p == 0 { 0 } else { self.offsets[#p - 1] };
+                let y = &x[start..self.offsets[#p]];
+                let n = #outer;
+                self.#field.clear();
+                self.#field.resize(n * n, 0.0);
+                for t in 0..n {
+                    for v in 0..=t {
+                        let mut sum = 0.0f64;
+                        for j in 0..#inner {
+                            sum += y[#ia] * y[#ib];
+                        }
+                        self.#field[t * n + v] = sum;
+                        self.#field[v * n + t] = sum;
+                    }
+                }
+            });
+        }
+        all_copies.extend(copies);
+        prepares.push(quote!(#gi => { #(#prep)* }));
+        systems.push(quote!(#gi => { #system }));
+        losses.push(quote!(#gi => { #loss }));
+        rows_of.push(match group.axis {
+            Axis::DataRows(_) => quote!(#gi => {
+                let (others, values) = self.data.#data.csr().row(index);
+                #rt::blocks::Row { index, others, values }
+            }),
+            Axis::DataCols(_) => quote!(#gi => {
+                let (others, values) = self.data.#data.csc().col(index);
+                #rt::blocks::Row { index, others, values }
+            }),
+            Axis::Global => quote!(#gi => #rt::blocks::Row { index: 0, others: &[], values: &[] },),
+        });
+    }
+    let copy_fields: Vec<Ident> = all_copies.iter().map(|&c| copy_field(s, c)).collect();
+    let items = quote! {
+        /// The row systems of the loss (`RowSystems`), built on first use.
+        #[allow(non_snake_case)]
+        struct #rows_ty<'a> {
+            loss: #name,
+            data: #data_ty<'a>,
+            dims: Vec<usize>,
+            offsets: [usize; #num_params],
+            groups: Vec<#rt::blocks::RowGroup>,
+            norms: [f64; #num_params],
+            #(#copy_fields: Vec<f64>,)*
+            #(#grams: Vec<f64>,)*
+        }
+
+        #[allow(non_snake_case, unused_variables, unused_mut, unused_parens, clippy::all)]
+        impl<'a> #rows_ty<'a> {
+            fn new(loss: #name, data: #data_ty<'a>, dims: &[usize], offsets: [usize; #num_params]) -> Self {
+                let groups = ::std::vec![#(#group_descs),*];
+                #rows_ty {
+                    loss,
+                    data,
+                    dims: dims.to_vec(),
+                    offsets,
+                    groups,
+                    norms: [0.0; #num_params],
+                    #(#copy_fields: ::std::vec::Vec::new(),)*
+                    #(#grams: ::std::vec::Vec::new(),)*
+                }
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables, unused_mut, unused_parens, clippy::all)]
+        impl #rt::blocks::RowSystems for #rows_ty<'_> {
+            fn groups(&self) -> &[#rt::blocks::RowGroup] {
+                &self.groups
+            }
+
+            fn prepare(&mut self, group: usize, x: &[f64]) {
+                let dims = &self.dims;
+                match group {
+                    #(#prepares)*
+                    _ => {}
+                }
+            }
+
+            fn system(
+                &self,
+                group: usize,
+                row: #rt::blocks::Row<'_>,
+                x: &[f64],
+                z: &[f64],
+                grad: &mut [f64],
+                hess: &mut [f64],
+            ) -> f64 {
+                let dims = &self.dims;
+                let n = z.len();
+                match group {
+                    #(#systems)*
+                    _ => f64::NAN,
+                }
+            }
+
+            fn row_loss(&self, group: usize, row: #rt::blocks::Row<'_>, x: &[f64], z: &[f64]) -> f64 {
+                let dims = &self.dims;
+                let n = z.len();
+                let mut grad: [f64; 0] = [];
+                let mut hess: [f64; 0] = [];
+                match group {
+                    #(#losses)*
+                    _ => f64::NAN,
+                }
+            }
+
+            fn row(&self, group: usize, index: usize) -> #rt::blocks::Row<'_> {
+                match group {
+                    #(#rows_of)*
+                    _ => #rt::blocks::Row { index, others: &[], values: &[] },
+                }
+            }
+        }
+    };
+    Ok(RowItems {
+        items,
+        field: quote!(rows: ::core::option::Option<#rows_ty<'a>>,),
+        field_init: quote!(rows: ::core::option::Option::None,),
+        method: quote! {
+            fn row_systems(&mut self) -> ::core::result::Result<&mut dyn #rt::blocks::RowSystems, ::std::string::String> {
+                let (loss, data, dims, offsets) = (self.loss, self.data, self.dims, self.offsets);
+                ::core::result::Result::Ok(self.rows.get_or_insert_with(|| #rows_ty::new(loss, data, &dims, offsets)))
+            }
+        },
+    })
+}
+
+/// The `row_systems()` of a loss without row systems: the reason.
+pub(super) fn refusal(why: &str) -> TokenStream {
+    let rt = quote!(::mf_runtime);
+    quote! {
+        fn row_systems(&mut self) -> ::core::result::Result<&mut dyn #rt::blocks::RowSystems, ::std::string::String> {
+            ::core::result::Result::Err(::std::string::String::from(#why))
+        }
+    }
+}
+
+/// The local holding a node's value.
+fn local(id: NodeId) -> Ident {
+    format_ident!("v{}", id.0)
+}
+
+fn copy_field(s: &Symbols, p: u16) -> Ident {
+    super::prefixed("t", &s.params[p as usize].name)
+}
+
+/// A dimension's size inside the row systems (from `dims`).
+fn dim_len(dim: Dim) -> TokenStream {
+    match dim {
+        Dim::One => quote!(1usize),
+        Dim::Sym(d) => {
+            let d = d as usize;
+            quote!(dims[#d])
+        }
+    }
+}
+
+/// The `RowGroup` value describing a group.
+fn group_desc(s: &Symbols, group: &Group, data: &Ident) -> TokenStream {
+    let rt = quote!(::mf_runtime);
+    let (name, rows) = match group.axis {
+        Axis::DataRows(d) | Axis::DataCols(d) => (s.dims[d as usize].clone(), dim_len(Dim::Sym(d))),
+        Axis::Global => ("global".to_string(), quote!(1usize)),
+    };
+    let _ = data;
+    let segments = group.members.iter().map(|m| {
+        let p = m.param as usize;
+        let pname = s.params[p].name.to_string();
+        let cols = dim_len(s.params[p].shape.cols);
+        let width = dim_len(m.width);
+        let (row_stride, coord_stride) = match (group.axis, m.along_cols) {
+            (Axis::Global, _) => (quote!(0usize), quote!(1usize)),
+            (_, false) => (cols.clone(), quote!(1usize)),
+            (_, true) => (quote!(1usize), cols.clone()),
+        };
+        quote!(#rt::blocks::Segment {
+            name: #pname,
+            offset: if #p == 0 { 0 } else { offsets[#p - 1] },
+            row_stride: #row_stride,
+            coord_stride: #coord_stride,
+            width: #width,
+        })
+    });
+    let quadratic = group.quadratic;
+    quote!(#rt::blocks::RowGroup {
+        name: #name,
+        rows: #rows,
+        segments: ::std::vec![#(#segments),*],
+        quadratic: #quadratic,
+    })
+}
+
+impl Ctx<'_> {
+    /// The body computing one row's loss and, when `system`, adding its
+    /// gradient and Hessian.
+    fn row_code(&self, system: bool) -> Result<TokenStream, String> {
+        let rt = quote!(::mf_runtime);
+        let group = self.group;
+        let data = self.data;
+        // Each member's offset in z and its width.
+        let offsets = group.members.iter().enumerate().map(|(m, member)| {
+            let (o, w) = (format_ident!("o{}", m), format_ident!("w{}", m));
+            let width = dim_len(member.width);
+            let prev = if m == 0 {
+                quote!(0usize)
+            } else {
+                let (po, pw) = (format_ident!("o{}", m - 1), format_ident!("w{}", m - 1));
+                quote!(#po + #pw)
+            };
+            quote! { let #w: usize = #width; let #o: usize = #prev; }
+        });
+        let EntryCode {
+            before,
+            each: entry,
+            after,
+        } = self.entry_code(system)?;
+        let over_entries = match group.axis {
+            Axis::DataRows(_) => quote! {
+                for (&other, &value) in row.others.iter().zip(row.values) {
+                    let (u, i) = (row.index, other as usize);
+                    #entry
+                }
+            },
+            Axis::DataCols(_) => quote! {
+                for (&other, &value) in row.others.iter().zip(row.values) {
+                    let (u, i) = (other as usize, row.index);
+                    #entry
+                }
+            },
+            Axis::Global => quote! {
+                let csr = self.data.#data.csr();
+                for u in 0..self.data.#data.num_users() {
+                    let (cols, values) = csr.row(u);
+                    for (&col, &value) in cols.iter().zip(values) {
+                        let i = col as usize;
+                        #entry
+                    }
+                }
+            },
+        };
+        let over_entries = if group.entries.is_empty() {
+            quote!()
+        } else {
+            quote!(#before #over_entries #after)
+        };
+        let mut penalties = Vec::new();
+        for term in &group.coords {
+            let member = &group.members[term.member];
+            let ctx = Ctx {
+                at: At::Coord {
+                    member_param: member.param,
+                },
+                ..self.clone_shallow()
+            };
+            let mut roots = vec![term.expr];
+            if system {
+                roots.extend(term.d1);
+                roots.extend(term.d2);
+            }
+            let (lets, vars) = ctx.values(&roots)?;
+            let value = &vars[0];
+            let (o, w) = (
+                format_ident!("o{}", term.member),
+                format_ident!("w{}", term.member),
+            );
+            let (ri, cj) = if member.along_cols {
+                (quote!(c), quote!(row.index))
+            } else {
+                (quote!(row.index), quote!(c))
+            };
+            let updates = if system {
+                let d1 = term.d1.map(|d| {
+                    let v = local(d);
+                    quote!(grad[#o + c] += #v;)
+                });
+                let d2 = term.d2.map(|d| {
+                    let v = local(d);
+                    quote!(hess[(#o + c) * n + #o + c] += #v;)
+                });
+                quote!(#d1 #d2)
+            } else {
+                quote!()
+            };
+            self.copies
+                .borrow_mut()
+                .extend(ctx.copies.borrow().iter().copied());
+            penalties.push(quote! {
+                for c in 0..#w {
+                    let (ri, cj) = (#ri, #cj);
+                    let xv = z[#o + c];
+                    #lets
+                    total += #value;
+                    #updates
+                }
+            });
+        }
+        for norm in &group.norms {
+            let (coef_lets, coef) = self.values(&[norm.coef])?;
+            let coef = &coef[0];
+            let p = group.members[norm.member].param as usize;
+            let (o, w) = (
+                format_ident!("o{}", norm.member),
+                format_ident!("w{}", norm.member),
+            );
+            let updates = if system {
+                quote! {
+                    grad[#o + c] += coef * xv / radius;
+                    hess[(#o + c) * n + #o + c] += coef / radius;
+                }
+            } else {
+                quote!()
+            };
+            penalties.push(quote! {
+                // c‖X‖ ≤ c (‖X‖² / (2‖X₀‖) + ‖X₀‖ / 2): the row's part.
+                #coef_lets
+                let coef: f64 = #coef;
+                let radius = self.norms[#p].max(f64::MIN_POSITIVE);
+                for c in 0..#w {
+                    let xv = z[#o + c];
+                    total += coef * xv * xv / (2.0 * radius);
+                    #updates
+                }
+            });
+        }
+        for (t, gram) in group.grams.iter().enumerate() {
+            let (coef_lets, coef) = self.values(&[gram.coef])?;
+            let coef = &coef[0];
+            let gi = self.group_index();
+            let field = format_ident!("gram_{}_{}", gi, t);
+            let (o, w) = (
+                format_ident!("o{}", gram.member),
+                format_ident!("w{}", gram.member),
+            );
+            let updates = if system {
+                quote! {
+                    grad[#o + a] += 2.0 * coef * gz;
+                    for b in 0..=a {
+                        hess[(#o + a) * n + #o + b] += 2.0 * coef * gm[a * #w + b];
+                    }
+                }
+            } else {
+                quote!()
+            };
+            penalties.push(quote! {
+                // c xᵀ G x with the partner's Gram matrix G.
+                #coef_lets
+                let coef: f64 = #coef;
+                let gm = &self.#field;
+                for a in 0..#w {
+                    let gz = #rt::kernel::dot(&gm[a * #w..(a + 1) * #w], &z[#o..#o + #w]);
+                    total += coef * z[#o + a] * gz;
+                    #updates
+                }
+            });
+        }
+        Ok(quote! {
+            #(#offsets)*
+            let mut total = 0.0f64;
+            #over_entries
+            #(#penalties)*
+            total
+        })
+    }
+
+    fn clone_shallow(&self) -> Ctx<'_> {
+        Ctx {
+            g: self.g,
+            s: self.s,
+            group: self.group,
+            data: self.data,
+            at: At::Entry,
+            copies: Default::default(),
+        }
+    }
+
+    fn group_index(&self) -> usize {
+        match self.group.axis {
+            Axis::DataRows(_) => 0,
+            Axis::DataCols(_) => 1,
+            Axis::Global => 2,
+        }
+    }
+
+    /// The code run at each observed entry `(u, i)` with value `value`,
+    /// and the batches of rank-1 updates opened before the entries and
+    /// applied after them.
+    fn entry_code(&self, system: bool) -> Result<EntryCode, String> {
+        let rt = quote!(::mf_runtime);
+        let group = self.group;
+        let mut prelude = Vec::new();
+        for (j, leaf) in group.leaves.iter().enumerate() {
+            let l = format_ident!("l{}", j);
+            let (o, w) = (
+                format_ident!("o{}", leaf.member),
+                format_ident!("w{}", leaf.member),
+            );
+            match leaf.partner {
+                None => prelude.push(quote!(let #l: f64 = z[#o];)),
+                Some(partner) => {
+                    let a = format_ident!("a{}", j);
+                    let slice = self.operand_slice(
+                        partner.param,
+                        partner.transposed,
+                        !partner.group_on_right,
+                    );
+                    prelude.push(quote! {
+                        let #a: &[f64] = #slice;
+                        let #l: f64 = #rt::kernel::dot(&z[#o..#o + #w], #a);
+                    });
+                }
+            }
+        }
+        // Every value the entry needs, computed once.
+        let mut roots = Vec::new();
+        for term in &group.entries {
+            roots.push(term.expr);
+            if system {
+                roots.extend(term.d1.iter().flatten());
+                roots.extend(term.d2.iter().flatten());
+            }
+        }
+        let (lets, _) = self.values(&roots)?;
+        let mut body = Vec::new();
+        let (mut batches, mut flushes) = (Vec::new(), Vec::new());
+        for term in &group.entries {
+            let value = local(term.expr);
+            body.push(quote!(total += #value;));
+            if !system {
+                continue;
+            }
+            for (j, d1) in term.d1.iter().enumerate() {
+                let Some(d1) = d1 else { continue };
+                let code = local(*d1);
+                let leaf = &group.leaves[j];
+                let o = format_ident!("o{}", leaf.member);
+                body.push(match leaf.partner {
+                    None => quote!(grad[#o] += #code;),
+                    Some(_) => {
+                        let a = format_ident!("a{}", j);
+                        let w = format_ident!("w{}", leaf.member);
+                        quote!(#rt::kernel::axpy(#code, #a, &mut grad[#o..#o + #w]);)
+                    }
+                });
+            }
+            let mut pair = 0;
+            for j in 0..group.leaves.len() {
+                for l in j..group.leaves.len() {
+                    let d2 = term.d2[pair];
+                    pair += 1;
+                    let Some(d2) = d2 else { continue };
+                    let code = local(d2);
+                    let (vj, vl) = (self.coefficient(j), self.coefficient(l));
+                    let (oj, ol) = (
+                        format_ident!("o{}", group.leaves[j].member),
+                        format_ident!("o{}", group.leaves[l].member),
+                    );
+                    body.push(if j == l && group.leaves[j].partner.is_some() {
+                        let batch = format_ident!("batch{}_{}", j, batches.len());
+                        batches.push(quote!(let mut #batch = #rt::linalg::OuterBatch::new(#oj);));
+                        flushes.push(quote!(#batch.flush(hess, n);));
+                        quote!(#batch.push(hess, n, #code, #vj);)
+                    } else if j == l {
+                        quote!(#rt::linalg::add_outer_self(hess, n, #code, #oj, #vj);)
+                    } else {
+                        quote!(#rt::linalg::add_outer_pair(hess, n, #code, #oj, #vj, #ol, #vl);)
+                    });
+                }
+            }
+        }
+        Ok(EntryCode {
+            before: quote!(#(#batches)*),
+            each: quote! {
+                #(#prelude)*
+                #lets
+                #(#body)*
+            },
+            after: quote!(#(#flushes)*),
+        })
+    }
+
+    /// The coefficient vector of leaf `j` as a slice.
+    fn coefficient(&self, j: usize) -> TokenStream {
+        match self.group.leaves[j].partner {
+            None => quote!(&[1.0f64][..]),
+            Some(_) => {
+                let a = format_ident!("a{}", j);
+                quote!(#a)
+            }
+        }
+    }
+
+    /// A contiguous slice of a param operand of a product at the current
+    /// entry: the left operand's row `u`, or the right operand's column `i`
+    /// (from a transposed copy when the param stores it with a stride).
+    fn operand_slice(&self, p: u16, transposed: bool, right: bool) -> TokenStream {
+        let s = self.s;
+        let param = &s.params[p as usize];
+        let index = if right { quote!(i) } else { quote!(u) };
+        let needs_copy = right != transposed;
+        let pi = p as usize;
+        if needs_copy {
+            self.copies.borrow_mut().insert(p);
+            let field = copy_field(s, p);
+            // The copy is [cols, rows] of the param: its row `index` has `rows` values.
+            let len = dim_len(param.shape.rows);
+            quote!(&self.#field[#index * #len..(#index + 1) * #len])
+        } else {
+            let len = dim_len(param.shape.cols);
+            quote!({
+                let start = if #pi == 0 { 0 } else { self.offsets[#pi - 1] };
+                &x[start + #index * #len..start + (#index + 1) * #len]
+            })
+        }
+    }
+
+    /// Let-bindings computing `roots` at the current entry or coordinate,
+    /// one local per node (shared subexpressions once), and the local
+    /// holding each root.
+    fn values(&self, roots: &[NodeId]) -> Result<(TokenStream, Vec<Ident>), String> {
+        let g = self.g;
+        let mut seen = BTreeSet::new();
+        let mut stack = roots.to_vec();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) || self.leaf(id).is_some() {
+                continue;
+            }
+            match g.op(id) {
+                Op::Masked => stack.push(g.args(id)[1]),
+                Op::Broadcast => stack.push(g.args(id)[0]),
+                op if spec(op).class == crate::ops::Class::Elementwise => {
+                    stack.extend(g.args(id).iter().copied())
+                }
+                _ => {}
+            }
+        }
+        // Ids are a topological order: arguments come first.
+        let mut lets = Vec::new();
+        for &id in &seen {
+            let var = local(id);
+            let code = match self.leaf(id) {
+                Some(j) => {
+                    let l = format_ident!("l{}", j);
+                    quote!(#l)
+                }
+                None => self.node_code(id)?,
+            };
+            lets.push(quote!(let #var: f64 = #code;));
+        }
+        Ok((quote!(#(#lets)*), roots.iter().map(|&r| local(r)).collect()))
+    }
+
+    /// The index of `id` among the leaves, at an entry.
+    fn leaf(&self, id: NodeId) -> Option<usize> {
+        match self.at {
+            At::Entry => self.group.leaves.iter().position(|l: &Leaf| l.node == id),
+            At::Coord { .. } => None,
+        }
+    }
+
+    /// One node's value from its arguments' locals.
+    fn node_code(&self, id: NodeId) -> Result<TokenStream, String> {
+        let g = self.g;
+        let args = g.args(id);
+        let shape = g.shape(id);
+        Ok(match g.op(id) {
+            Op::Const(c) => float_literal(c.get()),
+            Op::Hyper(h) => {
+                let name = &self.s.hypers[h as usize].name;
+                quote!(self.loss.#name)
+            }
+            Op::Count(counted) => {
+                let (r, c) = (dim_len(counted.rows), dim_len(counted.cols));
+                quote!(((#r * #c) as f64))
+            }
+            Op::Data(_) => match self.at {
+                At::Entry => quote!(value),
+                At::Coord { .. } => return Err("a penalty reads the data's values".into()),
+            },
+            Op::Mask(_) => quote!(1.0f64),
+            Op::Masked => {
+                let x = local(args[1]);
+                quote!(#x)
+            }
+            Op::Broadcast => {
+                let x = local(args[0]);
+                quote!(#x)
+            }
+            Op::RowCount(_) => self.count(shape, true),
+            Op::ColCount(_) => self.count(shape, false),
+            Op::Param(p) => self.param(p, shape, false)?,
+            Op::Transpose => match g.op(args[0]) {
+                Op::Param(p) => self.param(p, g.shape(args[0]), true)?,
+                _ => return Err("a transposed expression is read at an entry".into()),
+            },
+            Op::MatMul => {
+                let (a, b) = (args[0], args[1]);
+                let operand = |id: NodeId| match g.op(id) {
+                    Op::Param(p) => Some((p, false)),
+                    Op::Transpose => match g.op(g.args(id)[0]) {
+                        Op::Param(p) => Some((p, true)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let (Some((pa, ta)), Some((pb, tb)), At::Entry) =
+                    (operand(a), operand(b), &self.at)
+                else {
+                    return Err("a product of expressions is read at an entry".into());
+                };
+                let left = self.operand_slice(pa, ta, false);
+                let right = self.operand_slice(pb, tb, true);
+                quote!(::mf_runtime::kernel::dot(#left, #right))
+            }
+            op => match spec(op).code {
+                Some(code) => {
+                    let args: Vec<TokenStream> = args
+                        .iter()
+                        .map(|&a| {
+                            let v = local(a);
+                            quote!(#v)
+                        })
+                        .collect();
+                    code(op, &args)
+                }
+                None => return Err(format!("`{}` is not computed at one entry", spec(op).name)),
+            },
+        })
+    }
+
+    /// An observation count of the data at the current row: the row's own
+    /// entry count along the group's axis (so a folded-in row counts its
+    /// own entries), the bound data's elsewhere.
+    fn count(&self, shape: Shape, rows: bool) -> TokenStream {
+        let data = self.data;
+        let own = matches!(
+            (self.group.axis, rows),
+            (Axis::DataRows(_), true) | (Axis::DataCols(_), false)
+        );
+        let index = self.index(if rows { shape.rows } else { shape.cols }, rows);
+        if own {
+            quote!((row.len() as f64))
+        } else if rows {
+            quote!((self.data.#data.user_count(#index) as f64))
+        } else {
+            quote!((self.data.#data.item_count(#index) as f64))
+        }
+    }
+
+    /// The index along an axis of a value at the current entry or coordinate.
+    fn index(&self, dim: Dim, rows: bool) -> TokenStream {
+        match (dim, &self.at) {
+            (Dim::One, _) => quote!(0usize),
+            (_, At::Entry) => {
+                if rows {
+                    quote!(u)
+                } else {
+                    quote!(i)
+                }
+            }
+            (_, At::Coord { .. }) => {
+                if rows {
+                    quote!(ri)
+                } else {
+                    quote!(cj)
+                }
+            }
+        }
+    }
+
+    /// A param read elementwise: a member's value from the row's `z`, any
+    /// other from `x`.
+    fn param(&self, p: u16, shape: Shape, transposed: bool) -> Result<TokenStream, String> {
+        if let At::Coord { member_param } = self.at {
+            if member_param == p {
+                return Ok(quote!(xv));
+            }
+            return Err("a penalty reads a second param".into());
+        }
+        if let Some(m) = self.group.members.iter().position(|m| m.param == p) {
+            let o = format_ident!("o{}", m);
+            return Ok(quote!(z[#o]));
+        }
+        // Entry indices of the param's own axes.
+        let (rd, cd) = (shape.rows, shape.cols);
+        let (ri, cj) = if transposed {
+            (self.index(rd, false), self.index(cd, true))
+        } else {
+            (self.index(rd, true), self.index(cd, false))
+        };
+        let cols = dim_len(cd);
+        let pi = p as usize;
+        Ok(quote!(x[(if #pi == 0 { 0 } else { self.offsets[#pi - 1] }) + #ri * #cols + #cj]))
+    }
+}
