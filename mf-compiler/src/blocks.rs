@@ -14,7 +14,7 @@
 //!   `X @ B` with `X` a group param (its coefficient vector at entry `(u, i)`
 //!   is `B[:, i]`, the partner), or a bias `X` itself (coefficient 1). The
 //!   first and second derivatives of `e` in the leaves are differentiated
-//!   symbolically (forward mode, rule by rule from the op table), so the
+//!   symbolically (forward mode, [`crate::diff::forward`]), so the
 //!   row's gradient is `Σᵢ Σⱼ ∂e/∂ℓⱼ aⱼ` and its Hessian
 //!   `Σᵢ Σⱼₗ ∂²e/∂ℓⱼ∂ℓₗ aⱼaₗᵀ`;
 //! - **coordinate terms** `sum(h(X))`, `h` elementwise in one group param
@@ -34,9 +34,9 @@
 //! *quadratic* and one solve is the exact block minimum (ALS).
 
 use crate::check::Symbols;
+use crate::diff::forward;
 use crate::ir::{Dim, DimId, Graph, NodeId, Op, Shape};
 use crate::ops::{spec, Class};
-use std::collections::HashMap;
 
 /// Which rows a group's blocks are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -529,189 +529,6 @@ fn find_leaves(g: &Graph, dep: &[bool], group: &mut Group, e: NodeId) -> Result<
 
 fn depends_on_any(g: &Graph, id: NodeId, nodes: &[NodeId]) -> bool {
     g.reachable(&[id]).iter().any(|n| nodes.contains(n))
-}
-
-/// The elementwise derivative `∂y/∂wrt` of `y`, with the nodes in `leaves`
-/// independent scalar variables at each entry (`None`: zero). Forward mode:
-/// each elementwise node's local partials come from its adjoint rule in the
-/// op table, applied to a copy of the node whose arguments are broadcast to
-/// its shape (so no partial is summed over a broadcast axis).
-pub fn forward(
-    g: &mut Graph,
-    y: NodeId,
-    wrt: NodeId,
-    leaves: &[NodeId],
-) -> Result<Option<NodeId>, String> {
-    let mut memo: HashMap<NodeId, Option<NodeId>> = HashMap::new();
-    forward_memo(g, y, wrt, leaves, &mut memo)
-}
-
-fn forward_memo(
-    g: &mut Graph,
-    y: NodeId,
-    wrt: NodeId,
-    leaves: &[NodeId],
-    memo: &mut HashMap<NodeId, Option<NodeId>>,
-) -> Result<Option<NodeId>, String> {
-    if y == wrt {
-        return Ok(Some(g.constant(1.0, Shape::SCALAR)));
-    }
-    if leaves.contains(&y) {
-        return Ok(None);
-    }
-    if let Some(&d) = memo.get(&y) {
-        return Ok(d);
-    }
-    if !g.reachable(&[y]).contains(&wrt) {
-        memo.insert(y, None);
-        return Ok(None);
-    }
-    let op = g.op(y);
-    let args = g.args(y).to_vec();
-    let result = match op {
-        Op::Broadcast => forward_memo(g, args[0], wrt, leaves, memo)?,
-        Op::Sign | Op::Above(_) => {
-            return Err(format!(
-                "its second derivative is zero except at a kink (`{}`, from `abs`, `max` or `relu`), so a Newton step has no curvature to use: write `huber(x, δ)` for `abs(x)`, or train it with a gradient method",
-                spec(op).name
-            ))
-        }
-        _ if spec(op).class == Class::Elementwise => {
-            let shape = g.shape(y);
-            let wide: Vec<NodeId> = args.iter().map(|&a| g.broadcast_to(a, shape)).collect();
-            // A partial is summed over any axis its argument is broadcast
-            // along; the arguments that carry `wrt` must have the full shape.
-            for (&a, &w) in args.iter().zip(&wide) {
-                if g.shape(w) != shape && g.reachable(&[a]).contains(&wrt) {
-                    return Err(format!("internal: `{}` is not broadcast", spec(op).name));
-                }
-            }
-            let copy = g.intern(op, wide, shape);
-            let one = g.constant(1.0, shape);
-            let Some(rule) = spec(op).adjoint else {
-                return Err(format!("`{}` has no derivative", spec(op).name));
-            };
-            let partials = rule(g, copy, one);
-            let mut total: Option<NodeId> = None;
-            for (&a, partial) in args.iter().zip(partials) {
-                let Some(partial) = partial else { continue };
-                let Some(da) = forward_memo(g, a, wrt, leaves, memo)? else {
-                    continue;
-                };
-                let term = g.apply(Op::Mul, &[partial, da]);
-                total = Some(match total {
-                    Some(t) => g.apply(Op::Add, &[t, term]),
-                    None => term,
-                });
-            }
-            total
-        }
-        _ => {
-            return Err(format!(
-                "`{}` sums or moves entries, so the term is not a function of one entry",
-                spec(op).name
-            ))
-        }
-    };
-    memo.insert(y, result);
-    Ok(result)
-}
-
-/// The row systems as readable math, for `explain()`.
-pub fn explain(blocks: &Blocks, symbols: &Symbols, math: &dyn Fn(NodeId) -> String) -> String {
-    let mut out = String::from("\nrow-block systems (Als, fold_in)\n");
-    let groups = match blocks {
-        Ok(groups) => groups,
-        Err(why) => {
-            out.push_str(&format!("  none: {why}\n"));
-            return out;
-        }
-    };
-    for group in groups {
-        let row = match group.axis {
-            Axis::DataRows(d) | Axis::DataCols(d) => {
-                format!("one row per {}", symbols.dims[d as usize])
-            }
-            Axis::Global => "one global row".to_string(),
-        };
-        let members: Vec<String> = group
-            .members
-            .iter()
-            .map(|m| symbols.params[m.param as usize].name.to_string())
-            .collect();
-        let method = if group.quadratic {
-            "quadratic: one solve is the exact block minimum (ALS)"
-        } else {
-            "not quadratic: damped Newton (Levenberg–Marquardt), never increasing the row's loss"
-        };
-        out.push_str(&format!("  {} ({row}); {method}\n", members.join(", ")));
-        for (j, leaf) in group.leaves.iter().enumerate() {
-            let coefficient = match leaf.partner {
-                None => "coefficient 1".to_string(),
-                Some(p) => {
-                    let name = &symbols.params[p.param as usize].name;
-                    let t = if p.transposed { "ᵀ" } else { "" };
-                    match p.group_on_right {
-                        false => format!("coefficients the column of {name}{t} at the entry"),
-                        true => format!("coefficients the row of {name}{t} at the entry"),
-                    }
-                }
-            };
-            out.push_str(&format!(
-                "    ℓ{} = {} ({coefficient})\n",
-                j + 1,
-                math(leaf.node)
-            ));
-        }
-        for term in &group.entries {
-            out.push_str(&format!(
-                "    over the row's observed entries, e = {}\n",
-                math(term.expr)
-            ));
-            let n = group.leaves.len();
-            let mut pair = 0;
-            for j in 0..n {
-                if let Some(d) = term.d1[j] {
-                    out.push_str(&format!("      ∂e/∂ℓ{} = {}\n", j + 1, math(d)));
-                }
-                for l in j..n {
-                    if let Some(d) = term.d2[pair] {
-                        out.push_str(&format!("      ∂²e/∂ℓ{}∂ℓ{} = {}\n", j + 1, l + 1, math(d)));
-                    }
-                    pair += 1;
-                }
-            }
-        }
-        for term in &group.coords {
-            let d2 = term.d2.map_or_else(|| "0".to_string(), math);
-            out.push_str(&format!(
-                "    penalty {} (diagonal curvature {d2})\n",
-                math(term.expr)
-            ));
-        }
-        for term in &group.norms {
-            let x = &symbols.params[group.members[term.member].param as usize].name;
-            let c = math(term.coef);
-            out.push_str(&format!(
-                "    {c} ‖{x}‖ majorized around the start X₀ of the group step: {c} (‖{x}‖² / (2‖X₀‖) + ‖X₀‖ / 2)\n"
-            ));
-        }
-        for term in &group.grams {
-            let x = &symbols.params[group.members[term.member].param as usize].name;
-            let y = &symbols.params[term.partner as usize].name;
-            let gram = if term.partner_rows {
-                format!("{y} {y}ᵀ")
-            } else {
-                format!("{y}ᵀ {y}")
-            };
-            out.push_str(&format!(
-                "    {} xᵀ ({gram}) x for each row x of {x} (the same matrix for every row)\n",
-                math(term.coef)
-            ));
-        }
-        out.push_str("    system: (Σ over entries of Σⱼₗ ∂²e/∂ℓⱼ∂ℓₗ aⱼaₗᵀ + the penalties' curvature) δ = −(Σ over entries of Σⱼ ∂e/∂ℓⱼ aⱼ + the penalties' gradient)\n");
-    }
-    out
 }
 
 #[cfg(test)]

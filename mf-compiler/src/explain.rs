@@ -1,6 +1,7 @@
-//! Readable math for `explain()`: the loss, each derived gradient, and how
-//! the generated code evaluates them.
+//! Readable math for `explain()`: the loss, each derived gradient, how the
+//! generated code evaluates them, and the row-block systems.
 
+use crate::blocks::{Axis, Blocks};
 use crate::check::Symbols;
 use crate::ir::{Dim, Graph, NodeId, Op, Shape};
 use crate::lower::{LoopItem, Plan, Step, Target};
@@ -397,6 +398,106 @@ pub fn explain(
     out.push_str("\nevaluation of value and gradient, in order\n");
     for (i, line) in printer.plan(plan).iter().enumerate() {
         out.push_str(&format!("  {}. {line}\n", i + 1));
+    }
+    out
+}
+
+/// The row-block systems of the loss (or why it has none) as readable math,
+/// the last section of `explain()`.
+pub fn row_systems(blocks: &Blocks, printer: &Printer) -> String {
+    let symbols = printer.symbols;
+    let math = |id: NodeId| printer.math(id);
+    let mut out = String::from("\nrow-block systems (Als, fold_in)\n");
+    let groups = match blocks {
+        Ok(groups) => groups,
+        Err(why) => {
+            out.push_str(&format!("  none: {why}\n"));
+            return out;
+        }
+    };
+    for group in groups {
+        let row = match group.axis {
+            Axis::DataRows(d) | Axis::DataCols(d) => {
+                format!("one row per {}", symbols.dims[d as usize])
+            }
+            Axis::Global => "one global row".to_string(),
+        };
+        let members: Vec<String> = group
+            .members
+            .iter()
+            .map(|m| symbols.params[m.param as usize].name.to_string())
+            .collect();
+        let method = if group.quadratic {
+            "quadratic: one solve is the exact block minimum (ALS)"
+        } else {
+            "not quadratic: damped Newton (Levenberg–Marquardt), never increasing the row's loss"
+        };
+        out.push_str(&format!("  {} ({row}); {method}\n", members.join(", ")));
+        for (j, leaf) in group.leaves.iter().enumerate() {
+            let coefficient = match leaf.partner {
+                None => "coefficient 1".to_string(),
+                Some(p) => {
+                    let name = &symbols.params[p.param as usize].name;
+                    let t = if p.transposed { "ᵀ" } else { "" };
+                    match p.group_on_right {
+                        false => format!("coefficients the column of {name}{t} at the entry"),
+                        true => format!("coefficients the row of {name}{t} at the entry"),
+                    }
+                }
+            };
+            out.push_str(&format!(
+                "    ℓ{} = {} ({coefficient})\n",
+                j + 1,
+                math(leaf.node)
+            ));
+        }
+        for term in &group.entries {
+            out.push_str(&format!(
+                "    over the row's observed entries, e = {}\n",
+                math(term.expr)
+            ));
+            let n = group.leaves.len();
+            let mut pair = 0;
+            for j in 0..n {
+                if let Some(d) = term.d1[j] {
+                    out.push_str(&format!("      ∂e/∂ℓ{} = {}\n", j + 1, math(d)));
+                }
+                for l in j..n {
+                    if let Some(d) = term.d2[pair] {
+                        out.push_str(&format!("      ∂²e/∂ℓ{}∂ℓ{} = {}\n", j + 1, l + 1, math(d)));
+                    }
+                    pair += 1;
+                }
+            }
+        }
+        for term in &group.coords {
+            let d2 = term.d2.map_or_else(|| "0".to_string(), math);
+            out.push_str(&format!(
+                "    penalty {} (diagonal curvature {d2})\n",
+                math(term.expr)
+            ));
+        }
+        for term in &group.norms {
+            let x = &symbols.params[group.members[term.member].param as usize].name;
+            let c = math(term.coef);
+            out.push_str(&format!(
+                "    {c} ‖{x}‖ majorized around the start X₀ of the group step: {c} (‖{x}‖² / (2‖X₀‖) + ‖X₀‖ / 2)\n"
+            ));
+        }
+        for term in &group.grams {
+            let x = &symbols.params[group.members[term.member].param as usize].name;
+            let y = &symbols.params[term.partner as usize].name;
+            let gram = if term.partner_rows {
+                format!("{y} {y}ᵀ")
+            } else {
+                format!("{y}ᵀ {y}")
+            };
+            out.push_str(&format!(
+                "    {} xᵀ ({gram}) x for each row x of {x} (the same matrix for every row)\n",
+                math(term.coef)
+            ));
+        }
+        out.push_str("    system: (Σ over entries of Σⱼₗ ∂²e/∂ℓⱼ∂ℓₗ aⱼaₗᵀ + the penalties' curvature) δ = −(Σ over entries of Σⱼ ∂e/∂ℓⱼ aⱼ + the penalties' gradient)\n");
     }
     out
 }

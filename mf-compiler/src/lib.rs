@@ -5,14 +5,15 @@
 //! unit-tested without a compiler in the loop:
 //!
 //! ```text
-//! parse → check → diff → simplify → lower → emit
+//! parse → check → diff → simplify → blocks → lower → emit
 //! ```
 //!
 //! - `parse`: tokens → syntax tree (numpy precedence);
 //! - `check`: names, roles and symbolic shapes → the IR (`ir`), with a
 //!   spanned error for every mistake;
-//! - `diff`: reverse-mode symbolic gradients, rule by rule from `ops`, the
-//!   table of operations;
+//! - `diff`: symbolic derivatives, rule by rule from `ops`, the table of
+//!   operations: reverse-mode gradients, and the forward-mode elementwise
+//!   derivatives the row systems of `blocks` are built from;
 //! - `simplify`: algebra applied as every node is built (CSE by interning);
 //! - `blocks`: the row-block Newton systems (ALS) of the loss, per row of
 //!   users, items and the global params;
@@ -167,7 +168,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         &gradient_plan,
         prediction.as_ref().map(|(node, _)| *node),
     );
-    explain.push_str(&blocks::explain(&blocks, &symbols, &|id| printer.math(id)));
+    explain.push_str(&explain::row_systems(&blocks, &printer));
     Ok(emit::emit(&emit::Input {
         def: &def,
         symbols: &symbols,

@@ -18,6 +18,8 @@
 //! - `dense`: fused loops over dense domains and matrix products;
 //! - `entries`: passes over the observed entries of sparse data;
 //! - `rows`: the row systems of the row-block methods (ALS, fold-in);
+//! - `row_values`: the code of a row system at one observed entry or
+//!   coordinate (its leaves, values and gradient and Hessian updates);
 //! - `prediction`: a node's value at one entry from the flat parameters
 //!   (`predict_flat`).
 
@@ -25,6 +27,7 @@ mod dense;
 mod entries;
 mod objective;
 mod prediction;
+mod row_values;
 mod rows;
 mod workspace;
 
