@@ -48,7 +48,9 @@ pub fn add_outer_self(h: &mut [f64], n: usize, alpha: f64, offset: usize, a: &[f
 ///     add_outer_self(&mut one_by_one, 2, 0.5, 0, &a);
 ///     add_outer_self(&mut one_by_one, 2, 2.0, 0, &b);
 /// }
-/// assert_eq!(batched, one_by_one); // exact here: small integers
+/// // The lower triangles agree (exactly here: small integers); the upper
+/// // one is scratch.
+/// assert_eq!((batched[0], batched[2], batched[3]), (one_by_one[0], one_by_one[2], one_by_one[3]));
 /// ```
 pub struct OuterBatch<'a> {
     offset: usize,
@@ -101,14 +103,19 @@ impl<'a> OuterBatch<'a> {
     }
 }
 
-/// `h += Σₑ αₑ aₑaₑᵀ` for four vectors of one length, lower triangle.
+/// `h += Σₑ αₑ aₑaₑᵀ` for four vectors of one length, on the lower
+/// triangle of the block. Each row's run is rounded up to a multiple of
+/// eight values (within the block), so the loop runs in whole vectors: the
+/// extra values land in the block's upper triangle, which is never read.
 #[inline(always)]
 fn add_four_outer(h: &mut [f64], n: usize, o: usize, alphas: [f64; 4], vectors: [&[f64]; 4]) {
     let [a0, a1, a2, a3] = vectors;
     let [s0, s1, s2, s3] = alphas;
-    for p in 0..a0.len() {
+    let m = a0.len();
+    for p in 0..m {
         let (c0, c1, c2, c3) = (s0 * a0[p], s1 * a1[p], s2 * a2[p], s3 * a3[p]);
-        let row = &mut h[(o + p) * n + o..(o + p) * n + o + p + 1];
+        let run = ((p + 8) & !7).min(m);
+        let row = &mut h[(o + p) * n + o..(o + p) * n + o + run];
         let four = a0.iter().zip(a1).zip(a2.iter().zip(a3));
         for (hq, ((x0, x1), (x2, x3))) in row.iter_mut().zip(four) {
             *hq += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3;
@@ -176,16 +183,32 @@ pub fn add_outer_pair(
     offset_b: usize,
     b: &[f64],
 ) {
-    for (p, &ap) in a.iter().enumerate() {
-        for (q, &bq) in b.iter().enumerate() {
-            let v = alpha * ap * bq;
-            let (r, c) = (offset_a + p, offset_b + q);
-            if r >= c {
-                h[r * n + c] += v;
+    // Disjoint blocks (a factor row and a bias): one side is wholly below
+    // the other, and each of its rows gets a scaled copy of the other.
+    let (lower, lo, upper, up) = if offset_b >= offset_a + a.len() {
+        (b, offset_b, a, offset_a)
+    } else if offset_a >= offset_b + b.len() {
+        (a, offset_a, b, offset_b)
+    } else {
+        for (p, &ap) in a.iter().enumerate() {
+            for (q, &bq) in b.iter().enumerate() {
+                let v = alpha * ap * bq;
+                let (r, c) = (offset_a + p, offset_b + q);
+                if r >= c {
+                    h[r * n + c] += v;
+                }
+                if c >= r {
+                    h[c * n + r] += v;
+                }
             }
-            if c >= r {
-                h[c * n + r] += v;
-            }
+        }
+        return;
+    };
+    for (q, &lq) in lower.iter().enumerate() {
+        let scaled = alpha * lq;
+        let row = &mut h[(lo + q) * n + up..(lo + q) * n + up + upper.len()];
+        for (hv, &u) in row.iter_mut().zip(upper) {
+            *hv += scaled * u;
         }
     }
 }
@@ -282,6 +305,16 @@ fn factor_upper(u: &mut [f64], n: usize) -> bool {
 ///
 /// See [`cholesky`] for an example.
 pub fn cholesky_solve(u: &[f64], n: usize, b: &mut [f64]) {
+    solve_upper_wide(u, n, b);
+}
+
+wide!(
+    /// [`solve_upper`] at the widest vector width.
+    fn solve_upper_wide = solve_upper(u: &[f64], n: usize, b: &mut [f64])
+);
+
+#[inline(always)]
+fn solve_upper(u: &[f64], n: usize, b: &mut [f64]) {
     for k in 0..n {
         let y = b[k] / u[k * n + k];
         b[k] = y;

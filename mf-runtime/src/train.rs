@@ -702,7 +702,11 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
             }
             step += 1;
             // One read of the new point: its gradient norm, or what diverged.
-            grad_norm = match next.finite_grad_norm() {
+            let checked = match self.method.needs_gradient() {
+                true => next.finite_grad_norm(),
+                false => next.finite_without_gradient().map(|()| f64::NAN),
+            };
+            grad_norm = match checked {
                 Ok(norm) => norm,
                 Err(what) => {
                     bar.abandon();

@@ -17,6 +17,8 @@ pub(super) struct EntryCode {
     pub(super) before: TokenStream,
     pub(super) each: TokenStream,
     pub(super) after: TokenStream,
+    /// Prefetches of the partner rows an entry reads, given its `(u, i)`.
+    pub(super) ahead: TokenStream,
 }
 
 /// The local holding a node's value.
@@ -32,6 +34,7 @@ impl Ctx<'_> {
         let rt = quote!(::mf_runtime);
         let group = self.group;
         let mut prelude = Vec::new();
+        let mut ahead = Vec::new();
         for (j, leaf) in group.leaves.iter().enumerate() {
             let l = format_ident!("l{}", j);
             let (o, w) = (
@@ -47,6 +50,7 @@ impl Ctx<'_> {
                         partner.transposed,
                         !partner.group_on_right,
                     );
+                    ahead.push(quote!(#rt::kernel::prefetch(#slice);));
                     prelude.push(quote! {
                         let #a: &[f64] = #slice;
                         let #l: f64 = #rt::kernel::dot(&z[#o..#o + #w], #a);
@@ -119,6 +123,7 @@ impl Ctx<'_> {
                 #(#body)*
             },
             after: quote!(#(#flushes)*),
+            ahead: quote!(#(#ahead)*),
         })
     }
 

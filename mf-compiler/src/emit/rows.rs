@@ -12,6 +12,9 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use std::collections::BTreeSet;
 
+/// How many entries ahead a row's loop prefetches the partner rows.
+const PREFETCH_DISTANCE: usize = 8;
+
 /// The generated row systems: the struct and its `RowSystems` impl, and the
 /// body of the objective's `row_systems()`.
 pub(super) struct RowItems {
@@ -333,16 +336,29 @@ impl Ctx<'_> {
             before,
             each: entry,
             after,
+            ahead,
         } = self.entry_code(system)?;
+        // The partner rows of the entry a few places ahead are asked for
+        // while this one is computed: they are scattered over a table
+        // that may not fit in the cache.
+        let distance = PREFETCH_DISTANCE;
         let over_entries = match group.axis {
             Axis::DataRows(_) => quote! {
-                for (&other, &value) in row.others.iter().zip(row.values) {
+                for (e, (&other, &value)) in row.others.iter().zip(row.values).enumerate() {
+                    if let Some(&next) = row.others.get(e + #distance) {
+                        let (u, i) = (row.index, next as usize);
+                        #ahead
+                    }
                     let (u, i) = (row.index, other as usize);
                     #entry
                 }
             },
             Axis::DataCols(_) => quote! {
-                for (&other, &value) in row.others.iter().zip(row.values) {
+                for (e, (&other, &value)) in row.others.iter().zip(row.values).enumerate() {
+                    if let Some(&next) = row.others.get(e + #distance) {
+                        let (u, i) = (next as usize, row.index);
+                        #ahead
+                    }
                     let (u, i) = (other as usize, row.index);
                     #entry
                 }

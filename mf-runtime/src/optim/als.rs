@@ -38,8 +38,9 @@ const MAX_DAMPING_TRIES: usize = 40;
 /// Rows of a group are solved in parallel in fixed blocks of rows; each
 /// row is one sequential computation, so the result is bit-identical on
 /// any number of threads. Every step ends with one evaluation of the loss
-/// and gradient, so the training loop's history, stopping rules and
-/// divergence checks apply as for any method.
+/// (not of the gradient, which no row step reads: the history records its
+/// norm as NaN), so the training loop's history, validation, stopping
+/// rules and divergence checks apply as for any method.
 ///
 /// Needs an objective with row systems ([`Objective::row_systems`]): the
 /// loss must be written with `loss!` over sparse data and each term must
@@ -140,6 +141,10 @@ impl Minimizer for Als {
         true
     }
 
+    fn needs_gradient(&self) -> bool {
+        false
+    }
+
     fn supports_projection(&self) -> bool {
         false
     }
@@ -164,7 +169,7 @@ impl Minimizer for Als {
         for group in 0..groups {
             sweep(systems, group, &mut next.x, &mut self.solved);
         }
-        eval.evaluate(next);
+        eval.evaluate_value(next);
         Step::Moved
     }
 }

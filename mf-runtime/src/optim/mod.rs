@@ -146,6 +146,32 @@ impl Iterate {
             .unwrap_or(NonFinite::Loss { value: self.loss }))
     }
 
+    /// `Ok` when the loss and the parameters are finite, else what is not:
+    /// the check of a point whose gradient was not computed
+    /// ([`Evaluator::evaluate_value`]).
+    ///
+    /// ```
+    /// # use mf_runtime::optim::{Iterate, NonFinite};
+    /// let mut it = Iterate::new(vec![0.0; 2]);
+    /// it.loss = 1.0;
+    /// it.grad = vec![f64::NAN; 2];
+    /// assert_eq!(it.finite_without_gradient(), Ok(()));
+    /// it.x[0] = f64::INFINITY;
+    /// assert!(matches!(it.finite_without_gradient(), Err(NonFinite::Parameter { index: 0, .. })));
+    /// ```
+    pub fn finite_without_gradient(&self) -> Result<(), NonFinite> {
+        if !self.loss.is_finite() {
+            return Err(NonFinite::Loss { value: self.loss });
+        }
+        match vector::first_non_finite(&self.x) {
+            Some(index) => Err(NonFinite::Parameter {
+                index,
+                value: self.x[index],
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// What is not finite here, if anything: the loss first, then the first
     /// gradient component that is NaN or infinite, then the first parameter
     /// (a saturating loss such as `softplus` can stay finite, with a zero
@@ -284,6 +310,48 @@ impl<'a, O: Objective + ?Sized> Evaluator<'a, O> {
         at.loss = self.objective.value_and_gradient(&at.x, &mut at.grad);
     }
 
+    /// Projects `at.x` (when the run has a projection), then sets `at.loss`
+    /// from one [`Objective::value`] call, a cheaper pass than value and
+    /// gradient; `at.grad` is set to NaN (not computed). For methods whose
+    /// steps never read the gradient ([`Minimizer::needs_gradient`]).
+    ///
+    /// ```
+    /// use mf_runtime::optim::{Evaluator, Iterate, Minimizer, Step};
+    /// use mf_runtime::Objective;
+    ///
+    /// /// Halves the point and reads only the loss.
+    /// struct Halve;
+    /// impl Minimizer for Halve {
+    ///     fn name(&self) -> &'static str { "halve" }
+    ///     fn needs_gradient(&self) -> bool { false }
+    ///     fn step<O: Objective + ?Sized>(
+    ///         &mut self, eval: &mut Evaluator<'_, O>, current: &Iterate, next: &mut Iterate,
+    ///     ) -> Step {
+    ///         for (n, c) in next.x.iter_mut().zip(&current.x) { *n = 0.5 * c; }
+    ///         eval.evaluate_value(next);
+    ///         Step::Moved
+    ///     }
+    /// }
+    /// # struct Sq;
+    /// # impl Objective for Sq {
+    /// #     fn num_params(&self) -> usize { 1 }
+    /// #     fn value(&mut self, x: &[f64]) -> f64 { x[0] * x[0] }
+    /// #     fn value_and_gradient(&mut self, x: &[f64], g: &mut [f64]) -> f64 { g[0] = 2.0 * x[0]; x[0] * x[0] }
+    /// # }
+    /// let mut x = [8.0];
+    /// let report = Halve.train().max_iters(2).minimize(&mut Sq, &mut x).unwrap();
+    /// assert_eq!(x[0], 2.0);
+    /// assert!(report.history.records()[2].grad_norm.is_nan());
+    /// ```
+    pub fn evaluate_value(&mut self, at: &mut Iterate) {
+        if let Some(projection) = self.projection {
+            projection.apply(&mut at.x);
+        }
+        self.evaluations += 1;
+        at.loss = self.objective.value(&at.x);
+        at.grad.fill(f64::NAN);
+    }
+
     /// The objective's row systems, for row-block methods such as [`Als`]
     /// (building and solving a row system is not an evaluation).
     ///
@@ -374,6 +442,21 @@ pub trait Minimizer {
         "the line search rejects non-finite points, so the objective returned a non-finite \
          value at a point it accepted: check the data and the loss for overflow"
             .to_string()
+    }
+
+    /// Whether the method's steps read the gradient at the points they
+    /// produce. When not, the driver checks only the loss and the
+    /// parameters of a new point, records its gradient norm as NaN and never
+    /// stops on [`Trainer::tol_grad`](crate::Trainer::tol_grad). The
+    /// default is yes.
+    ///
+    /// ```
+    /// # use mf_runtime::{Als, Lbfgs, Minimizer};
+    /// assert!(Lbfgs::default().needs_gradient());
+    /// assert!(!Als::default().needs_gradient());
+    /// ```
+    fn needs_gradient(&self) -> bool {
+        true
     }
 
     /// Whether the method needs the objective's row systems
