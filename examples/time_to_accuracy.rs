@@ -17,7 +17,7 @@
 //! set with `mf_runtime::data::Synthetic` (seed 1) and holds 20 % out;
 //! `--dump DIR` also writes that split as `train.tsv` and `test.tsv` (for
 //! the peer scripts in `benches/peers/`). `--methods als,lbfgs,adam`,
-//! `--iters N` (per method), `--lambda L`, `--thresholds a,b,c`. Threads:
+//! `--iters N` (per method; 10 for ALS, 300 for the others), `--lambda L`, `--thresholds a,b,c`. Threads:
 //! `RAYON_NUM_THREADS`.
 //!
 //! The loss is the count-weighted (weighted-λ) squared error, the loss the
@@ -113,7 +113,8 @@ struct Args {
     init_std: f64,
     lambda: f64,
     lambda_b: f64,
-    iters: usize,
+    /// Steps per method; by default 10 for ALS, 300 for L-BFGS and Adam.
+    iters: Option<usize>,
     methods: Vec<String>,
     thresholds: Vec<f64>,
 }
@@ -161,6 +162,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             return Err(format!("{name} must be finite and ≥ 0, got {v}").into());
         }
     }
+    let start = Instant::now();
     let (split, label, default_k, default_thresholds) =
         if let (Some(tr), Some(te)) = (&train, &test) {
             let split = Split::from_files(tr, te, &LoadOptions::new())?;
@@ -183,9 +185,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
                 seed: 1,
                 ..Synthetic::new(users as u32, items as u32, ratings as usize)
             };
-            let start = Instant::now();
             let split = s.generate()?.split_random(0.2, 1)?;
-            eprintln!("generated {spec} in {:.1} s", start.elapsed().as_secs_f64());
             if let Some(dir) = &dump {
                 std::fs::create_dir_all(dir)?;
                 write_tsv(&split.train, &dir.join("train.tsv"))?;
@@ -209,6 +209,10 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
                 vec![1.0, 0.95, 0.93, 0.925, 0.921],
             )
         };
+    println!(
+        "data read (or generated) and split in {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(Args {
         split,
         label,
@@ -217,7 +221,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         init_std,
         lambda,
         lambda_b,
-        iters: iters.unwrap_or(30),
+        iters,
         methods,
         thresholds: thresholds.unwrap_or(default_thresholds),
     })
@@ -326,7 +330,7 @@ fn run<O: Objective>(
         scoring.set(scoring.get() + start.elapsed());
         rmse
     };
-    let steps = args.iters;
+    let steps = args.iters.unwrap_or(if method == "als" { 10 } else { 300 });
     let report: Report = match method {
         "als" => Als::default()
             .train()

@@ -21,6 +21,9 @@ pub(super) struct EntryCode {
     pub(super) ahead: TokenStream,
 }
 
+/// The code of each computed node: a local, or a name or number used as it is.
+pub(super) type Values = std::collections::HashMap<NodeId, TokenStream>;
+
 /// The local holding a node's value.
 pub(super) fn local(id: NodeId) -> Ident {
     format_ident!("v{}", id.0)
@@ -67,18 +70,18 @@ impl Ctx<'_> {
                 roots.extend(term.d2.iter().flatten());
             }
         }
-        let (lets, _) = self.values(&roots)?;
+        let (lets, values) = self.values(&roots)?;
         let mut body = Vec::new();
         let (mut batches, mut flushes) = (Vec::new(), Vec::new());
         for term in &group.entries {
-            let value = local(term.expr);
+            let value = &values[&term.expr];
             body.push(quote!(total += #value;));
             if !system {
                 continue;
             }
             for (j, d1) in term.d1.iter().enumerate() {
                 let Some(d1) = d1 else { continue };
-                let code = local(*d1);
+                let code = &values[d1];
                 let leaf = &group.leaves[j];
                 let o = format_ident!("o{}", leaf.member);
                 body.push(match leaf.partner {
@@ -96,7 +99,7 @@ impl Ctx<'_> {
                     let d2 = term.d2[pair];
                     pair += 1;
                     let Some(d2) = d2 else { continue };
-                    let code = local(d2);
+                    let code = &values[&d2];
                     let (vj, vl) = (self.coefficient(j), self.coefficient(l));
                     let (oj, ol) = (
                         format_ident!("o{}", group.leaves[j].member),
@@ -146,7 +149,6 @@ impl Ctx<'_> {
         let param = &s.params[p as usize];
         let index = if right { quote!(i) } else { quote!(u) };
         let needs_copy = right != transposed;
-        let pi = p as usize;
         if needs_copy {
             self.copies.borrow_mut().insert(p);
             let field = copy_field(s, p);
@@ -155,8 +157,9 @@ impl Ctx<'_> {
             quote!(&self.#field[#index * #len..(#index + 1) * #len])
         } else {
             let len = dim_len(param.shape.cols);
+            let start = param_start(p as usize, &quote!(self.offsets));
             quote!({
-                let start = if #pi == 0 { 0 } else { self.offsets[#pi - 1] };
+                let start = #start;
                 &x[start + #index * #len..start + (#index + 1) * #len]
             })
         }
@@ -165,7 +168,7 @@ impl Ctx<'_> {
     /// Let-bindings computing `roots` at the current entry or coordinate,
     /// one local per node (shared subexpressions once), and the local
     /// holding each root.
-    pub(super) fn values(&self, roots: &[NodeId]) -> Result<(TokenStream, Vec<Ident>), String> {
+    pub(super) fn values(&self, roots: &[NodeId]) -> Result<(TokenStream, Values), String> {
         let g = self.g;
         let mut seen = BTreeSet::new();
         let mut stack = roots.to_vec();
@@ -182,20 +185,42 @@ impl Ctx<'_> {
                 _ => {}
             }
         }
-        // Ids are a topological order: arguments come first.
+        // Ids are a topological order: arguments come first. A value that
+        // is a name or a number already is used as it is; anything computed
+        // gets a local.
         let mut lets = Vec::new();
+        let mut values = Values::new();
         for &id in &seen {
-            let var = local(id);
             let code = match self.leaf(id) {
                 Some(j) => {
                     let l = format_ident!("l{}", j);
                     quote!(#l)
                 }
-                None => self.node_code(id)?,
+                None => self.node_code(id, &values)?,
             };
-            lets.push(quote!(let #var: f64 = #code;));
+            let atom = self.leaf(id).is_some()
+                || matches!(
+                    g.op(id),
+                    Op::Const(_)
+                        | Op::Hyper(_)
+                        | Op::Data(_)
+                        | Op::Mask(_)
+                        | Op::Masked
+                        | Op::Broadcast
+                )
+                || matches!(
+                    (g.op(id), &self.at),
+                    (Op::Param(p), At::Coord { member_param }) if p == *member_param
+                );
+            if atom {
+                values.insert(id, code);
+            } else {
+                let var = local(id);
+                lets.push(quote!(let #var: f64 = #code;));
+                values.insert(id, quote!(#var));
+            }
         }
-        Ok((quote!(#(#lets)*), roots.iter().map(|&r| local(r)).collect()))
+        Ok((quote!(#(#lets)*), values))
     }
 
     /// The index of `id` among the leaves, at an entry.
@@ -207,7 +232,7 @@ impl Ctx<'_> {
     }
 
     /// One node's value from its arguments' locals.
-    fn node_code(&self, id: NodeId) -> Result<TokenStream, String> {
+    fn node_code(&self, id: NodeId, values: &Values) -> Result<TokenStream, String> {
         let g = self.g;
         let args = g.args(id);
         let shape = g.shape(id);
@@ -226,14 +251,8 @@ impl Ctx<'_> {
                 At::Coord { .. } => return Err("a penalty reads the data's values".into()),
             },
             Op::Mask(_) => quote!(1.0f64),
-            Op::Masked => {
-                let x = local(args[1]);
-                quote!(#x)
-            }
-            Op::Broadcast => {
-                let x = local(args[0]);
-                quote!(#x)
-            }
+            Op::Masked => values[&args[1]].clone(),
+            Op::Broadcast => values[&args[0]].clone(),
             Op::RowCount(_) => self.count(shape, true),
             Op::ColCount(_) => self.count(shape, false),
             Op::Param(p) => self.param(p, shape, false)?,
@@ -262,13 +281,7 @@ impl Ctx<'_> {
             }
             op => match spec(op).code {
                 Some(code) => {
-                    let args: Vec<TokenStream> = args
-                        .iter()
-                        .map(|&a| {
-                            let v = local(a);
-                            quote!(#v)
-                        })
-                        .collect();
+                    let args: Vec<TokenStream> = args.iter().map(|a| values[a].clone()).collect();
                     code(op, &args)
                 }
                 None => return Err(format!("`{}` is not computed at one entry", spec(op).name)),
@@ -336,8 +349,30 @@ impl Ctx<'_> {
         } else {
             (self.index(rd, true), self.index(cd, false))
         };
-        let cols = dim_len(cd);
-        let pi = p as usize;
-        Ok(quote!(x[(if #pi == 0 { 0 } else { self.offsets[#pi - 1] }) + #ri * #cols + #cj]))
+        let mut index = vec![param_start(p as usize, &quote!(self.offsets))];
+        if rd != Dim::One {
+            let cols = dim_len(cd);
+            index.push(if cd == Dim::One {
+                ri
+            } else {
+                quote!(#ri * #cols)
+            });
+        }
+        if cd != Dim::One {
+            index.push(cj);
+        }
+        Ok(quote!(x[#(#index)+*]))
+    }
+}
+
+/// Where param `p`'s block starts in the flat vector, given the expression
+/// of the array of block ends (`self.offsets`).
+pub(super) fn param_start(p: usize, offsets: &TokenStream) -> TokenStream {
+    match p {
+        0 => quote!(0usize),
+        _ => {
+            let previous = p - 1;
+            quote!(#offsets[#previous])
+        }
     }
 }

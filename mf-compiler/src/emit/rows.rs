@@ -4,7 +4,7 @@
 //! summed over that row's observed entries and its penalties (the code at
 //! one entry or coordinate is `row_values`).
 
-use super::row_values::{local, EntryCode};
+use super::row_values::{param_start, EntryCode};
 use crate::blocks::{Axis, Blocks, Group};
 use crate::check::Symbols;
 use crate::ir::{Dim, Graph};
@@ -79,7 +79,7 @@ pub(super) fn row_items(
             at: At::Entry,
             copies: Default::default(),
         };
-        group_descs.push(group_desc(s, group, data));
+        group_descs.push(group_desc(s, group));
         let system = ctx.row_code(true)?;
         let loss = ctx.row_code(false)?;
         let copies = ctx.copies.borrow().clone();
@@ -92,16 +92,18 @@ pub(super) fn row_items(
                 dim_len(s.params[p].shape.rows),
                 dim_len(s.params[p].shape.cols),
             );
+            let start = param_start(p, &quote!(self.offsets));
             prep.push(quote! {
-                let start = if #p == 0 { 0 } else { self.offsets[#p - 1] };
+                let start = #start;
                 self.#field.resize(#r * #cols, 0.0);
                 #rt::kernel::transpose(&x[start..self.offsets[#p]], #r, #cols, &mut self.#field);
             });
         }
         for norm in &group.norms {
             let p = group.members[norm.member].param as usize;
+            let start = param_start(p, &quote!(self.offsets));
             prep.push(quote! {
-                let start = if #p == 0 { 0 } else { self.offsets[#p - 1] };
+                let start = #start;
                 self.norms[#p] = #rt::kernel::dot(&x[start..self.offsets[#p]], &x[start..self.offsets[#p]]).sqrt();
             });
         }
@@ -123,8 +125,9 @@ pub(super) fn row_items(
                 (quote!(j * #c + t), quote!(j * #c + v))
             };
             grams.push(field.clone());
+            let start = param_start(p, &quote!(self.offsets));
             prep.push(quote! {
-                let start = if #p == 0 { 0 } else { self.offsets[#p - 1] };
+                let start = #start;
                 let y = &x[start..self.offsets[#p]];
                 let n = #outer;
                 self.#field.clear();
@@ -279,18 +282,18 @@ pub(super) fn dim_len(dim: Dim) -> TokenStream {
 }
 
 /// The `RowGroup` value describing a group.
-fn group_desc(s: &Symbols, group: &Group, data: &Ident) -> TokenStream {
+fn group_desc(s: &Symbols, group: &Group) -> TokenStream {
     let rt = quote!(::mf_runtime);
     let (name, rows) = match group.axis {
         Axis::DataRows(d) | Axis::DataCols(d) => (s.dims[d as usize].clone(), dim_len(Dim::Sym(d))),
         Axis::Global => ("global".to_string(), quote!(1usize)),
     };
-    let _ = data;
     let segments = group.members.iter().map(|m| {
         let p = m.param as usize;
         let pname = s.params[p].name.to_string();
         let cols = dim_len(s.params[p].shape.cols);
         let width = dim_len(m.width);
+        let offset = param_start(p, &quote!(offsets));
         let (row_stride, coord_stride) = match (group.axis, m.along_cols) {
             (Axis::Global, _) => (quote!(0usize), quote!(1usize)),
             (_, false) => (cols.clone(), quote!(1usize)),
@@ -298,7 +301,7 @@ fn group_desc(s: &Symbols, group: &Group, data: &Ident) -> TokenStream {
         };
         quote!(#rt::blocks::Segment {
             name: #pname,
-            offset: if #p == 0 { 0 } else { offsets[#p - 1] },
+            offset: #offset,
             row_stride: #row_stride,
             coord_stride: #coord_stride,
             width: #width,
@@ -393,8 +396,8 @@ impl Ctx<'_> {
                 roots.extend(term.d1);
                 roots.extend(term.d2);
             }
-            let (lets, vars) = ctx.values(&roots)?;
-            let value = &vars[0];
+            let (lets, values) = ctx.values(&roots)?;
+            let value = &values[&term.expr];
             let (o, w) = (
                 format_ident!("o{}", term.member),
                 format_ident!("w{}", term.member),
@@ -406,11 +409,11 @@ impl Ctx<'_> {
             };
             let updates = if system {
                 let d1 = term.d1.map(|d| {
-                    let v = local(d);
+                    let v = &values[&d];
                     quote!(grad[#o + c] += #v;)
                 });
                 let d2 = term.d2.map(|d| {
-                    let v = local(d);
+                    let v = &values[&d];
                     quote!(hess[(#o + c) * n + #o + c] += #v;)
                 });
                 quote!(#d1 #d2)
@@ -432,7 +435,7 @@ impl Ctx<'_> {
         }
         for norm in &group.norms {
             let (coef_lets, coef) = self.values(&[norm.coef])?;
-            let coef = &coef[0];
+            let coef = &coef[&norm.coef];
             let p = group.members[norm.member].param as usize;
             let (o, w) = (
                 format_ident!("o{}", norm.member),
@@ -460,7 +463,7 @@ impl Ctx<'_> {
         }
         for (t, gram) in group.grams.iter().enumerate() {
             let (coef_lets, coef) = self.values(&[gram.coef])?;
-            let coef = &coef[0];
+            let coef = &coef[&gram.coef];
             let gi = self.group_index();
             let field = format_ident!("gram_{}_{}", gi, t);
             let (o, w) = (
