@@ -1,7 +1,7 @@
 //! Readable math for `explain()`: the loss, each derived gradient, how the
 //! generated code evaluates them, and the row-block systems.
 
-use crate::blocks::{Axis, Blocks};
+use crate::blocks::{Axis, Blocks, Group};
 use crate::check::Symbols;
 use crate::ir::{Dim, Graph, NodeId, Op, Shape};
 use crate::lower::{LoopItem, Plan, Step, Target};
@@ -497,7 +497,52 @@ pub fn row_systems(blocks: &Blocks, printer: &Printer) -> String {
                 math(term.coef)
             ));
         }
-        out.push_str("    system: (Σ over entries of Σⱼₗ ∂²e/∂ℓⱼ∂ℓₗ aⱼaₗᵀ + the penalties' curvature) δ = −(Σ over entries of Σⱼ ∂e/∂ℓⱼ aⱼ + the penalties' gradient)\n");
+        out.push_str(&system_line(group, printer));
     }
     out
+}
+
+/// The Newton system of a row, `H δ = −∇`: in one line with one
+/// coefficient vector `a` when the entry term has one first and one second
+/// derivative for all its leaves (`e = f(D − P Q − bu − …)`), else by
+/// leaves.
+fn system_line(group: &Group, printer: &Printer) -> String {
+    let symbols = printer.symbols;
+    let single = |ds: &[Option<NodeId>]| {
+        let first = ds.first().copied().flatten()?;
+        ds.iter().all(|d| *d == Some(first)).then_some(first)
+    };
+    let one_leaf_each = group
+        .members
+        .iter()
+        .enumerate()
+        .all(|(m, _)| group.leaves.iter().filter(|l| l.member == m).count() == 1);
+    let compact = match &group.entries[..] {
+        [term] if one_leaf_each => single(&term.d1).zip(single(&term.d2)),
+        _ => None,
+    };
+    let Some((d1, d2)) = compact else {
+        return "    system: (Σ over entries of Σⱼₗ ∂²e/∂ℓⱼ∂ℓₗ aⱼaₗᵀ + the penalties' curvature) δ = −(Σ over entries of Σⱼ ∂e/∂ℓⱼ aⱼ + the penalties' gradient)\n".to_string();
+    };
+    let parts: Vec<String> = (0..group.members.len())
+        .filter_map(|m| group.leaves.iter().find(|l| l.member == m))
+        .map(|leaf| match leaf.partner {
+            None => "1".to_string(),
+            Some(p) => {
+                let name = &symbols.params[p.param as usize].name;
+                match (p.group_on_right, p.transposed) {
+                    (false, false) => format!("{name}[:, i]"),
+                    (false, true) => format!("{name}[i, :]"),
+                    (true, false) => format!("{name}[u, :]"),
+                    (true, true) => format!("{name}[:, u]"),
+                }
+            }
+        })
+        .collect();
+    format!(
+        "    system, with a = [{}] at entry (u, i): (Σ {} a aᵀ + the penalties' curvature) δ = −Σ ({}) a − the penalties' gradient\n",
+        parts.join(", "),
+        printer.math(d2),
+        printer.math(d1)
+    )
 }
