@@ -201,3 +201,50 @@ pub trait RowSystems: Sync {
     /// data.
     fn row(&self, group: usize, index: usize) -> Row<'_>;
 }
+
+/// Rows of the data per parallel block of [`sum_over_rows`] (fixed, so the
+/// sum is the same on any number of threads).
+pub const ROWS_PER_BLOCK: usize = 512;
+
+/// A row system that reads every entry of the data (the global row of a
+/// loss, e.g. its offset `mu`), summed over the data's rows in parallel:
+/// `f(rows, grad, hess)` adds the part of the rows `rows` to its own
+/// zeroed `grad` and `hess` (the lengths of the given ones) and returns
+/// that part of the loss; the parts are added into `grad` and `hess` in
+/// block order, and their losses summed in the same order.
+///
+/// ```
+/// use mf_runtime::blocks::sum_over_rows;
+/// let (mut grad, mut hess) = (vec![0.0; 1], vec![0.0; 1]);
+/// let loss = sum_over_rows(2000, &mut grad, &mut hess, |rows, g, h| {
+///     g[0] += rows.len() as f64;
+///     h[0] += 2.0 * rows.len() as f64;
+///     rows.len() as f64
+/// });
+/// assert_eq!((loss, grad[0], hess[0]), (2000.0, 2000.0, 4000.0));
+/// ```
+pub fn sum_over_rows(
+    rows: usize,
+    grad: &mut [f64],
+    hess: &mut [f64],
+    f: impl Fn(std::ops::Range<usize>, &mut [f64], &mut [f64]) -> f64 + Sync,
+) -> f64 {
+    use rayon::prelude::*;
+    let (ng, nh) = (grad.len(), hess.len());
+    let parts: Vec<(f64, Vec<f64>, Vec<f64>)> = (0..rows.div_ceil(ROWS_PER_BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let range = b * ROWS_PER_BLOCK..((b + 1) * ROWS_PER_BLOCK).min(rows);
+            let (mut g, mut h) = (vec![0.0; ng], vec![0.0; nh]);
+            let loss = f(range, &mut g, &mut h);
+            (loss, g, h)
+        })
+        .collect();
+    let mut total = 0.0;
+    for (loss, g, h) in parts {
+        total += loss;
+        grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+        hess.iter_mut().zip(&h).for_each(|(a, b)| *a += b);
+    }
+    total
+}

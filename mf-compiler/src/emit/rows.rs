@@ -226,8 +226,8 @@ pub(super) fn row_items(
             fn row_loss(&self, group: usize, row: #rt::blocks::Row<'_>, x: &[f64], z: &[f64]) -> f64 {
                 let dims = &self.dims;
                 let n = z.len();
-                let mut grad: [f64; 0] = [];
-                let mut hess: [f64; 0] = [];
+                let grad: &mut [f64] = &mut [];
+                let hess: &mut [f64] = &mut [];
                 match group {
                     #(#losses)*
                     _ => f64::NAN,
@@ -368,19 +368,25 @@ impl Ctx<'_> {
             },
             Axis::Global => quote! {
                 let csr = self.data.#data.csr();
-                for u in 0..self.data.#data.num_users() {
-                    let (cols, values) = csr.row(u);
-                    for (&col, &value) in cols.iter().zip(values) {
-                        let i = col as usize;
-                        #entry
+                total += #rt::blocks::sum_over_rows(self.data.#data.num_users(), grad, hess, |users, grad, hess| {
+                    let mut total = 0.0f64;
+                    #before
+                    for u in users {
+                        let (cols, values) = csr.row(u);
+                        for (&col, &value) in cols.iter().zip(values) {
+                            let i = col as usize;
+                            #entry
+                        }
                     }
-                }
+                    #after
+                    total
+                });
             },
         };
-        let over_entries = if group.entries.is_empty() {
-            quote!()
-        } else {
-            quote!(#before #over_entries #after)
+        let over_entries = match (group.entries.is_empty(), group.axis) {
+            (true, _) => quote!(),
+            (false, Axis::Global) => over_entries,
+            (false, _) => quote!(#before #over_entries #after),
         };
         let mut penalties = Vec::new();
         for term in &group.coords {
