@@ -16,7 +16,9 @@
 //! training file); `--synthetic USERS,ITEMS,RATINGS` generates a rank-10
 //! set with `mf_runtime::data::Synthetic` (seed 1) and holds 20 % out;
 //! `--dump DIR` also writes that split as `train.tsv` and `test.tsv` (for
-//! the peer scripts in `benches/peers/`). `--methods als,lbfgs,adam`,
+//! the peer scripts in `benches/peers/`); `--carve F` trains on all but a
+//! random share F of the training side (seed 42) and scores that share
+//! instead of the test side, to choose settings on validation. `--methods als,lbfgs,adam`,
 //! `--iters N` (per method; 10 for ALS, 300 for the others), `--lambda L`, `--thresholds a,b,c`. Threads:
 //! `RAYON_NUM_THREADS`.
 //!
@@ -125,6 +127,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
     let (mut k, mut lambda, mut lambda_b, mut iters) = (None, 0.05f64, 5.0f64, None);
     let mut loss = "weighted".to_string();
     let mut init_std = 0.1f64;
+    let mut carve = None;
     let mut methods = vec!["als".to_string(), "lbfgs".into(), "adam".into()];
     let mut thresholds = None;
     while let Some(flag) = argv.next() {
@@ -140,6 +143,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--lambda-b" => lambda_b = value()?.parse()?,
             "--loss" => loss = value()?,
             "--init-std" => init_std = value()?.parse()?,
+            "--carve" => carve = Some(value()?.parse::<f64>()?),
             "--iters" => iters = Some(value()?.parse()?),
             "--methods" => methods = value()?.split(',').map(String::from).collect(),
             "--thresholds" => {
@@ -209,6 +213,19 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
                 vec![1.0, 0.95, 0.93, 0.925, 0.921],
             )
         };
+    // Validation: a share of the training side stands in for the test side
+    // (for choosing settings without looking at the test side).
+    let (split, label) = match carve {
+        Some(f) if f > 0.0 && f < 1.0 => {
+            let carved = split.train.split_random(f, 42)?;
+            (
+                carved,
+                format!("{label}, validation carve {f} of the training side (seed 42)"),
+            )
+        }
+        Some(f) => return Err(format!("--carve takes a fraction in (0, 1), got {f}").into()),
+        None => (split, label),
+    };
     println!(
         "data read (or generated) and split in {:.3} s",
         start.elapsed().as_secs_f64()
