@@ -11,6 +11,7 @@
 //! cargo run --release --example compare_regularizers -- --folds --data DIR --out DIR --k 10,50
 //! cargo run --release --example compare_regularizers -- --explain          # every loss's explain()
 //! cargo run --release --example compare_regularizers -- --folds --only svd++   # the rows whose name contains this
+//! cargo run --release --example compare_regularizers -- --synthetic 610,9724,100836 --k 100  # users,items,ratings
 //! ```
 //!
 //! For every split (the synthetic one, a random split of `--data`, or each
@@ -35,6 +36,10 @@
 //! The table gives the test errors, the iterations and seconds of the final
 //! run, and the chosen setting. A plot of the validation RMSE per step of
 //! each loss's chosen validation run (first split) goes to `--out`.
+//!
+//! Splits, losses and the settings of a stage run concurrently on rayon's
+//! pool; every run is deterministic and each choice is made in grid order,
+//! so the table is the one of a run after run search (seconds aside).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -45,6 +50,7 @@ use mf_runtime::{
     loss, CurvePlot, History, Init, Lbfgs, Minimizer, Objective, ParamLayout, Params, Report,
 };
 use rand::SeedableRng;
+use rayon::prelude::*;
 
 // ---------------------------------------------------------------------------
 // The losses. Every one is over the observed ratings only (`sparse`); the
@@ -381,17 +387,6 @@ pub struct Candidate {
     pub train: fn(&Job<'_>) -> Result<Trained, BoxError>,
 }
 
-impl Candidate {
-    /// The loss as `explain()` writes it (`L = …`).
-    pub fn formula(&self) -> &'static str {
-        (self.explain)()
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with("L = "))
-            .unwrap_or("")
-    }
-}
-
 /// Range of the values of `r`.
 fn value_range(r: &Ratings) -> (f64, f64) {
     r.csr()
@@ -633,8 +628,16 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
+/// A failed test result (NaN errors).
+const NO_ACCURACY: Accuracy = Accuracy {
+    rmse: f64::NAN,
+    mae: f64::NAN,
+    count: 0,
+};
+
 /// Searches `c`'s grid on `validation`, trains the choice on `train` (=
-/// `fit` ∪ `validation`) and scores it on `test`.
+/// `fit` ∪ `validation`) and scores it on `test`. The settings of a stage
+/// (λ, δ, k) train concurrently; the choice is made in grid order after.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     index: usize,
@@ -650,36 +653,6 @@ pub fn evaluate(
     let mut trials = Vec::new();
     let mut best: Option<(Trial, Trained)> = None;
     let mut failure = None;
-    let mut try_setting = |setting: Setting, best: &mut Option<(Trial, Trained)>| {
-        let job = Job {
-            fit,
-            validation: Some(validation),
-            setting,
-            init_std: c.init_std,
-            max_iters: MAX_ITERS,
-            patience: PATIENCE,
-        };
-        let (rmse, run) = match (c.train)(&job) {
-            Ok(run) => (
-                run.report.best.map_or(f64::INFINITY, |b| b.validation),
-                Some(run),
-            ),
-            Err(e) => {
-                failure = Some(format!("{setting:?}: {e}"));
-                (f64::INFINITY, None)
-            }
-        };
-        let trial = Trial {
-            setting,
-            validation_rmse: rmse,
-        };
-        trials.push(trial);
-        if let Some(run) = run {
-            if best.as_ref().is_none_or(|(b, _)| rmse < b.validation_rmse) {
-                *best = Some((trial, run));
-            }
-        }
-    };
     let ks: Vec<usize> = ks.iter().map(|k| k * c.rank_scale).collect();
     let base = Setting {
         k: ks[0],
@@ -690,22 +663,57 @@ pub fn evaluate(
         true => (c.lambdas, c.deltas, &ks[..]),
         false => (&c.lambdas[..1], &c.deltas[..1], &ks[..1]),
     };
-    for &lambda in lambdas {
-        try_setting(Setting { lambda, ..base }, &mut best);
-    }
-    let after_lambda = best.as_ref().map_or(base, |(t, _)| t.setting);
-    for &delta in &deltas[1..] {
-        try_setting(
-            Setting {
-                delta,
-                ..after_lambda
-            },
-            &mut best,
-        );
-    }
-    let after_delta = best.as_ref().map_or(base, |(t, _)| t.setting);
-    for &k in &ks[1..] {
-        try_setting(Setting { k, ..after_delta }, &mut best);
+    // λ at the first rank, then δ, then the other ranks, at the best so far.
+    let stages: [&dyn Fn(Setting) -> Vec<Setting>; 3] = [
+        &|s| {
+            lambdas
+                .iter()
+                .map(|&lambda| Setting { lambda, ..s })
+                .collect()
+        },
+        &|s| {
+            deltas[1..]
+                .iter()
+                .map(|&delta| Setting { delta, ..s })
+                .collect()
+        },
+        &|s| ks[1..].iter().map(|&k| Setting { k, ..s }).collect(),
+    ];
+    for settings in stages {
+        let at = best.as_ref().map_or(base, |(t, _)| t.setting);
+        let runs: Vec<_> = settings(at)
+            .into_par_iter()
+            .map(|setting| {
+                let job = Job {
+                    fit,
+                    validation: Some(validation),
+                    setting,
+                    init_std: c.init_std,
+                    max_iters: MAX_ITERS,
+                    patience: PATIENCE,
+                };
+                (setting, (c.train)(&job).map_err(|e| e.to_string()))
+            })
+            .collect();
+        for (setting, run) in runs {
+            let rmse = match &run {
+                Ok(run) => run.report.best.map_or(f64::INFINITY, |b| b.validation),
+                Err(e) => {
+                    failure = Some(format!("{setting:?}: {e}"));
+                    f64::INFINITY
+                }
+            };
+            let trial = Trial {
+                setting,
+                validation_rmse: rmse,
+            };
+            trials.push(trial);
+            if let Ok(run) = run {
+                if best.as_ref().is_none_or(|(b, _)| rmse < b.validation_rmse) {
+                    best = Some((trial, run));
+                }
+            }
+        }
     }
 
     let Some((chosen, run)) = best else {
@@ -715,11 +723,7 @@ pub fn evaluate(
             chosen: base,
             validation_rmse: f64::NAN,
             validation_history: History::default(),
-            test: Accuracy {
-                rmse: f64::NAN,
-                mae: f64::NAN,
-                count: 0,
-            },
+            test: NO_ACCURACY,
             iterations: 0,
             seconds: 0.0,
             total_seconds: started.elapsed().as_secs_f64(),
@@ -743,15 +747,7 @@ pub fn evaluate(
         ),
         Err(e) => {
             failure = Some(format!("final run: {e}"));
-            (
-                Accuracy {
-                    rmse: f64::NAN,
-                    mae: f64::NAN,
-                    count: 0,
-                },
-                0,
-                0.0,
-            )
+            (NO_ACCURACY, 0, 0.0)
         }
     };
     Outcome {
@@ -799,7 +795,7 @@ pub fn compare_split(
         );
     }
     Ok(cands
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(i, c)| {
             let o = evaluate(
@@ -814,7 +810,8 @@ pub fn compare_split(
             );
             if verbose {
                 eprintln!(
-                    "  {:<40} {:<34} validation {:.4}  test {:.4}  ({:.1} s)",
+                    "  {} {:<40} {:<34} validation {:.4}  test {:.4}  ({:.1} s)",
+                    named.name,
                     c.name,
                     setting_text(c, o.chosen),
                     o.validation_rmse,
@@ -958,6 +955,16 @@ fn arg(flag: &str) -> Option<String> {
     args.get(i + 1).cloned()
 }
 
+/// The comma-separated numbers after `flag`, if any (`what` for the error).
+fn numbers(flag: &str, what: &str) -> Result<Option<Vec<usize>>, BoxError> {
+    let Some(list) = arg(flag) else {
+        return Ok(None);
+    };
+    let parsed = list.split(',').map(|s| s.trim().parse::<usize>());
+    let err = |_| format!("{flag} needs a comma-separated list of {what}");
+    Ok(Some(parsed.collect::<Result<_, _>>().map_err(err)?))
+}
+
 fn has_flag(flag: &str) -> bool {
     std::env::args().any(|a| a == flag)
 }
@@ -1013,18 +1020,15 @@ fn main() -> Result<(), BoxError> {
             name,
         )
     } else {
-        (
-            vec![synthetic_split()?],
-            SYNTHETIC_KS.to_vec(),
-            "synthetic".to_string(),
-        )
+        let split = match numbers("--synthetic", "users, items, ratings: 610,9724,100836")? {
+            Some(n) if n.len() == 3 => synthetic_split_sized(n[0] as u32, n[1] as u32, n[2])?,
+            Some(_) => return Err("--synthetic needs three numbers: users,items,ratings".into()),
+            None => synthetic_split()?,
+        };
+        (vec![split], SYNTHETIC_KS.to_vec(), "synthetic".to_string())
     };
-    if let Some(list) = arg("--k") {
-        ks = list
-            .split(',')
-            .map(|s| s.trim().parse::<usize>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| "--k needs a comma-separated list of ranks, e.g. 20,50")?;
+    if let Some(list) = numbers("--k", "ranks: 20,50")? {
+        ks = list;
     }
     let mut cands = candidates();
     if let Some(only) = arg("--only") {
@@ -1034,10 +1038,10 @@ fn main() -> Result<(), BoxError> {
             return Err(format!("--only {only}: no loss's name contains it").into());
         }
     }
-    let mut results = Vec::new();
-    for named in &splits {
-        results.push(compare_split(named, &cands, &ks, true, true)?);
-    }
+    let results = splits
+        .par_iter()
+        .map(|named| compare_split(named, &cands, &ks, true, true).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     println!(
         "\n{} split(s): {}; rank grid {:?}; L-BFGS with early stopping on 10 % of the \
          training side; {}\n",
@@ -1070,12 +1074,7 @@ fn main() -> Result<(), BoxError> {
     println!(
         "whole run: {:.1} s, {} rayon threads",
         started.elapsed().as_secs_f64(),
-        rayon_threads()
+        rayon::current_num_threads()
     );
     Ok(())
-}
-
-/// Threads of the pool that runs the passes over the ratings.
-fn rayon_threads() -> usize {
-    rayon::current_num_threads()
 }

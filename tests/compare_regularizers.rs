@@ -103,3 +103,35 @@ fn the_svdpp_predictor_is_the_prediction_inside_its_loss() {
         "{value} vs {squares}"
     );
 }
+
+/// The concurrent search (splits, losses and the settings of a stage at
+/// once) makes the choices of a search run after run: on one thread and
+/// on four, the same trials, chosen settings and test errors, to the bit.
+#[test]
+fn the_concurrent_search_chooses_as_one_thread_does() {
+    let split = compare::synthetic_split_sized(120, 60, 1500).unwrap();
+    let mut cands = compare::candidates();
+    cands.retain(|c| c.name.starts_with("Huber") || c.name == "weighted-λ + biases");
+    let search = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+        let run = || compare::compare_split(&split, &cands, &compare::SYNTHETIC_KS, true, false);
+        pool.unwrap().install(|| run().unwrap())
+    };
+    let (one, four) = (search(1), search(4));
+    for (a, b) in one.iter().zip(&four) {
+        let name = cands[a.candidate].name;
+        let bits = |o: &compare::Outcome| {
+            let trials = o
+                .trials
+                .iter()
+                .map(|t| (t.setting.k, t.validation_rmse.to_bits()));
+            (
+                trials.collect::<Vec<_>>(),
+                o.test.rmse.to_bits(),
+                o.iterations,
+            )
+        };
+        assert_eq!((a.chosen, bits(a)), (b.chosen, bits(b)), "{name}");
+        assert!(a.trials.len() >= 6, "{name}: the full grid");
+    }
+}
