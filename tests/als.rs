@@ -71,6 +71,20 @@ loss! {
 }
 
 loss! {
+    /// The card's norms on biases too, which start at zero, where no
+    /// majorizer of the norm touches it.
+    pub struct CardBiased {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1],
+        param bi: [1, items],
+        hyper beta: f64 = 2.0,
+    }
+    minimize sum(mask * (D - P@Q - bu - bi)^2) + beta*(norm(P)+norm(Q)+norm(bu)+norm(bi))
+}
+
+loss! {
     /// Implicit feedback (Hu, Koren & Volinsky): confidence 1 + αr on the
     /// observed entries, preference 0 on every other cell (the Gram term).
     pub struct Implicit {
@@ -304,6 +318,56 @@ fn sweeps_never_increase_the_loss() {
     sweeps!(SigmoidLink);
     sweeps!(Card);
     sweeps!(Implicit);
+}
+
+/// Biases penalized by their norm leave their start at zero: the ratings'
+/// mean of 3 is far from 0, so the minimum has large biases and a loss far
+/// below the start's.
+#[test]
+fn norm_penalized_biases_leave_zero() {
+    let d = data(7);
+    let mut params = CardBiased::init(
+        &d,
+        3,
+        Init::Normal {
+            mean: 0.0,
+            std: 0.3,
+        },
+        &mut common::rng(8),
+    )
+    .expect("init");
+    for name in ["bu", "bi"] {
+        params.view_mut(name).expect("declared").fill(0.0);
+    }
+    let mut objective = CardBiased::default().objective(&d, &params).expect("binds");
+    let start = objective.value(params.as_slice());
+    let report = Als::default()
+        .train()
+        .max_iters(30)
+        .tol_rel_loss(0.0)
+        .progress(false)
+        .minimize(&mut objective, params.as_mut_slice())
+        .expect("trains");
+    let norm = |name: &str| {
+        params
+            .view(name)
+            .expect("declared")
+            .iter()
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt()
+    };
+    assert!(
+        norm("bu") > 0.1 && norm("bi") > 0.1,
+        "biases stayed at zero: ‖bu‖ {}, ‖bi‖ {}",
+        norm("bu"),
+        norm("bi")
+    );
+    assert!(
+        report.loss < 0.5 * start,
+        "loss {} from {start}",
+        report.loss
+    );
 }
 
 /// A damped Newton step never increases its own row's loss (Huber and

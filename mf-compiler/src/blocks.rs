@@ -23,7 +23,11 @@
 //!   the majorizer `c (‖X‖² / (2‖X₀‖) + ‖X₀‖ / 2)` around the point `X₀` where
 //!   the group step starts, equal to it at `X₀` with the same gradient and
 //!   above it everywhere, so a step that decreases the majorizer decreases
-//!   the loss (the MM principle);
+//!   the loss (the MM principle). `‖X₀‖` is floored at an RMS of 1e-6 per
+//!   element: at `X₀ = 0` (a bias at its start) no majorizer touches, and
+//!   the floored one (still above the norm everywhere, by AM–GM) lets `X`
+//!   leave zero, its radius growing with `‖X‖` from one group step to the
+//!   next;
 //! - **Gram terms** `c sum((Xᵀ X) ∘ G)` (the shortcut of `sum((P@Q)^2)`, the
 //!   unobserved part of implicit-feedback losses): `c xᵣᵀ G xᵣ` per row, `G`
 //!   computed once per group step.

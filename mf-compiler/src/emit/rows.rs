@@ -103,8 +103,13 @@ pub(super) fn row_items(
             let p = group.members[norm.member].param as usize;
             let start = param_start(p, &quote!(self.offsets));
             prep.push(quote! {
+                // The radius of the majorizer: ‖X₀‖, floored at an RMS of 1e-6
+                // per element so that a param at zero (a bias at its start)
+                // can leave it.
                 let start = #start;
-                self.norms[#p] = #rt::kernel::dot(&x[start..self.offsets[#p]], &x[start..self.offsets[#p]]).sqrt();
+                let values = &x[start..self.offsets[#p]];
+                let floor = 1e-6 * (values.len() as f64).sqrt();
+                self.norms[#p] = #rt::kernel::dot(values, values).sqrt().max(floor);
             });
         }
         for (t, gram) in group.grams.iter().enumerate() {
@@ -459,7 +464,7 @@ impl Ctx<'_> {
                 // c‖X‖ ≤ c (‖X‖² / (2‖X₀‖) + ‖X₀‖ / 2): the row's part.
                 #coef_lets
                 let coef: f64 = #coef;
-                let radius = self.norms[#p].max(f64::MIN_POSITIVE);
+                let radius = self.norms[#p];
                 for c in 0..#w {
                     let xv = z[#o + c];
                     total += coef * xv * xv / (2.0 * radius);
