@@ -6,7 +6,7 @@
 
 mod common;
 
-use mf_runtime::blocks::Row;
+use mf_runtime::blocks::{Row, RowHessian};
 use mf_runtime::data::synthetic;
 use mf_runtime::{fold_in, loss, Als, Init, Minimizer, Objective, Ratings, TrainError};
 
@@ -117,7 +117,8 @@ fn data(seed: u64) -> Ratings {
 
 /// The row systems' gradient at the current point equals the loss's
 /// gradient on the row's coordinates (for a norm, the majorizer touches the
-/// loss there, so its gradient is the loss's too).
+/// loss there, so its gradient is the loss's too), and their Hessian is the
+/// difference quotient of that gradient.
 fn assert_row_gradients_match<O: Objective>(objective: &mut O, x: &[f64], what: &str) {
     let mut full = vec![0.0; x.len()];
     objective.value_and_gradient(x, &mut full);
@@ -131,8 +132,33 @@ fn assert_row_gradients_match<O: Objective>(objective: &mut O, x: &[f64], what: 
         for row in 0..g.rows {
             let mut z = vec![0.0; n];
             g.gather(x, row, &mut z);
-            let (mut grad, mut hess) = (vec![0.0; n], vec![0.0; n * n]);
-            systems.system(group, systems.row(group, row), x, &z, &mut grad, &mut hess);
+            let entries = systems.row(group, row);
+            let (mut grad, mut hess) = (vec![0.0; n], RowHessian::new());
+            hess.reset(n, entries.len());
+            systems.system(group, entries, x, &z, &mut grad, &mut hess);
+            // The Hessian (in the form the row's entry count gives it) is
+            // the central difference of the row's gradient.
+            let hess = hess.lower().to_vec();
+            for c in 0..n {
+                let step = 1e-5 * z[c].abs().max(1.0);
+                let side = |sign: f64| {
+                    let mut moved = z.clone();
+                    moved[c] += sign * step;
+                    let (mut g, mut h) = (vec![0.0; n], RowHessian::dense(n));
+                    systems.system(group, entries, x, &moved, &mut g, &mut h);
+                    g
+                };
+                let (up, down) = (side(1.0), side(-1.0));
+                for r in c..n {
+                    let fd = (up[r] - down[r]) / (2.0 * step);
+                    let h = hess[r * n + c];
+                    assert!(
+                        (h - fd).abs() <= 1e-5 * fd.abs().max(1.0),
+                        "{what}: group {} row {row}: Hessian ({r}, {c}) {h}, difference {fd}",
+                        g.name
+                    );
+                }
+            }
             let mut expected = vec![0.0; n];
             g.gather(&full, row, &mut expected);
             for (c, (a, b)) in grad.iter().zip(&expected).enumerate() {
@@ -155,11 +181,15 @@ fn row_gradients_are_the_loss_gradient_on_the_row() {
         std: 0.3,
     };
     let mut rng = common::rng(2);
+    // At k = 3 every row's Hessian is dense; at k = 40 the rows (12 to 17
+    // entries) keep theirs in the low-rank form.
     macro_rules! check {
         ($loss:ident) => {{
-            let params = $loss::init(&d, 3, init, &mut rng).expect("init");
-            let mut objective = $loss::default().objective(&d, &params).expect("binds");
-            assert_row_gradients_match(&mut objective, params.as_slice(), stringify!($loss));
+            for k in [3, 40] {
+                let params = $loss::init(&d, k, init, &mut rng).expect("init");
+                let mut objective = $loss::default().objective(&d, &params).expect("binds");
+                assert_row_gradients_match(&mut objective, params.as_slice(), stringify!($loss));
+            }
         }};
     }
     check!(Biased);
@@ -203,8 +233,14 @@ fn solve_dense(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
 /// entries gives the same row.
 #[test]
 fn als_and_fold_in_reach_the_exact_block_minimum() {
+    // Dense rows at k = 4; low-rank ones (Woodbury) at k = 40.
+    for k in [4, 40] {
+        assert_block_minimum(k);
+    }
+}
+
+fn assert_block_minimum(k: usize) {
     let d = data(3);
-    let k = 4;
     let mut rng = common::rng(4);
     let params = Biased::init(
         &d,
@@ -261,13 +297,13 @@ fn als_and_fold_in_reach_the_exact_block_minimum() {
         for t in 0..=k {
             assert!(
                 (z[t] - expected[t]).abs() < 1e-9,
-                "user {u}: ALS {} vs {}",
+                "k = {k}, user {u}: ALS {} vs {}",
                 z[t],
                 expected[t]
             );
             assert!(
                 (folded[t] - expected[t]).abs() < 1e-9,
-                "user {u}: fold-in {} vs {}",
+                "k = {k}, user {u}: fold-in {} vs {}",
                 folded[t],
                 expected[t]
             );

@@ -39,7 +39,14 @@ fn every_loss_trains_and_the_biased_l2_loss_beats_no_penalty() {
             o.validation_rmse, best,
             "{name}: not the best validation run"
         );
-        assert!(o.iterations > 0, "{name}: the final run took no step");
+        // The final run takes the steps its validation run kept, which may
+        // be none when the start validated best (ALS at the smallest λ of
+        // a grid overfits this tiny set at its first step); the validation
+        // run itself must have trained.
+        assert!(
+            o.validation_history.records().len() > 1,
+            "{name}: the validation run took no step"
+        );
     }
 
     let by_name = |name: &str| {

@@ -72,6 +72,15 @@ impl<'a> OuterBatch<'a> {
         }
     }
 
+    /// The row and column where its block starts.
+    ///
+    /// ```
+    /// assert_eq!(mf_runtime::linalg::OuterBatch::new(3).offset(), 3);
+    /// ```
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
     /// Adds `alpha · a aᵀ` to the batch, applying the batch to `h` (`n × n`)
     /// when it holds four.
     ///

@@ -12,11 +12,9 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use std::collections::BTreeSet;
 
-/// The per-entry code of a row and what wraps the loop over its entries.
+/// The per-entry code of a row.
 pub(super) struct EntryCode {
-    pub(super) before: TokenStream,
     pub(super) each: TokenStream,
-    pub(super) after: TokenStream,
     /// Prefetches of the partner rows an entry reads, given its `(u, i)`.
     pub(super) ahead: TokenStream,
 }
@@ -30,9 +28,11 @@ pub(super) fn local(id: NodeId) -> Ident {
 }
 
 impl Ctx<'_> {
-    /// The code run at each observed entry `(u, i)` with value `value`,
-    /// and the batches of rank-1 updates opened before the entries and
-    /// applied after them.
+    /// The code run at each observed entry `(u, i)` with value `value`.
+    /// A term whose second derivatives in the leaves are all one value `c`
+    /// (the leaves enter through one scalar, as `P@Q + bu` does) adds the
+    /// rank-1 term `c a aᵀ`, `a` the leaves' coefficients side by side;
+    /// any other adds its pairs one by one.
     pub(super) fn entry_code(&self, system: bool) -> Result<EntryCode, String> {
         let rt = quote!(::mf_runtime);
         let group = self.group;
@@ -72,7 +72,6 @@ impl Ctx<'_> {
         }
         let (lets, values) = self.values(&roots)?;
         let mut body = Vec::new();
-        let (mut batches, mut flushes) = (Vec::new(), Vec::new());
         for term in &group.entries {
             let value = &values[&term.expr];
             body.push(quote!(total += #value;));
@@ -93,6 +92,20 @@ impl Ctx<'_> {
                     }
                 });
             }
+            let leaf_offset = |j: usize| format_ident!("o{}", group.leaves[j].member);
+            let rank_one = match term.d2.first() {
+                Some(&Some(first)) => term.d2.iter().all(|&d| d == Some(first)),
+                _ => false,
+            };
+            if rank_one {
+                let code = &values[&term.d2[0].expect("checked")];
+                let parts = (0..group.leaves.len()).map(|j| {
+                    let (o, v) = (leaf_offset(j), self.coefficient(j));
+                    quote!((#o, #v))
+                });
+                body.push(quote!(hess.add_entry(#code, &[#(#parts),*]);));
+                continue;
+            }
             let mut pair = 0;
             for j in 0..group.leaves.len() {
                 for l in j..group.leaves.len() {
@@ -101,31 +114,20 @@ impl Ctx<'_> {
                     let Some(d2) = d2 else { continue };
                     let code = &values[&d2];
                     let (vj, vl) = (self.coefficient(j), self.coefficient(l));
-                    let (oj, ol) = (
-                        format_ident!("o{}", group.leaves[j].member),
-                        format_ident!("o{}", group.leaves[l].member),
-                    );
-                    body.push(if j == l && group.leaves[j].partner.is_some() {
-                        let batch = format_ident!("batch{}_{}", j, batches.len());
-                        batches.push(quote!(let mut #batch = #rt::linalg::OuterBatch::new(#oj);));
-                        flushes.push(quote!(#batch.flush(hess, n);));
-                        quote!(#batch.push(hess, n, #code, #vj);)
-                    } else if j == l {
-                        quote!(#rt::linalg::add_outer_self(hess, n, #code, #oj, #vj);)
-                    } else {
-                        quote!(#rt::linalg::add_outer_pair(hess, n, #code, #oj, #vj, #ol, #vl);)
+                    let (oj, ol) = (leaf_offset(j), leaf_offset(l));
+                    body.push(match j == l {
+                        true => quote!(hess.add_outer(#code, #oj, #vj);),
+                        false => quote!(hess.add_outer_pair(#code, #oj, #vj, #ol, #vl);),
                     });
                 }
             }
         }
         Ok(EntryCode {
-            before: quote!(#(#batches)*),
             each: quote! {
                 #(#prelude)*
                 #lets
                 #(#body)*
             },
-            after: quote!(#(#flushes)*),
             ahead: quote!(#(#ahead)*),
         })
     }

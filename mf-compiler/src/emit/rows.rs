@@ -211,14 +211,14 @@ pub(super) fn row_items(
                 }
             }
 
-            fn system(
-                &self,
+            fn system<'s>(
+                &'s self,
                 group: usize,
                 row: #rt::blocks::Row<'_>,
-                x: &[f64],
+                x: &'s [f64],
                 z: &[f64],
                 grad: &mut [f64],
-                hess: &mut [f64],
+                hess: &mut #rt::blocks::RowHessian<'s>,
             ) -> f64 {
                 let dims = &self.dims;
                 let n = z.len();
@@ -232,7 +232,7 @@ pub(super) fn row_items(
                 let dims = &self.dims;
                 let n = z.len();
                 let grad: &mut [f64] = &mut [];
-                let hess: &mut [f64] = &mut [];
+                let hess = &mut #rt::blocks::RowHessian::dense(0);
                 match group {
                     #(#losses)*
                     _ => f64::NAN,
@@ -340,12 +340,7 @@ impl Ctx<'_> {
             };
             quote! { let #w: usize = #width; let #o: usize = #prev; }
         });
-        let EntryCode {
-            before,
-            each: entry,
-            after,
-            ahead,
-        } = self.entry_code(system)?;
+        let EntryCode { each: entry, ahead } = self.entry_code(system)?;
         // The partner rows of the entry a few places ahead are asked for
         // while this one is computed: they are scattered over a table
         // that may not fit in the cache.
@@ -375,7 +370,6 @@ impl Ctx<'_> {
                 let csr = self.data.#data.csr();
                 total += #rt::blocks::sum_over_rows(self.data.#data.num_users(), grad, hess, |users, grad, hess| {
                     let mut total = 0.0f64;
-                    #before
                     for u in users {
                         let (cols, values) = csr.row(u);
                         for (&col, &value) in cols.iter().zip(values) {
@@ -383,7 +377,6 @@ impl Ctx<'_> {
                             #entry
                         }
                     }
-                    #after
                     total
                 });
             },
@@ -391,7 +384,7 @@ impl Ctx<'_> {
         let over_entries = match (group.entries.is_empty(), group.axis) {
             (true, _) => quote!(),
             (false, Axis::Global) => over_entries,
-            (false, _) => quote!(#before #over_entries #after),
+            (false, _) => over_entries,
         };
         let mut penalties = Vec::new();
         for term in &group.coords {
@@ -425,7 +418,7 @@ impl Ctx<'_> {
                 });
                 let d2 = term.d2.map(|d| {
                     let v = &values[&d];
-                    quote!(hess[(#o + c) * n + #o + c] += #v;)
+                    quote!(hess.add_diagonal(#o + c, #v);)
                 });
                 quote!(#d1 #d2)
             } else {
@@ -455,7 +448,7 @@ impl Ctx<'_> {
             let updates = if system {
                 quote! {
                     grad[#o + c] += coef * xv / radius;
-                    hess[(#o + c) * n + #o + c] += coef / radius;
+                    hess.add_diagonal(#o + c, coef / radius);
                 }
             } else {
                 quote!()
@@ -484,12 +477,13 @@ impl Ctx<'_> {
             let updates = if system {
                 quote! {
                     grad[#o + a] += 2.0 * coef * gz;
-                    for b in 0..=a {
-                        hess[(#o + a) * n + #o + b] += 2.0 * coef * gm[a * #w + b];
-                    }
                 }
             } else {
                 quote!()
+            };
+            let block = match system {
+                true => quote!(hess.add_block(#o, #w, 2.0 * coef, gm);),
+                false => quote!(),
             };
             penalties.push(quote! {
                 // c xᵀ G x with the partner's Gram matrix G.
@@ -501,6 +495,7 @@ impl Ctx<'_> {
                     total += coef * z[#o + a] * gz;
                     #updates
                 }
+                #block
             });
         }
         Ok(quote! {

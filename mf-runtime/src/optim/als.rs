@@ -4,8 +4,7 @@
 use rayon::prelude::*;
 
 use super::{Evaluator, Iterate, Minimizer, Step};
-use crate::blocks::{Row, RowGroup, RowSystems};
-use crate::linalg::{cholesky, cholesky_solve};
+use crate::blocks::{Row, RowGroup, RowHessian, RowSystems};
 use crate::Objective;
 
 /// Rows solved by one rayon task: the partition depends on the row count
@@ -208,20 +207,18 @@ fn sweep(systems: &mut dyn RowSystems, group: usize, x: &mut [f64], solved: &mut
 }
 
 /// Scratch of one row solve.
-struct RowWork {
+struct RowWork<'s> {
     grad: Vec<f64>,
-    hess: Vec<f64>,
-    factor: Vec<f64>,
+    hess: RowHessian<'s>,
     step: Vec<f64>,
     trial: Vec<f64>,
 }
 
-impl RowWork {
+impl RowWork<'_> {
     fn new(n: usize) -> Self {
         RowWork {
             grad: vec![0.0; n],
-            hess: vec![0.0; n * n],
-            factor: vec![0.0; n * n],
+            hess: RowHessian::new(),
             step: vec![0.0; n],
             trial: vec![0.0; n],
         }
@@ -239,34 +236,32 @@ enum RowStep {
     Kept,
 }
 
-/// One (damped) Newton step of a row, in place in `z`.
-fn newton_row(
-    systems: &dyn RowSystems,
+/// One (damped) Newton step of a row, in place in `z`. A row with few
+/// entries for its coordinates keeps its Hessian in the low-rank form (see
+/// [`RowHessian`]).
+fn newton_row<'s>(
+    systems: &'s dyn RowSystems,
     group: usize,
     g: &RowGroup,
     row: Row<'_>,
-    x: &[f64],
+    x: &'s [f64],
     z: &mut [f64],
-    w: &mut RowWork,
+    w: &mut RowWork<'s>,
 ) -> RowStep {
     let n = z.len();
     w.grad.fill(0.0);
-    w.hess.fill(0.0);
+    w.hess.reset(n, row.len());
     let f0 = systems.system(group, row, x, z, &mut w.grad, &mut w.hess);
     if !f0.is_finite() || w.grad.iter().any(|v| !v.is_finite()) {
         return RowStep::Kept;
     }
-    let scale = {
-        let trace: f64 = (0..n).map(|i| w.hess[i * n + i].abs()).sum();
-        (trace / n.max(1) as f64).max(f64::MIN_POSITIVE)
-    };
+    let mut scale = 0.0;
     let mut mu = 0.0;
     for _ in 0..MAX_DAMPING_TRIES {
-        if cholesky(&w.hess, n, mu * scale, &mut w.factor) {
-            for (s, gr) in w.step.iter_mut().zip(&w.grad) {
-                *s = -gr;
-            }
-            cholesky_solve(&w.factor, n, &mut w.step);
+        for (s, gr) in w.step.iter_mut().zip(&w.grad) {
+            *s = -gr;
+        }
+        if w.hess.solve(mu * scale, &mut w.step) {
             if g.quadratic && mu == 0.0 {
                 for (z, s) in z.iter_mut().zip(&w.step) {
                     *z += s;
@@ -282,7 +277,12 @@ fn newton_row(
                 return RowStep::Damped;
             }
         }
-        mu = if mu == 0.0 { 1e-6 } else { mu * 10.0 };
+        if mu == 0.0 {
+            scale = w.hess.mean_abs_diagonal().max(f64::MIN_POSITIVE);
+            mu = 1e-6;
+        } else {
+            mu *= 10.0;
+        }
     }
     RowStep::Kept
 }

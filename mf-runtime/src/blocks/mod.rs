@@ -12,6 +12,10 @@
 //! majorized, is said in the `mf-compiler` stage that derives them and in
 //! each loss's `explain()`.
 
+mod hessian;
+
+pub use hessian::RowHessian;
+
 /// Where one param's part of a row lives in the flat parameter vector:
 /// coordinate `c` of row `r` is at `offset + r * row_stride + c * coord_stride`.
 ///
@@ -168,8 +172,8 @@ impl Row<'_> {
 ///
 /// For a row with coordinates `z` (see [`RowGroup`]), `system` returns the
 /// row's part of the loss and adds its gradient to `grad` (length `n =
-/// width()`) and its Hessian to the lower triangle of `hess` (`n × n`,
-/// row-major; the upper triangle is not read). Everything outside the row
+/// width()`) and its Hessian to `hess` (`n` coordinates, in the form the
+/// caller chose: see [`RowHessian`]). Everything outside the row
 /// is read from `x` and held fixed. Rows of a group are independent, so
 /// they may be solved in parallel once [`prepare`](RowSystems::prepare) has
 /// run for the group.
@@ -183,15 +187,15 @@ pub trait RowSystems: Sync {
     fn prepare(&mut self, group: usize, x: &[f64]);
 
     /// The row's loss at `z`; adds its gradient to `grad` and its Hessian to
-    /// the lower triangle of `hess`.
-    fn system(
-        &self,
+    /// `hess` (whose rank-1 terms may point into `self` and `x`).
+    fn system<'s>(
+        &'s self,
         group: usize,
         row: Row<'_>,
-        x: &[f64],
+        x: &'s [f64],
         z: &[f64],
         grad: &mut [f64],
-        hess: &mut [f64],
+        hess: &mut RowHessian<'s>,
     ) -> f64;
 
     /// The row's loss at `z` (the same function `system` expands).
@@ -209,42 +213,43 @@ pub const ROWS_PER_BLOCK: usize = 512;
 /// A row system that reads every entry of the data (the global row of a
 /// loss, e.g. its offset `mu`), summed over the data's rows in parallel:
 /// `f(rows, grad, hess)` adds the part of the rows `rows` to its own
-/// zeroed `grad` and `hess` (the lengths of the given ones) and returns
-/// that part of the loss; the parts are added into `grad` and `hess` in
-/// block order, and their losses summed in the same order.
+/// zeroed `grad` (the length of the given one) and dense `hess` (of
+/// `hess.n()` coordinates) and returns that part of the loss; the parts
+/// are added into `grad` and `hess` in block order, and their losses
+/// summed in the same order.
 ///
 /// ```
-/// use mf_runtime::blocks::sum_over_rows;
-/// let (mut grad, mut hess) = (vec![0.0; 1], vec![0.0; 1]);
+/// use mf_runtime::blocks::{sum_over_rows, RowHessian};
+/// let (mut grad, mut hess) = (vec![0.0; 1], RowHessian::dense(1));
 /// let loss = sum_over_rows(2000, &mut grad, &mut hess, |rows, g, h| {
 ///     g[0] += rows.len() as f64;
-///     h[0] += 2.0 * rows.len() as f64;
+///     h.add_diagonal(0, 2.0 * rows.len() as f64);
 ///     rows.len() as f64
 /// });
-/// assert_eq!((loss, grad[0], hess[0]), (2000.0, 2000.0, 4000.0));
+/// assert_eq!((loss, grad[0], hess.lower()[0]), (2000.0, 2000.0, 4000.0));
 /// ```
 pub fn sum_over_rows(
     rows: usize,
     grad: &mut [f64],
-    hess: &mut [f64],
-    f: impl Fn(std::ops::Range<usize>, &mut [f64], &mut [f64]) -> f64 + Sync,
+    hess: &mut RowHessian<'_>,
+    f: impl Fn(std::ops::Range<usize>, &mut [f64], &mut RowHessian<'_>) -> f64 + Sync,
 ) -> f64 {
     use rayon::prelude::*;
-    let (ng, nh) = (grad.len(), hess.len());
-    let parts: Vec<(f64, Vec<f64>, Vec<f64>)> = (0..rows.div_ceil(ROWS_PER_BLOCK))
+    let (ng, n) = (grad.len(), hess.n());
+    let parts: Vec<(f64, Vec<f64>, RowHessian<'_>)> = (0..rows.div_ceil(ROWS_PER_BLOCK))
         .into_par_iter()
         .map(|b| {
             let range = b * ROWS_PER_BLOCK..((b + 1) * ROWS_PER_BLOCK).min(rows);
-            let (mut g, mut h) = (vec![0.0; ng], vec![0.0; nh]);
+            let (mut g, mut h) = (vec![0.0; ng], RowHessian::dense(n));
             let loss = f(range, &mut g, &mut h);
             (loss, g, h)
         })
         .collect();
     let mut total = 0.0;
-    for (loss, g, h) in parts {
+    for (loss, g, mut h) in parts {
         total += loss;
         grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
-        hess.iter_mut().zip(&h).for_each(|(a, b)| *a += b);
+        hess.add(&mut h);
     }
     total
 }

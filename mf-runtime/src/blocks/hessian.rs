@@ -1,0 +1,451 @@
+//! A row's Hessian as its system is built and solved: dense, or, for a row
+//! with fewer observed entries than coordinates, a diagonal plus one rank-1
+//! term per entry, solved through the Woodbury identity at the cost of the
+//! entries instead of the coordinates.
+
+use crate::kernel::dot;
+use crate::linalg::{add_outer_pair, add_outer_self, cholesky, cholesky_solve, OuterBatch};
+
+/// The low-rank form holds fewer than `n / LOW_RANK_SHARE` rank-1 terms:
+/// beyond, the dense build and Cholesky (batched, at full vector width)
+/// are faster than the Woodbury system's dot products.
+const LOW_RANK_SHARE: usize = 2;
+
+/// The Hessian of one row's system (`n × n`, symmetric), built by the
+/// generated [`RowSystems::system`](super::RowSystems::system) and solved
+/// by the row methods.
+///
+/// It is held in one of two forms, chosen per row by
+/// [`reset`](RowHessian::reset) from the row's entry count:
+///
+/// - **dense**: the lower triangle of the `n × n` matrix; rank-1 updates
+///   of a factor row are applied four at a time ([`OuterBatch`]); solved by
+///   Cholesky in `O(n³)`;
+/// - **low rank**: `D + Σₑ wₑ aₑaₑᵀ` with `D` diagonal and one term per
+///   observed entry, kept as the `r` vectors `aₑ`. When every `wₑ ≥ 0` and
+///   `D + shift > 0`, the solve goes through the Woodbury identity:
+///   with `S = W^½ A D^-½`, `(D + AᵀWA)⁻¹ b = D^-½ (y − Sᵀ (I + S Sᵀ)⁻¹ S y)`,
+///   `y = D^-½ b`, an `r × r` Cholesky and `O(r² n)` work instead of
+///   `O(r n² + n³)`: a user or item with 20 ratings at `k = 100` is solved
+///   about twenty times faster. Otherwise (an unpenalized coordinate, a
+///   concave entry) the matrix is formed and solved densely.
+///
+/// Every update is defined in both forms; one that is not a rank-1 term
+/// (a cross term alone, a dense block such as the Gram matrix of implicit
+/// feedback) turns a low-rank Hessian dense first, and so does the `n`-th
+/// rank-1 term (the dense form is then the cheaper one).
+///
+/// ```
+/// use mf_runtime::blocks::RowHessian;
+/// // H = I + a aᵀ + b bᵀ with a = [1, 0, 2], b = [0, 3, 0], in both forms:
+/// // as a row of two entries (dense at three coordinates), and as one
+/// // expected to have none (low rank, turned dense by the second term).
+/// let (a, b) = ([1.0, 0.0, 2.0], [0.0, 3.0, 0.0]);
+/// let mut forms = Vec::new();
+/// for entries in [2, 0] {
+///     let mut h = RowHessian::new();
+///     h.reset(3, entries);
+///     for c in 0..3 {
+///         h.add_diagonal(c, 1.0);
+///     }
+///     h.add_entry(1.0, &[(0, &a[..])]);
+///     h.add_entry(1.0, &[(0, &b[..])]);
+///     let mut x = [1.0, 2.0, 3.0];
+///     assert!(h.solve(0.0, &mut x));
+///     forms.push(x);
+/// }
+/// // [[2, 0, 2], [0, 10, 0], [2, 0, 5]] x = [1, 2, 3]: x = [-1/6, 0.2, 2/3].
+/// for x in forms {
+///     let expected = [-1.0 / 6.0, 0.2, 2.0 / 3.0];
+///     assert!(x.iter().zip(expected).all(|(x, e)| (x - e).abs() < 1e-12));
+/// }
+/// ```
+#[derive(Default)]
+pub struct RowHessian<'a> {
+    n: usize,
+    low_rank: bool,
+    /// Dense form: the `n × n` matrix, lower triangle.
+    dense: Vec<f64>,
+    /// Dense form: pending rank-1 updates of the blocks at their offsets.
+    batches: Vec<OuterBatch<'a>>,
+    /// Low-rank form: the diagonal `D`.
+    diagonal: Vec<f64>,
+    /// Low-rank form: the weights `wₑ`.
+    weights: Vec<f64>,
+    /// Low-rank form: the vectors `aₑ`, `n` values each, one after another.
+    vectors: Vec<f64>,
+    /// Solve scratch: the dense factor, or the Woodbury `S` and factor.
+    factor: Vec<f64>,
+    scaled: Vec<f64>,
+    small: Vec<f64>,
+    root: Vec<f64>,
+    t: Vec<f64>,
+}
+
+impl<'a> RowHessian<'a> {
+    /// An empty Hessian of no coordinates; [`reset`](Self::reset) sizes it.
+    ///
+    /// See [`RowHessian`] for an example.
+    pub fn new() -> Self {
+        RowHessian::default()
+    }
+
+    /// A zero dense Hessian of `n` coordinates.
+    ///
+    /// ```
+    /// let h = mf_runtime::blocks::RowHessian::dense(2);
+    /// assert_eq!(h.n(), 2);
+    /// ```
+    pub fn dense(n: usize) -> Self {
+        let mut h = RowHessian::new();
+        h.reset(n, usize::MAX);
+        h
+    }
+
+    /// Zeroes it for a row of `n` coordinates with `entries` observed
+    /// entries: in the low-rank form when `entries < n / 2`, where it is
+    /// the faster one; dense otherwise.
+    ///
+    /// See [`RowHessian`] for an example.
+    pub fn reset(&mut self, n: usize, entries: usize) {
+        let low_rank = entries < n / LOW_RANK_SHARE;
+        self.n = n;
+        self.low_rank = low_rank;
+        self.batches.clear();
+        self.weights.clear();
+        self.vectors.clear();
+        if low_rank {
+            self.diagonal.clear();
+            self.diagonal.resize(n, 0.0);
+        } else {
+            self.dense.clear();
+            self.dense.resize(n * n, 0.0);
+        }
+    }
+
+    /// Number of coordinates.
+    ///
+    /// See [`RowHessian::dense`] for an example.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// `+= alpha · a aᵀ`, where `a` is zero except for the `parts`, each
+    /// `(offset, values)` placed at its offset (disjoint blocks): the
+    /// Hessian of one observed entry whose leaves enter through one scalar
+    /// (a factor row against its partner, and a bias against 1).
+    ///
+    /// See [`RowHessian`] for an example.
+    #[inline]
+    pub fn add_entry(&mut self, alpha: f64, parts: &[(usize, &'a [f64])]) {
+        if self.low_rank {
+            let n = self.n;
+            let start = self.vectors.len();
+            self.vectors.resize(start + n, 0.0);
+            for &(offset, values) in parts {
+                self.vectors[start + offset..start + offset + values.len()].copy_from_slice(values);
+            }
+            self.weights.push(alpha);
+            if self.weights.len() >= n / LOW_RANK_SHARE {
+                self.make_dense();
+            }
+            return;
+        }
+        for (p, &(offset, values)) in parts.iter().enumerate() {
+            self.add_outer(alpha, offset, values);
+            for &(other, others) in &parts[p + 1..] {
+                add_outer_pair(
+                    &mut self.dense,
+                    self.n,
+                    alpha,
+                    offset,
+                    values,
+                    other,
+                    others,
+                );
+            }
+        }
+    }
+
+    /// `+= alpha · v vᵀ` on the block at `offset`.
+    ///
+    /// ```
+    /// use mf_runtime::blocks::RowHessian;
+    /// let mut h = RowHessian::dense(2);
+    /// h.add_outer(2.0, 1, &[3.0]);
+    /// assert_eq!(h.lower(), [0.0, 0.0, 0.0, 18.0]);
+    /// ```
+    #[inline]
+    pub fn add_outer(&mut self, alpha: f64, offset: usize, v: &'a [f64]) {
+        if self.low_rank {
+            self.add_entry(alpha, &[(offset, v)]);
+        } else if v.len() == 1 {
+            add_outer_self(&mut self.dense, self.n, alpha, offset, v);
+        } else {
+            let at = match self.batches.iter().position(|b| b.offset() == offset) {
+                Some(at) => at,
+                None => {
+                    self.batches.push(OuterBatch::new(offset));
+                    self.batches.len() - 1
+                }
+            };
+            self.batches[at].push(&mut self.dense, self.n, alpha, v);
+        }
+    }
+
+    /// `+= alpha · (a bᵀ + b aᵀ)` for `a` at `offset_a` and `b` at
+    /// `offset_b`: a cross term alone, which makes the Hessian dense.
+    ///
+    /// ```
+    /// use mf_runtime::blocks::RowHessian;
+    /// let mut h = RowHessian::dense(2);
+    /// h.add_outer_pair(1.0, 0, &[2.0], 1, &[3.0]);
+    /// assert_eq!(h.lower()[2], 6.0);
+    /// ```
+    pub fn add_outer_pair(
+        &mut self,
+        alpha: f64,
+        offset_a: usize,
+        a: &[f64],
+        offset_b: usize,
+        b: &[f64],
+    ) {
+        self.make_dense();
+        add_outer_pair(&mut self.dense, self.n, alpha, offset_a, a, offset_b, b);
+    }
+
+    /// `+= v` at diagonal position `i`.
+    ///
+    /// See [`RowHessian`] for an example.
+    #[inline]
+    pub fn add_diagonal(&mut self, i: usize, v: f64) {
+        match self.low_rank {
+            true => self.diagonal[i] += v,
+            false => self.dense[i * self.n + i] += v,
+        }
+    }
+
+    /// `+= alpha · G` on the `w × w` block at `offset`, `G` symmetric and
+    /// row-major (the Gram matrix of implicit feedback): makes the Hessian
+    /// dense.
+    ///
+    /// ```
+    /// use mf_runtime::blocks::RowHessian;
+    /// let mut h = RowHessian::dense(2);
+    /// h.add_block(0, 2, 0.5, &[2.0, 4.0, 4.0, 6.0]);
+    /// assert_eq!(h.lower(), [1.0, 0.0, 2.0, 3.0]);
+    /// ```
+    pub fn add_block(&mut self, offset: usize, w: usize, alpha: f64, g: &[f64]) {
+        self.make_dense();
+        let n = self.n;
+        for a in 0..w {
+            let row = &mut self.dense[(offset + a) * n + offset..(offset + a) * n + offset + a + 1];
+            for (h, &v) in row.iter_mut().zip(&g[a * w..a * w + a + 1]) {
+                *h += alpha * v;
+            }
+        }
+    }
+
+    /// `+= other` (both of `n` coordinates): the parts of a row summed over
+    /// blocks of the data (see [`sum_over_rows`](super::sum_over_rows)).
+    ///
+    /// ```
+    /// use mf_runtime::blocks::RowHessian;
+    /// let (mut h, mut part) = (RowHessian::dense(1), RowHessian::dense(1));
+    /// part.add_diagonal(0, 2.0);
+    /// h.add(&mut part);
+    /// h.add(&mut part);
+    /// assert_eq!(h.lower(), [4.0]);
+    /// ```
+    pub fn add(&mut self, other: &mut RowHessian<'_>) {
+        self.make_dense();
+        for (h, o) in self.dense.iter_mut().zip(other.lower()) {
+            *h += o;
+        }
+    }
+
+    /// The matrix, dense, lower triangle (row-major, `n × n`; the upper
+    /// triangle is scratch).
+    ///
+    /// See [`RowHessian::add_outer`] for an example.
+    pub fn lower(&mut self) -> &[f64] {
+        self.make_dense();
+        &self.dense
+    }
+
+    /// The mean absolute value of the diagonal (the scale of a
+    /// Levenberg–Marquardt damping).
+    ///
+    /// ```
+    /// use mf_runtime::blocks::RowHessian;
+    /// let mut h = RowHessian::new();
+    /// h.reset(4, 0); // low rank: diagonal [1, 9, 0, 0]
+    /// h.add_entry(1.0, &[(0, &[1.0, 3.0][..])]);
+    /// assert_eq!(h.mean_abs_diagonal(), 2.5);
+    /// ```
+    pub fn mean_abs_diagonal(&mut self) -> f64 {
+        let n = self.n;
+        let sum: f64 = if self.low_rank {
+            self.root.clear();
+            self.root.extend_from_slice(&self.diagonal);
+            for (a, w) in self.vectors.chunks(n).zip(&self.weights) {
+                for (d, v) in self.root.iter_mut().zip(a) {
+                    *d += w * v * v;
+                }
+            }
+            self.root.iter().map(|d| d.abs()).sum()
+        } else {
+            self.flush();
+            (0..n).map(|c| self.dense[c * n + c].abs()).sum()
+        };
+        sum / n.max(1) as f64
+    }
+
+    /// Solves `(H + shift · I) x = b` in place (`b` becomes `x`). `false`
+    /// when `H + shift · I` is not numerically positive definite (then `b`
+    /// is garbage).
+    ///
+    /// See [`RowHessian`] for an example.
+    pub fn solve(&mut self, shift: f64, b: &mut [f64]) -> bool {
+        let n = self.n;
+        let woodbury = self.low_rank
+            && self.weights.iter().all(|&w| w >= 0.0)
+            && self.diagonal.iter().all(|&d| d + shift > 0.0);
+        if !woodbury {
+            self.make_dense();
+            self.factor.resize(n * n, 0.0);
+            if !cholesky(&self.dense, n, shift, &mut self.factor) {
+                return false;
+            }
+            cholesky_solve(&self.factor, n, b);
+            return b.iter().all(|v| v.is_finite());
+        }
+        // S = W^½ A D^-½, row by row; y = D^-½ b.
+        let r = self.weights.len();
+        self.scaled.clear();
+        self.scaled.extend_from_slice(&self.vectors);
+        self.root.clear();
+        self.root
+            .extend(self.diagonal.iter().map(|&d| (d + shift).sqrt()));
+        let root = &self.root;
+        for (s, &w) in self.scaled.chunks_mut(n).zip(&self.weights) {
+            let wr = w.sqrt();
+            for (v, d) in s.iter_mut().zip(root) {
+                *v *= wr / d;
+            }
+        }
+        for (v, d) in b.iter_mut().zip(root) {
+            *v /= d;
+        }
+        // K = I + S Sᵀ (lower triangle), and t = K⁻¹ S y.
+        self.small.clear();
+        self.small.resize(r * r, 0.0);
+        let t = &mut self.t;
+        t.clear();
+        t.resize(r, 0.0);
+        for (e, te) in t.iter_mut().enumerate() {
+            let se = &self.scaled[e * n..(e + 1) * n];
+            for f in 0..=e {
+                self.small[e * r + f] = dot(se, &self.scaled[f * n..(f + 1) * n]);
+            }
+            self.small[e * r + e] += 1.0;
+            *te = dot(se, b);
+        }
+        self.factor.resize(r * r, 0.0);
+        if !cholesky(&self.small, r, 0.0, &mut self.factor) {
+            return false;
+        }
+        cholesky_solve(&self.factor, r, t);
+        // x = D^-½ (y − Sᵀ t).
+        for (e, &te) in t.iter().enumerate() {
+            for (v, s) in b.iter_mut().zip(&self.scaled[e * n..(e + 1) * n]) {
+                *v -= te * s;
+            }
+        }
+        for (v, d) in b.iter_mut().zip(&self.root) {
+            *v /= d;
+        }
+        b.iter().all(|v| v.is_finite())
+    }
+
+    /// Applies the pending batches.
+    fn flush(&mut self) {
+        for batch in &mut self.batches {
+            batch.flush(&mut self.dense, self.n);
+        }
+    }
+
+    /// Turns the low-rank form into the dense one (and applies pending
+    /// batches): `D + Σₑ wₑ aₑaₑᵀ` formed four terms at a time.
+    fn make_dense(&mut self) {
+        let n = self.n;
+        if !self.low_rank {
+            self.flush();
+            return;
+        }
+        self.low_rank = false;
+        self.dense.clear();
+        self.dense.resize(n * n, 0.0);
+        for (c, &d) in self.diagonal.iter().enumerate() {
+            self.dense[c * n + c] = d;
+        }
+        let vectors = std::mem::take(&mut self.vectors);
+        let mut batch = OuterBatch::new(0);
+        for (a, &w) in vectors.chunks(n.max(1)).zip(&self.weights) {
+            batch.push(&mut self.dense, n, w, a);
+        }
+        batch.flush(&mut self.dense, n);
+        self.vectors = vectors;
+        self.vectors.clear();
+        self.weights.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The Woodbury solve equals the dense one, with and without a shift,
+    /// and a coordinate without curvature falls back to the dense form.
+    #[test]
+    fn low_rank_solve_equals_dense() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let n = 40;
+        let vectors: Vec<Vec<f64>> = (0..7)
+            .map(|_| (0..n).map(|_| rng.random_range(-1.0..1.0)).collect())
+            .collect();
+        let weights: Vec<f64> = (0..7).map(|e| e as f64 * 0.5).collect();
+        for (zero_at, shift) in [(None, 0.0), (None, 0.3), (Some(5), 0.0)] {
+            let diagonal: Vec<f64> = (0..n)
+                .map(|c| {
+                    if Some(c) == zero_at {
+                        0.0
+                    } else {
+                        0.1 + c as f64 * 0.01
+                    }
+                })
+                .collect();
+            let b: Vec<f64> = (0..n).map(|c| (c as f64).sin()).collect();
+            let mut solutions = Vec::new();
+            for entries in [n, 0] {
+                let mut h = RowHessian::new();
+                h.reset(n, entries);
+                assert_eq!(h.low_rank, entries == 0);
+                for (c, &d) in diagonal.iter().enumerate() {
+                    h.add_diagonal(c, d);
+                }
+                for (a, &w) in vectors.iter().zip(&weights) {
+                    h.add_entry(w, &[(0, &a[..10]), (10, &a[10..])]);
+                }
+                assert_eq!(h.low_rank, entries == 0, "still in the form chosen");
+                let mut x = b.clone();
+                assert!(h.solve(shift, &mut x));
+                solutions.push(x);
+            }
+            for (d, l) in solutions[0].iter().zip(&solutions[1]) {
+                assert!((d - l).abs() <= 1e-10 * d.abs().max(1.0), "{d} against {l}");
+            }
+        }
+    }
+}
