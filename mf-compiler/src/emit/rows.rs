@@ -211,14 +211,14 @@ pub(super) fn row_items(
                 }
             }
 
-            fn system<'s>(
-                &'s self,
+            fn system(
+                &self,
                 group: usize,
                 row: #rt::blocks::Row<'_>,
-                x: &'s [f64],
+                x: &[f64],
                 z: &[f64],
                 grad: &mut [f64],
-                hess: &mut #rt::blocks::RowHessian<'s>,
+                hess: &mut #rt::blocks::RowHessian,
             ) -> f64 {
                 let dims = &self.dims;
                 let n = z.len();

@@ -6,6 +6,10 @@
 use crate::kernel::dot;
 use crate::linalg::{add_outer_pair, add_outer_self, cholesky, cholesky_solve, OuterBatch};
 
+/// Parts of one entry joined into one vector when side by side (a factor
+/// row, a bias, and a second bias at most in the losses people write).
+const MAX_JOINED: usize = 4;
+
 /// The low-rank form holds fewer than `n / LOW_RANK_SHARE` rank-1 terms:
 /// beyond, the dense build and Cholesky (batched, at full vector width)
 /// are faster than the Woodbury system's dot products.
@@ -61,13 +65,13 @@ const LOW_RANK_SHARE: usize = 2;
 /// }
 /// ```
 #[derive(Default)]
-pub struct RowHessian<'a> {
+pub struct RowHessian {
     n: usize,
     low_rank: bool,
     /// Dense form: the `n × n` matrix, lower triangle.
     dense: Vec<f64>,
     /// Dense form: pending rank-1 updates of the blocks at their offsets.
-    batches: Vec<OuterBatch<'a>>,
+    batches: Vec<OuterBatch>,
     /// Low-rank form: the diagonal `D`.
     diagonal: Vec<f64>,
     /// Low-rank form: the weights `wₑ`.
@@ -82,7 +86,7 @@ pub struct RowHessian<'a> {
     t: Vec<f64>,
 }
 
-impl<'a> RowHessian<'a> {
+impl RowHessian {
     /// An empty Hessian of no coordinates; [`reset`](Self::reset) sizes it.
     ///
     /// See [`RowHessian`] for an example.
@@ -137,7 +141,7 @@ impl<'a> RowHessian<'a> {
     ///
     /// See [`RowHessian`] for an example.
     #[inline]
-    pub fn add_entry(&mut self, alpha: f64, parts: &[(usize, &'a [f64])]) {
+    pub fn add_entry(&mut self, alpha: f64, parts: &[(usize, &[f64])]) {
         if self.low_rank {
             let n = self.n;
             let start = self.vectors.len();
@@ -150,6 +154,19 @@ impl<'a> RowHessian<'a> {
                 self.make_dense();
             }
             return;
+        }
+        // Parts side by side (a factor row and its bias): one vector.
+        let joined = parts.windows(2).all(|w| w[0].0 + w[0].1.len() == w[1].0);
+        if joined && parts.len() > 1 {
+            let mut values = [&[][..]; MAX_JOINED];
+            if parts.len() <= MAX_JOINED {
+                for (v, p) in values.iter_mut().zip(parts) {
+                    *v = p.1;
+                }
+                let batch = batch_at(&mut self.batches, parts[0].0);
+                batch.push(&mut self.dense, self.n, alpha, &values[..parts.len()]);
+                return;
+            }
         }
         for (p, &(offset, values)) in parts.iter().enumerate() {
             self.add_outer(alpha, offset, values);
@@ -176,20 +193,14 @@ impl<'a> RowHessian<'a> {
     /// assert_eq!(h.lower(), [0.0, 0.0, 0.0, 18.0]);
     /// ```
     #[inline]
-    pub fn add_outer(&mut self, alpha: f64, offset: usize, v: &'a [f64]) {
+    pub fn add_outer(&mut self, alpha: f64, offset: usize, v: &[f64]) {
         if self.low_rank {
             self.add_entry(alpha, &[(offset, v)]);
         } else if v.len() == 1 {
             add_outer_self(&mut self.dense, self.n, alpha, offset, v);
         } else {
-            let at = match self.batches.iter().position(|b| b.offset() == offset) {
-                Some(at) => at,
-                None => {
-                    self.batches.push(OuterBatch::new(offset));
-                    self.batches.len() - 1
-                }
-            };
-            self.batches[at].push(&mut self.dense, self.n, alpha, v);
+            let batch = batch_at(&mut self.batches, offset);
+            batch.push(&mut self.dense, self.n, alpha, &[v]);
         }
     }
 
@@ -257,7 +268,7 @@ impl<'a> RowHessian<'a> {
     /// h.add(&mut part);
     /// assert_eq!(h.lower(), [4.0]);
     /// ```
-    pub fn add(&mut self, other: &mut RowHessian<'_>) {
+    pub fn add(&mut self, other: &mut RowHessian) {
         self.make_dense();
         for (h, o) in self.dense.iter_mut().zip(other.lower()) {
             *h += o;
@@ -392,13 +403,26 @@ impl<'a> RowHessian<'a> {
         let vectors = std::mem::take(&mut self.vectors);
         let mut batch = OuterBatch::new(0);
         for (a, &w) in vectors.chunks(n.max(1)).zip(&self.weights) {
-            batch.push(&mut self.dense, n, w, a);
+            batch.push(&mut self.dense, n, w, &[a]);
         }
         batch.flush(&mut self.dense, n);
         self.vectors = vectors;
         self.vectors.clear();
         self.weights.clear();
     }
+}
+
+/// The pending batch of the block at `offset` among `batches` (opened if
+/// none).
+fn batch_at(batches: &mut Vec<OuterBatch>, offset: usize) -> &mut OuterBatch {
+    let at = match batches.iter().position(|b| b.offset() == offset) {
+        Some(at) => at,
+        None => {
+            batches.push(OuterBatch::new(offset));
+            batches.len() - 1
+        }
+    };
+    &mut batches[at]
 }
 
 #[cfg(test)]

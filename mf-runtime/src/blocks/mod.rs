@@ -187,15 +187,15 @@ pub trait RowSystems: Sync {
     fn prepare(&mut self, group: usize, x: &[f64]);
 
     /// The row's loss at `z`; adds its gradient to `grad` and its Hessian to
-    /// `hess` (whose rank-1 terms may point into `self` and `x`).
-    fn system<'s>(
-        &'s self,
+    /// `hess`.
+    fn system(
+        &self,
         group: usize,
         row: Row<'_>,
-        x: &'s [f64],
+        x: &[f64],
         z: &[f64],
         grad: &mut [f64],
-        hess: &mut RowHessian<'s>,
+        hess: &mut RowHessian,
     ) -> f64;
 
     /// The row's loss at `z` (the same function `system` expands).
@@ -231,12 +231,12 @@ pub const ROWS_PER_BLOCK: usize = 512;
 pub fn sum_over_rows(
     rows: usize,
     grad: &mut [f64],
-    hess: &mut RowHessian<'_>,
-    f: impl Fn(std::ops::Range<usize>, &mut [f64], &mut RowHessian<'_>) -> f64 + Sync,
+    hess: &mut RowHessian,
+    f: impl Fn(std::ops::Range<usize>, &mut [f64], &mut RowHessian) -> f64 + Sync,
 ) -> f64 {
     use rayon::prelude::*;
     let (ng, n) = (grad.len(), hess.n());
-    let parts: Vec<(f64, Vec<f64>, RowHessian<'_>)> = (0..rows.div_ceil(ROWS_PER_BLOCK))
+    let parts: Vec<(f64, Vec<f64>, RowHessian)> = (0..rows.div_ceil(ROWS_PER_BLOCK))
         .into_par_iter()
         .map(|b| {
             let range = b * ROWS_PER_BLOCK..((b + 1) * ROWS_PER_BLOCK).min(rows);

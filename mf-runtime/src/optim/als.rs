@@ -207,14 +207,14 @@ fn sweep(systems: &mut dyn RowSystems, group: usize, x: &mut [f64], solved: &mut
 }
 
 /// Scratch of one row solve.
-struct RowWork<'s> {
+struct RowWork {
     grad: Vec<f64>,
-    hess: RowHessian<'s>,
+    hess: RowHessian,
     step: Vec<f64>,
     trial: Vec<f64>,
 }
 
-impl RowWork<'_> {
+impl RowWork {
     fn new(n: usize) -> Self {
         RowWork {
             grad: vec![0.0; n],
@@ -239,14 +239,14 @@ enum RowStep {
 /// One (damped) Newton step of a row, in place in `z`. A row with few
 /// entries for its coordinates keeps its Hessian in the low-rank form (see
 /// [`RowHessian`]).
-fn newton_row<'s>(
-    systems: &'s dyn RowSystems,
+fn newton_row(
+    systems: &dyn RowSystems,
     group: usize,
     g: &RowGroup,
     row: Row<'_>,
-    x: &'s [f64],
+    x: &[f64],
     z: &mut [f64],
-    w: &mut RowWork<'s>,
+    w: &mut RowWork,
 ) -> RowStep {
     let n = z.len();
     w.grad.fill(0.0);
