@@ -78,9 +78,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
     }
     minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
 }
@@ -102,9 +102,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 1.0,
     }
     minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
@@ -128,9 +128,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 1.0,
     }
     minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
@@ -156,9 +156,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 1.0,
         hyper alpha: f64 = 0.5,
     }
@@ -186,9 +186,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 0.05,
     }
     minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
@@ -213,9 +213,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 10.0,
     }
     minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
@@ -230,9 +230,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 0.05,
         hyper delta: f64 = 1.0,
     }
@@ -247,9 +247,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 0.05,
     }
     minimize sum(mask * abs(D - P@Q - bu - bi - mu))
@@ -265,9 +265,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 1.0,
     }
     minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
@@ -284,9 +284,9 @@ loss! {
         param P: [users, k],
         param Y: [items, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 1.0,
         hyper ratio: f64 = 3.0,
     }
@@ -413,18 +413,6 @@ fn value_range(r: &Ratings) -> (f64, f64) {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         })
-}
-
-/// Biases start at 0 and `mu` at the mean rating, when the loss has them.
-pub fn start_biases(params: &mut Params, fit: &Ratings) {
-    for name in ["bu", "bi"] {
-        if let Some(mut b) = params.view_mut(name) {
-            b.fill(0.0);
-        }
-    }
-    if let Some(mut mu) = params.view_mut("mu") {
-        mu.fill(fit.mean());
-    }
 }
 
 /// Trains `objective` from `params`, validated and early-stopped when the
@@ -573,8 +561,9 @@ macro_rules! candidate {
                     mean: 0.0,
                     std: job.init_std,
                 };
-                let mut params = $ty::init(job.fit, $s.k, init, &mut rng)?;
-                start_biases(&mut params, job.fit);
+                // Biases start at 0 and `mu` at the mean rating, as the
+                // losses declare.
+                let params = $ty::init(job.fit, $s.k, init, &mut rng)?;
                 let mut objective = loss.objective(job.fit, &params)?;
                 let predictor = candidate!(@predictor $($predictor)? loss, job);
                 fit(job, params.into_params(), &mut objective, predictor)

@@ -54,9 +54,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 0.05,
         hyper lambda_b: f64 = 5.0,
     }
@@ -70,9 +70,9 @@ loss! {
         data D: sparse[users, items],
         param P: [users, k],
         param Q: [k, items],
-        param bu: [users, 1],
-        param bi: [1, items],
-        param mu: [],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
         hyper lambda: f64 = 0.5,
         hyper lambda_b: f64 = 5.0,
     }
@@ -285,18 +285,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for method in &args.methods {
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-        // One arm per loss: its start (biases at 0 and the offset at the
-        // mean rating where it has them), its objective and its prediction.
+        // One arm per loss: its start (the losses declare their biases' and
+        // offset's start values), its objective and its prediction.
         macro_rules! train_loss {
-            ($loss:expr, $ty:ident $(, $biases:ident)?) => {{
+            ($loss:expr, $ty:ident) => {{
                 let loss = $loss;
                 let mut params = $ty::init(train, args.k, init, &mut rng)?;
-                $(
-                    let _ = stringify!($biases);
-                    params.bu_mut().fill(0.0);
-                    params.bi_mut().fill(0.0);
-                    params.mu_mut().fill(train.mean());
-                )?
                 let (layout, objective) =
                     (params.layout().clone(), loss.objective(train, &params)?);
                 let predict = |x: &[f64], u: usize, i: usize| loss.predict_flat(&layout, x, u, i);
@@ -306,8 +300,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (lambda, lambda_b) = (args.lambda, args.lambda_b);
         match args.loss.as_str() {
             "weighted" => train_loss!(WeightedLambda { lambda }, WeightedLambda),
-            "biased" => train_loss!(Biased { lambda, lambda_b }, Biased, biases),
-            "sqrtn" => train_loss!(SqrtN { lambda, lambda_b }, SqrtN, biases),
+            "biased" => train_loss!(Biased { lambda, lambda_b }, Biased),
+            "sqrtn" => train_loss!(SqrtN { lambda, lambda_b }, SqrtN),
             other => return Err(format!("unknown loss {other} (weighted, biased, sqrtn)").into()),
         }
     }

@@ -41,6 +41,62 @@ fn params_from_other_data_are_rejected_with_both_sizes() {
     );
 }
 
+loss! {
+    /// Start values declared in the header, over sparse data.
+    pub struct Started {
+        data D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = -0.5,
+        param mu: [] = mean(D),
+    }
+    minimize sum(mask * (D - P@Q - bu - bi - mu)^2)
+}
+
+loss! {
+    /// The mean start over dense data reads the observed values only.
+    pub struct StartedDense {
+        data D: [users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param mu: [] = mean(D),
+    }
+    minimize sum(mask * (D - P@Q - mu)^2)
+}
+
+#[test]
+fn declared_start_values_replace_the_random_draw() {
+    let ratings =
+        mf_runtime::Ratings::from_triplets(3, 2, [(0, 0, 5.0), (1, 1, 2.0), (2, 0, 4.0)]).unwrap();
+    let init = Init::Normal {
+        mean: 0.0,
+        std: 1.0,
+    };
+    let params = Started::init(&ratings, 2, init, &mut common::rng(3)).unwrap();
+    assert!(params.bu().iter().all(|&v| v == 0.0));
+    assert!(params.bi().iter().all(|&v| v == -0.5));
+    assert_eq!(params.mu()[[0, 0]], 11.0 / 3.0);
+    // The other params are drawn as without start values: the same stream.
+    let plain = Seed::init(
+        &MaskedMatrix::fully_observed(Array2::zeros((3, 2))),
+        2,
+        init,
+        &mut common::rng(3),
+    )
+    .unwrap();
+    assert_eq!(params.P(), plain.P());
+    assert!(params.P().iter().any(|&v| v != 0.0));
+
+    let mut values = Array2::from_elem((2, 2), 100.0);
+    values[[0, 0]] = 1.0;
+    values[[1, 1]] = 3.0;
+    let observed = ndarray::array![[true, false], [false, true]];
+    let dense = MaskedMatrix::new(values, observed).unwrap();
+    let params = StartedDense::init(&dense, 2, init, &mut common::rng(3)).unwrap();
+    assert_eq!(params.mu()[[0, 0]], 2.0);
+}
+
 #[test]
 fn hyper_settings_default_to_their_declaration() {
     assert_eq!(Seed::default().beta, 0.02);

@@ -19,6 +19,8 @@ pub struct Symbol {
     pub shape: Shape,
     /// Data given as observed entries only (`sparse[..]`).
     pub sparse: bool,
+    /// A param's declared start value.
+    pub start: Option<crate::parse::Start>,
 }
 
 /// A declared hyper-setting.
@@ -264,6 +266,7 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
             attrs: decl.attrs.clone(),
             shape,
             sparse,
+            start: decl.start.clone(),
         };
         match decl.role {
             Role::Param => symbols.params.push(symbol),
@@ -273,6 +276,20 @@ fn declare(decls: &[Decl], errors: &mut Errors) -> Symbols {
                 attrs: decl.attrs.clone(),
                 default: decl.default.unwrap_or(0.0),
             }),
+        }
+    }
+    // `= mean(X)`: X must be data (declared anywhere in the header).
+    for param in &symbols.params {
+        if let Some(crate::parse::Start::Mean(x)) = &param.start {
+            if !symbols.data.iter().any(|d| d.name == *x) {
+                errors.push(syn::Error::new(
+                    x.span(),
+                    format!(
+                        "`mean({x})` starts `{}` at the mean of a data matrix, and `{x}` is not data",
+                        param.name
+                    ),
+                ));
+            }
         }
     }
     symbols

@@ -112,6 +112,18 @@ pub struct Decl {
     pub dims_span: Span,
     /// The default of a hyper-setting.
     pub default: Option<f64>,
+    /// The start value of a param (`= 0`, `= mean(D)`), if declared.
+    pub start: Option<Start>,
+}
+
+/// The start value of a param, written after its shape: every value of
+/// the param starts there instead of at a random draw.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// `= 0`, `= -1.5`: a number.
+    Number(f64),
+    /// `= mean(D)`: the mean of the observed values of data `D`.
+    Mean(Ident),
 }
 
 /// A binary operator of the loss language.
@@ -325,6 +337,10 @@ impl Parse for Decl {
                 ),
             ));
         }
+        let start = match input.peek(Token![=]) {
+            true => Some(parse_start(input, role, &name)?),
+            false => None,
+        };
         Ok(Decl {
             attrs,
             role,
@@ -333,8 +349,44 @@ impl Parse for Decl {
             dims,
             dims_span: bracket.span.join(),
             default: None,
+            start,
         })
     }
+}
+
+/// `= <number>` or `= mean(D)` after a param's shape.
+fn parse_start(input: ParseStream, role: Role, name: &Ident) -> syn::Result<Start> {
+    let eq = input.parse::<Token![=]>()?;
+    if role != Role::Param {
+        return Err(syn::Error::new(
+            eq.span,
+            format!(
+                "only a param has a start value; `{name}` is {}",
+                role.keyword()
+            ),
+        ));
+    }
+    let usage = format!(
+        "a start value is a number or the mean of a data matrix: `param {name}: [..] = 0` or `param {name}: [] = mean(D)`"
+    );
+    let negative = input.parse::<Option<Token![-]>>()?.is_some();
+    if input.peek(syn::LitInt) || input.peek(syn::LitFloat) {
+        let (value, _) = parse_number(input)?;
+        return Ok(Start::Number(if negative { -value } else { value }));
+    }
+    if !negative && input.peek(Ident) && input.peek2(syn::token::Paren) {
+        let function: Ident = input.parse()?;
+        let content;
+        syn::parenthesized!(content in input);
+        if function == "mean" && content.peek(Ident) {
+            let data: Ident = content.parse()?;
+            if content.is_empty() {
+                return Ok(Start::Mean(data));
+            }
+        }
+        return Err(syn::Error::new(function.span(), usage));
+    }
+    Err(input.error(usage))
 }
 
 fn parse_hyper_rest(input: ParseStream, attrs: Vec<Attribute>, name: Ident) -> syn::Result<Decl> {
@@ -374,6 +426,7 @@ fn parse_hyper_rest(input: ParseStream, attrs: Vec<Attribute>, name: Ident) -> s
         sparse: None,
         dims: Vec::new(),
         default: Some(if negative { -value } else { value }),
+        start: None,
     })
 }
 

@@ -106,6 +106,33 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
         let (n, d) = (&h.name, h.default);
         quote!(#n: #d,)
     });
+    // Declared start values, applied after the random draw (which so
+    // stays the same stream for the other params).
+    let starts = s.params.iter().enumerate().filter_map(|(i, p)| {
+        let value = match p.start.as_ref()? {
+            crate::parse::Start::Number(v) => quote!(#v),
+            crate::parse::Start::Mean(d) => quote!(data.#d.mean()),
+        };
+        Some(quote!(params.block_mut(#i).fill(#value);))
+    });
+    let started: Vec<String> = s
+        .params
+        .iter()
+        .filter_map(|p| {
+            let value = match p.start.as_ref()? {
+                crate::parse::Start::Number(v) => format!("{v}"),
+                crate::parse::Start::Mean(d) => format!("the mean of `{d}`'s observed values"),
+            };
+            Some(format!("`{}` at {value}", p.name))
+        })
+        .collect();
+    let doc_init = match started.is_empty() {
+        true => "Parameters for this data, every value drawn from `init` (seeded by `rng`).".to_string(),
+        false => format!(
+            "Parameters for this data, every value drawn from `init` (seeded by `rng`), except the start values the loss declares: {}.",
+            started.join(", ")
+        ),
+    };
     let data_type = |d: &Symbol| match d.sparse {
         true => quote!(#rt::Ratings),
         false => quote!(#rt::MaskedMatrix),
@@ -370,15 +397,18 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
                 ::core::result::Result::Ok(#rt::ParamLayout::new([#(#layout_entries),*]))
             }
 
-            /// Parameters for this data, every value drawn from `init` (seeded by `rng`).
+            #[doc = #doc_init]
             pub fn init<'a, R: ::mf_runtime::rand::Rng + ?Sized>(
                 data: impl ::core::convert::Into<#data_ty<'a>>,
                 #(#free_args: usize,)*
                 init: #rt::Init,
                 rng: &mut R,
             ) -> ::core::result::Result<#params_ty, #rt::ShapeError> {
+                let data = data.into();
                 let layout = Self::layout(data, #(#free_args),*)?;
-                ::core::result::Result::Ok(#params_ty { params: #rt::Params::init(layout, init, rng) })
+                let mut params = #rt::Params::init(layout, init, rng);
+                #(#starts)*
+                ::core::result::Result::Ok(#params_ty { params })
             }
 
             /// This loss bound to `data`, for parameters shaped like `params`.

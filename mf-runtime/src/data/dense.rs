@@ -21,6 +21,25 @@ pub struct MaskedMatrix {
 }
 
 impl MaskedMatrix {
+    /// Mean of the observed values (NaN when there is none): the start
+    /// value `= mean(D)` of a loss over this data.
+    ///
+    /// ```
+    /// # use mf_runtime::MaskedMatrix;
+    /// # use ndarray::array;
+    /// let m = MaskedMatrix::new(array![[1.0, 9.0], [4.0, 0.0]], array![[true, false], [true, false]]).unwrap();
+    /// assert_eq!(m.mean(), 2.5);
+    /// ```
+    pub fn mean(&self) -> f64 {
+        let (sum, count) = self
+            .values
+            .iter()
+            .zip(&self.observed)
+            .filter(|(_, &o)| o)
+            .fold((0.0, 0usize), |(s, c), (v, _)| (s + v, c + 1));
+        sum / count as f64
+    }
+
     /// A matrix with an explicit mask; `None` when the shapes differ.
     ///
     /// ```
