@@ -38,7 +38,9 @@
 //!    clipped to the range of the training ratings.
 //!
 //! The table gives the test errors, the iterations and seconds of the final
-//! run, and the chosen setting. A plot of the validation RMSE per step of
+//! run, the seconds of the whole search and final run (runs share the
+//! pool, so they overlap), and the chosen setting; the line above it says
+//! how many test ratings each split scored and left out. A plot of the validation RMSE per step of
 //! each loss's chosen validation run (first split) goes to `--out`.
 //!
 //! Splits, losses and the settings of a stage run concurrently on rayon's
@@ -943,8 +945,8 @@ fn setting_text(c: &Candidate, s: Setting) -> String {
 pub fn table(cands: &[Candidate], results: &[Vec<Outcome>]) -> String {
     let many = results.len() > 1;
     let mut out = String::new();
-    out += "| loss | method | test RMSE | test MAE | iterations | seconds | chosen setting |\n";
-    out += "|---|---|---:|---:|---:|---:|---|\n";
+    out += "| loss | method | test RMSE | test MAE | iterations | seconds (final fit) | seconds (search + final) | chosen setting |\n";
+    out += "|---|---|---:|---:|---:|---:|---:|---|\n";
     for (i, c) in cands.iter().enumerate() {
         let col = |f: &dyn Fn(&Outcome) -> f64, digits: usize| -> String {
             let xs: Vec<f64> = results.iter().map(|r| f(&r[i])).collect();
@@ -969,12 +971,13 @@ pub fn table(cands: &[Candidate], results: &[Vec<Outcome>]) -> String {
         };
         let method = results.iter().map(|r| r[i].method).find(|m| !m.is_empty());
         out += &format!(
-            "| {name} | {} | {} | {} | {} | {} | {setting} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} | {setting} |\n",
             method.unwrap_or("—"),
             col(&|o| o.test.rmse, 4),
             col(&|o| o.test.mae, 4),
             col(&|o| o.iterations as f64, 0),
             col(&|o| o.seconds, 2),
+            col(&|o| o.total_seconds, 1),
         );
     }
     out
@@ -1128,6 +1131,17 @@ fn main() -> Result<(), BoxError> {
             _ => "mean ± std over the splits",
         }
     );
+    for named in &splits {
+        let split = &named.split;
+        println!(
+            "{}: {} test ratings scored, {} left out (their user or item has no training \
+             rating)",
+            named.name,
+            split.test.nnz(),
+            split.dropped_entries
+        );
+    }
+    println!();
     print!("{}", table(&cands, &results));
     let best = (0..cands.len())
         .map(|i| {
