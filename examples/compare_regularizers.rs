@@ -12,7 +12,12 @@
 //! cargo run --release --example compare_regularizers -- --explain          # every loss's explain()
 //! cargo run --release --example compare_regularizers -- --folds --only svd++   # the rows whose name contains this
 //! cargo run --release --example compare_regularizers -- --synthetic 610,9724,100836 --k 100  # users,items,ratings
+//! cargo run --release --example compare_regularizers -- --only huber --lambdas huber=0.05,0.08,0.12 --deltas huber=1,1.5
 //! ```
+//!
+//! `--lambdas TEXT=a,b,c` and `--deltas TEXT=a,b` replace the λ or δ grid
+//! of the rows whose name contains `TEXT` (widen a grid when the choice
+//! lands on its edge; repeatable).
 //!
 //! For every split (the synthetic one, a random split of `--data`, or each
 //! of the canonical u1–u5 of MovieLens 100k):
@@ -388,9 +393,9 @@ pub struct Candidate {
     /// The generated `explain()`.
     pub explain: fn() -> &'static str,
     /// Penalty weights tried (`[0.0]` when the loss has no penalty).
-    pub lambdas: &'static [f64],
+    pub lambdas: Vec<f64>,
     /// Values of δ tried (`[1.0]`, unused, for the losses without one).
-    pub deltas: &'static [f64],
+    pub deltas: Vec<f64>,
     /// Standard deviation of the normal start of P and Q.
     pub init_std: f64,
     /// The rank grid of this loss is the run's rank grid times this.
@@ -550,8 +555,8 @@ macro_rules! candidate {
             name: $name,
             biased: $biased,
             explain: $ty::explain,
-            lambdas: $lambdas,
-            deltas: $deltas,
+            lambdas: $lambdas.to_vec(),
+            deltas: $deltas.to_vec(),
             init_std: INIT_STD,
             rank_scale: 1,
             als: true,
@@ -724,7 +729,7 @@ pub fn evaluate(
         delta: c.deltas[0],
     };
     let (lambdas, deltas, ks) = match full_grid {
-        true => (c.lambdas, c.deltas, &ks[..]),
+        true => (&c.lambdas[..], &c.deltas[..], &ks[..]),
         false => (&c.lambdas[..1], &c.deltas[..1], &ks[..1]),
     };
     // λ at the first rank, then δ, then the other ranks, at the best so far.
@@ -1039,11 +1044,48 @@ fn numbers(flag: &str, what: &str) -> Result<Option<Vec<usize>>, BoxError> {
     Ok(Some(parsed.collect::<Result<_, _>>().map_err(err)?))
 }
 
+/// Every `flag TEXT=a,b,c` on the command line: the rows whose name
+/// contains `TEXT` (lower case) and the grid, finite and non-negative.
+fn grids(flag: &str) -> Result<Vec<(String, Vec<f64>)>, BoxError> {
+    let args: Vec<String> = std::env::args().collect();
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if a != flag {
+            continue;
+        }
+        let usage = || {
+            format!("{flag} takes TEXT=a,b,c (the rows whose name contains TEXT), e.g. {flag} \"weighted-λ + biases=0.1,0.15,0.2\"")
+        };
+        let value = args.get(i + 1).ok_or_else(usage)?;
+        let (text, list) = value.rsplit_once('=').ok_or_else(usage)?;
+        let grid = list
+            .split(',')
+            .map(|v| match v.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                _ => Err(format!(
+                    "{flag} {value}: `{v}` is not a finite, non-negative number"
+                )),
+            })
+            .collect::<Result<Vec<f64>, String>>()?;
+        out.push((text.trim().to_lowercase(), grid));
+    }
+    Ok(out)
+}
+
 fn has_flag(flag: &str) -> bool {
     std::env::args().any(|a| a == flag)
 }
 
-fn main() -> Result<(), BoxError> {
+fn main() {
+    if let Err(e) = run_comparison() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The command: splits, grids and losses from the command line, then the
+/// comparison, the table and the plots.
+fn run_comparison() -> Result<(), BoxError> {
     let started = Instant::now();
     if has_flag("--explain") {
         for c in candidates() {
@@ -1110,6 +1152,30 @@ fn main() -> Result<(), BoxError> {
         cands.retain(|c| c.name.to_lowercase().contains(&only));
         if cands.is_empty() {
             return Err(format!("--only {only}: no loss's name contains it").into());
+        }
+    }
+    for (flag, what) in [("--lambdas", "λ"), ("--deltas", "δ")] {
+        for (text, grid) in grids(flag)? {
+            let matching = cands
+                .iter_mut()
+                .filter(|c| c.name.to_lowercase().contains(&text));
+            let mut any = false;
+            for c in matching {
+                any = true;
+                match flag {
+                    "--lambdas" if c.lambdas == NONE => {
+                        return Err(format!("{flag}: `{}` has no penalty to weigh", c.name).into())
+                    }
+                    "--lambdas" => c.lambdas = grid.clone(),
+                    _ if c.deltas.len() < 2 => {
+                        return Err(format!("{flag}: `{}` has no {what} to choose", c.name).into())
+                    }
+                    _ => c.deltas = grid.clone(),
+                }
+            }
+            if !any {
+                return Err(format!("{flag} {text}=…: no loss's name contains `{text}`").into());
+            }
         }
     }
     let results = splits
