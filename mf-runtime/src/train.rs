@@ -697,8 +697,20 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
             if let Some(reason) = observed {
                 break reason;
             }
-            if self.method.step(&mut eval, &current, &mut next) == Step::Stalled {
-                break StopReason::LineSearchFailed;
+            match self.method.step(&mut eval, &current, &mut next) {
+                Step::Moved => {}
+                Step::Stalled => break StopReason::LineSearchFailed,
+                Step::Diverged(what) => {
+                    bar.abandon();
+                    x.copy_from_slice(&current.x);
+                    return Err(TrainError::Diverged {
+                        method: self.method.name(),
+                        step: step + 1,
+                        what,
+                        last_finite_loss: current.loss,
+                        hint: self.method.divergence_hint(),
+                    });
+                }
             }
             step += 1;
             // One read of the new point: its gradient norm, or what diverged.

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::{Evaluator, Iterate, Minimizer, Step};
+use super::{Evaluator, Iterate, Minimizer, NonFinite, Step};
 use crate::blocks::{Row, RowGroup, RowHessian, RowSystems};
 use crate::Objective;
 
@@ -83,7 +83,8 @@ impl Als {
     /// the rest of `x` fixed.
     ///
     /// # Errors
-    /// The objective has no row systems, or no group of that name.
+    /// The objective has no row systems, no group of that name, or a row's
+    /// system is not finite (the first such row is named; the others moved).
     ///
     /// ```
     /// use mf_runtime::{loss, Als, Init, Objective, Ratings};
@@ -114,8 +115,16 @@ impl Als {
     ) -> Result<(), String> {
         let systems = objective.row_systems()?;
         let index = group_index(systems, group)?;
-        sweep(systems, index, x, &mut self.solved);
-        Ok(())
+        match sweep(systems, index, x, &mut self.solved) {
+            None => Ok(()),
+            Some(row) => Err(format!(
+                "{}: kept where it was",
+                NonFinite::RowSystem {
+                    group: systems.groups()[index].name,
+                    row
+                }
+            )),
+        }
     }
 }
 
@@ -149,8 +158,10 @@ impl Minimizer for Als {
     }
 
     fn divergence_hint(&self) -> String {
-        "every row step is checked not to increase its loss, so a non-finite value comes from \
-         the loss itself at an accepted point: check the data and the loss for overflow"
+        "every row step is checked not to increase its loss, so a non-finite loss comes from \
+         the loss itself at an accepted point (check the data and the loss for overflow); a \
+         row system that is not finite where the loss is comes from a derivative that is \
+         infinite or undefined there (e.g. `sqrt(P^2)` at 0): start elsewhere or rewrite the term"
             .to_string()
     }
 
@@ -166,7 +177,10 @@ impl Minimizer for Als {
         };
         let groups = systems.groups().len();
         for group in 0..groups {
-            sweep(systems, group, &mut next.x, &mut self.solved);
+            if let Some(row) = sweep(systems, group, &mut next.x, &mut self.solved) {
+                let group = systems.groups()[group].name;
+                return Step::Diverged(NonFinite::RowSystem { group, row });
+            }
         }
         eval.evaluate_value(next);
         Step::Moved
@@ -174,7 +188,14 @@ impl Minimizer for Als {
 }
 
 /// Solves every row of `group` at `x` and writes the rows back into `x`.
-fn sweep(systems: &mut dyn RowSystems, group: usize, x: &mut [f64], solved: &mut Vec<f64>) {
+/// Returns the first row whose system is not finite, if any (that row is
+/// left where it was).
+fn sweep(
+    systems: &mut dyn RowSystems,
+    group: usize,
+    x: &mut [f64],
+    solved: &mut Vec<f64>,
+) -> Option<usize> {
     systems.prepare(group, x);
     let systems: &dyn RowSystems = systems;
     let g = &systems.groups()[group];
@@ -182,28 +203,28 @@ fn sweep(systems: &mut dyn RowSystems, group: usize, x: &mut [f64], solved: &mut
     solved.clear();
     solved.resize(g.rows * width, 0.0);
     let x_now: &[f64] = x;
-    solved
+    let non_finite = solved
         .par_chunks_mut(ROWS_PER_TASK * width.max(1))
         .enumerate()
-        .for_each(|(task, out)| {
+        .filter_map(|(task, out)| {
             let mut work = RowWork::new(width);
+            let mut first = None;
             for (offset, z) in out.chunks_mut(width.max(1)).enumerate() {
                 let index = task * ROWS_PER_TASK + offset;
                 g.gather(x_now, index, z);
-                newton_row(
-                    systems,
-                    group,
-                    g,
-                    systems.row(group, index),
-                    x_now,
-                    z,
-                    &mut work,
-                );
+                let row = systems.row(group, index);
+                let step = newton_row(systems, group, g, row, x_now, z, &mut work);
+                if step == RowStep::NonFinite && first.is_none() {
+                    first = Some(index);
+                }
             }
-        });
+            first
+        })
+        .min();
     for (index, z) in solved.chunks(width.max(1)).enumerate().take(g.rows) {
         g.scatter(z, index, x);
     }
+    non_finite
 }
 
 /// Scratch of one row solve.
@@ -234,6 +255,8 @@ enum RowStep {
     Damped,
     /// No acceptable step: the row is unchanged.
     Kept,
+    /// The row's loss or gradient is not finite at its start: unchanged.
+    NonFinite,
 }
 
 /// One (damped) Newton step of a row, in place in `z`. A row with few
@@ -253,7 +276,7 @@ fn newton_row(
     w.hess.reset(n, row.len());
     let f0 = systems.system(group, row, x, z, &mut w.grad, &mut w.hess);
     if !f0.is_finite() || w.grad.iter().any(|v| !v.is_finite()) {
-        return RowStep::Kept;
+        return RowStep::NonFinite;
     }
     let mut scale = 0.0;
     let mut mu = 0.0;
@@ -303,7 +326,8 @@ fn newton_row(
 ///
 /// # Errors
 /// The loss has no row systems (the reason names the term), `group` is not
-/// one of its groups, or it is the global group.
+/// one of its groups, it is the global group, or the row's system is not
+/// finite at the start.
 ///
 /// ```
 /// use mf_runtime::{loss, fold_in, Als, Init, Minimizer, Ratings};
@@ -359,8 +383,16 @@ pub fn fold_in<O: Objective + ?Sized>(
     let mut work = RowWork::new(width);
     let mut previous = systems.row_loss(index, row, x, &z);
     for _ in 0..100 {
-        if newton_row(systems, index, g, row, x, &mut z, &mut work) != RowStep::Damped {
-            break;
+        match newton_row(systems, index, g, row, x, &mut z, &mut work) {
+            RowStep::Damped => {}
+            RowStep::NonFinite => {
+                return Err(
+                    "the row's system is not finite at its start (a derivative infinite \
+                            or undefined there): give another start"
+                        .into(),
+                )
+            }
+            RowStep::Exact | RowStep::Kept => break,
         }
         let now = systems.row_loss(index, row, x, &z);
         if (previous - now).abs() <= 1e-12 * previous.abs().max(f64::MIN_POSITIVE) {

@@ -259,7 +259,7 @@ impl Minimizer for Lbfgs {
                 Step::Stalled if !self.pairs.is_empty() => {
                     slope = self.set_steepest_descent(&current.grad);
                 }
-                Step::Stalled => return Step::Stalled,
+                other => return other,
             }
         }
     }

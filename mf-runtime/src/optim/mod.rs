@@ -235,6 +235,15 @@ pub enum NonFinite {
         /// Its value (NaN or ±inf).
         value: f64,
     },
+    /// The system of a row (its loss, gradient or Hessian) where the loss
+    /// itself is finite: a derivative that is infinite or undefined there,
+    /// such as `sqrt(P^2)`'s at `P = 0`.
+    RowSystem {
+        /// The row's group (`"users"`, `"items"`, `"global"`).
+        group: &'static str,
+        /// The first such row of the group.
+        row: usize,
+    },
 }
 
 impl std::fmt::Display for NonFinite {
@@ -243,6 +252,9 @@ impl std::fmt::Display for NonFinite {
             NonFinite::Loss { value } => write!(f, "the loss is {value}"),
             NonFinite::Gradient { index, value } => {
                 write!(f, "gradient component {index} is {value}")
+            }
+            NonFinite::RowSystem { group, row } => {
+                write!(f, "the system of row {row} of `{group}` is not finite")
             }
             NonFinite::Parameter { index, value } => {
                 write!(f, "parameter {index} is {value}")
@@ -375,13 +387,18 @@ impl<'a, O: Objective + ?Sized> Evaluator<'a, O> {
 /// use mf_runtime::optim::Step;
 /// assert_ne!(Step::Moved, Step::Stalled);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Step {
     /// `next` holds the new point, evaluated.
     Moved,
     /// No acceptable point was found (a line search gave up); `next` is
     /// meaningless and the driver stops at the current point.
     Stalled,
+    /// The step met a value that is not finite and that it cannot go
+    /// around (a row system of ALS); the driver stops with
+    /// [`TrainError::Diverged`](crate::TrainError::Diverged), keeping the
+    /// current point.
+    Diverged(NonFinite),
 }
 
 /// An update rule. The driver ([`Trainer`]) owns the loop; a minimizer only
