@@ -128,6 +128,22 @@ impl OuterBatch {
         }
     }
 
+    /// Empties the batch without applying it (its storage is kept for the
+    /// next row).
+    ///
+    /// ```
+    /// use mf_runtime::linalg::OuterBatch;
+    /// let mut h = vec![0.0; 1];
+    /// let mut batch = OuterBatch::new(0);
+    /// batch.push(&mut h, 1, 1.0, &[&[2.0]]);
+    /// batch.clear();
+    /// batch.flush(&mut h, 1);
+    /// assert_eq!(h, [0.0]);
+    /// ```
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// Applies what the batch holds to `h` and empties it.
     ///
     /// See [`OuterBatch`] for an example.

@@ -115,7 +115,10 @@ impl RowHessian {
         let low_rank = entries < n / LOW_RANK_SHARE;
         self.n = n;
         self.low_rank = low_rank;
-        self.batches.clear();
+        // Batches keep their storage from row to row.
+        for batch in &mut self.batches {
+            batch.clear();
+        }
         self.weights.clear();
         self.vectors.clear();
         if low_rank {
@@ -401,7 +404,7 @@ impl RowHessian {
             self.dense[c * n + c] = d;
         }
         let vectors = std::mem::take(&mut self.vectors);
-        let mut batch = OuterBatch::new(0);
+        let batch = batch_at(&mut self.batches, 0);
         for (a, &w) in vectors.chunks(n.max(1)).zip(&self.weights) {
             batch.push(&mut self.dense, n, w, &[a]);
         }
