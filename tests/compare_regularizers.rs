@@ -8,7 +8,7 @@
 //! their place: the biased L2 loss beats the unpenalized one on the test side.
 
 #[allow(dead_code)]
-#[path = "../examples/compare_regularizers.rs"]
+#[path = "../examples/compare_regularizers/main.rs"]
 mod compare;
 
 #[test]

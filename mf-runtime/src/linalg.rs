@@ -491,13 +491,9 @@ mod tests {
     /// entry counts around whole batches; nothing outside the block moves.
     #[test]
     fn batched_tiles_equal_one_update_at_a_time() {
-        let mut seed = 99u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+        let mut next = || rng.random_range(-0.5..0.5);
         for (m, offset, entries) in [(1, 0, 3), (7, 2, 33), (8, 1, 32), (9, 3, 65), (17, 0, 70)] {
             let n = m + offset + 2;
             let vectors: Vec<Vec<f64>> = (0..entries)
