@@ -103,8 +103,7 @@ pub fn start(train: &Ratings, k: usize, seed: u64) -> Result<SeedLossParams, Box
 /// id maps; predictions are P·Q, unclipped.
 pub fn model(like: &Params, x: &[f64], train: &Ratings) -> Model {
     let params = Params::from_vec(like.layout().clone(), x.to_vec()).expect("same layout");
-    Model::new(params, train.user_ids().clone(), train.item_ids().clone())
-        .expect("P is [users, k] and Q is [k, items]")
+    Model::new(&SeedLoss::default(), params, train).expect("the params are SeedLoss's")
 }
 
 /// RMSE of the model of `x` on `data`, whose ids are `train`'s.

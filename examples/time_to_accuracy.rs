@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use mf_runtime::blocks::RowSystems;
 use mf_runtime::data::{find_dataset, LoadOptions, Ratings, Split, Synthetic};
+use mf_runtime::model::Prediction;
 use mf_runtime::{loss, Adam, Als, Init, Lbfgs, Minimizer, Objective, Report};
 use rand::SeedableRng;
 

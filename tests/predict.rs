@@ -2,6 +2,7 @@
 
 mod common;
 
+use mf_runtime::model::Prediction;
 use mf_runtime::{loss, Init, Ratings};
 
 loss! {

@@ -57,6 +57,7 @@ use std::time::Instant;
 
 use mf_runtime::data::{find_dataset, Ratings, Split, Synthetic};
 use mf_runtime::metrics::Accuracy;
+use mf_runtime::model::Prediction;
 use mf_runtime::{
     Als, CurvePlot, History, Init, Lbfgs, Minimizer, Objective, ParamLayout, Params, Report,
     Trainer,

@@ -94,6 +94,12 @@ fn check_group_depth(input: &TokenStream) -> syn::Result<()> {
 
 fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
     check_group_depth(&input)?;
+    // One line, spaces normalized: printers break long token streams.
+    let source = without_attributes(input.clone())
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let def: parse::LossDef = syn::parse2(input)?;
     let check::Checked {
         symbols,
@@ -177,9 +183,48 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         value_plan: &value_plan,
         gradient_plan: &gradient_plan,
         explain,
-        prediction: prediction.map(|(_, code)| code),
+        prediction: prediction.map(|(node, code)| {
+            // The data matrix the prediction has the shape of (checked).
+            let shape = graph.shape(node);
+            let domain = symbols
+                .data
+                .iter()
+                .map(|d| d.shape)
+                .find(|&d| shape.broadcast(d) == Some(d))
+                .unwrap_or(shape);
+            (code, domain.rows, domain.cols)
+        }),
+        source,
         blocks: &blocks,
     }))
+}
+
+/// The tokens without their attributes (`#[…]`, doc comments included), at
+/// every depth: what identifies a loss, whatever its documentation says.
+fn without_attributes(input: TokenStream) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    let mut out = Vec::new();
+    let mut tokens = input.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match token {
+            TokenTree::Punct(p) if p.as_char() == '#' => {
+                if let Some(TokenTree::Group(g)) = tokens.peek() {
+                    if g.delimiter() == proc_macro2::Delimiter::Bracket {
+                        tokens.next();
+                        continue;
+                    }
+                }
+                out.push(TokenTree::Punct(p));
+            }
+            TokenTree::Group(g) => {
+                let mut inner = Group::new(g.delimiter(), without_attributes(g.stream()));
+                inner.set_span(g.span());
+                out.push(TokenTree::Group(inner));
+            }
+            other => out.push(other),
+        }
+    }
+    out.into_iter().collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use mf_runtime::data::Ratings;
-use mf_runtime::model::{Model, PARAMS_FILE};
+use mf_runtime::model::{Model, TopN, PARAMS_FILE};
 use mf_runtime::{loss, Init, Lbfgs, MaskedMatrix, Minimizer};
 use rand::SeedableRng;
 
@@ -48,13 +48,9 @@ fn trained() -> Result<(Ratings, Model), Box<dyn std::error::Error>> {
         .max_iters(500)
         .progress(false)
         .minimize(&mut objective, params.as_mut_slice())?;
-    let model = Model::builder(
-        params.into_params(),
-        ratings.user_ids().clone(),
-        ratings.item_ids().clone(),
-    )
-    .clip(1.0, 5.0)
-    .build()?;
+    let model = Model::builder(&Biased::default(), params, &ratings)
+        .clip(1.0, 5.0)
+        .build()?;
     Ok((ratings, model))
 }
 
@@ -64,10 +60,11 @@ fn trained_model_reconstructs_and_recommends() -> Result<(), Box<dyn std::error:
     let acc = model.accuracy(&ratings)?;
     assert!(acc.rmse < 0.1, "train RMSE {}", acc.rmse);
     // User 4 rated items 1, 2, 3: only item 0 is left.
-    let top = model.top_n(4, 3, &ratings)?;
+    let top = model.top_n(4, 3, TopN::default())?;
     assert_eq!(top.len(), 1);
     assert_eq!(top[0].index, 0);
-    assert!((1.0..=5.0).contains(&top[0].score));
+    assert!((1.0..=5.0).contains(&top[0].rating));
+    assert_eq!(top[0].rating, model.predict_index(4, 0)?);
     Ok(())
 }
 
@@ -128,6 +125,6 @@ fn numpy_reads_the_saved_params() -> Result<(), Box<dyn std::error::Error>> {
         .arg(dir.path().join(PARAMS_FILE))
         .status()?;
     assert!(status.success());
-    assert_eq!(&Model::load(dir.path())?, &model);
+    assert_eq!(&Model::load(dir.path(), &Biased::default())?, &model);
     Ok(())
 }

@@ -50,8 +50,11 @@ pub(crate) struct Input<'a> {
     pub(crate) value_plan: &'a Plan,
     pub(crate) gradient_plan: &'a Plan,
     pub(crate) explain: String,
-    /// The body of `predict_flat`, when the loss has a prediction.
-    pub(crate) prediction: Option<TokenStream>,
+    /// The prediction, when the loss has one that reads params only: the
+    /// body of `predict_flat`, and the dims of its rows and columns.
+    pub(crate) prediction: Option<(TokenStream, Dim, Dim)>,
+    /// The loss as written, without attributes (`Prediction::loss_source`).
+    pub(crate) source: String,
     /// The row systems, or why the loss has none.
     pub(crate) blocks: &'a crate::blocks::Blocks,
 }
@@ -245,24 +248,20 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             Err(why) => (quote!(), quote!(), quote!(), rows::refusal(&why)),
         };
     let explain = &input.explain;
-    let predict_methods = input.prediction.as_ref().map(|code| {
+    let predict_methods = input.prediction.as_ref().map(|_| {
         quote! {
             /// The model's prediction at entry `(row, col)` (dense indices),
-            /// as `explain()` shows it.
+            /// as `explain()` shows it; see
+            /// [`Prediction::predict_flat`](::mf_runtime::model::Prediction::predict_flat)
+            /// for a flat parameter vector.
             pub fn predict(&self, params: &#params_ty, row: usize, col: usize) -> f64 {
-                self.predict_flat(params.layout(), params.as_slice(), row, col)
-            }
-
-            /// The prediction from a flat parameter vector with the given
-            /// layout (what an optimizer or a validation closure holds).
-            ///
-            /// # Panics
-            /// If the layout is not this loss's, or an index is out of range.
-            pub fn predict_flat(&self, layout: &#rt::ParamLayout, x: &[f64], row: usize, col: usize) -> f64 {
-                let blocks = layout.blocks();
-                #code
+                <Self as #rt::model::Prediction>::predict_flat(self, params.layout(), params.as_slice(), row, col)
             }
         }
+    });
+    let hypers_impl = hypers_impl(name, s);
+    let prediction_impl = input.prediction.as_ref().map(|(code, rows, cols)| {
+        prediction_impl(name, s, input.source.as_str(), code, *rows, *cols)
     });
     let doc_data = format!("The data of [`{name}`]: one reference per data matrix.");
     let doc_params = format!(
@@ -339,6 +338,12 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             /// The underlying parameter set.
             pub fn into_params(self) -> #rt::Params {
                 self.params
+            }
+        }
+
+        impl ::core::convert::From<#params_ty> for #rt::Params {
+            fn from(params: #params_ty) -> #rt::Params {
+                params.params
             }
         }
 
@@ -473,6 +478,107 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
         }
 
         #rows_items
+
+        #hypers_impl
+
+        #prediction_impl
+    }
+}
+
+/// `impl Hypers`: the hyper-settings by name.
+fn hypers_impl(name: &Ident, s: &Symbols) -> TokenStream {
+    let rt = quote!(::mf_runtime);
+    let names: Vec<String> = s
+        .hypers
+        .iter()
+        .map(|h| h.name.unraw().to_string())
+        .collect();
+    let fields: Vec<&Ident> = s.hypers.iter().map(|h| &h.name).collect();
+    quote! {
+        impl #rt::model::Hypers for #name {
+            fn hyper_names(&self) -> &'static [&'static str] {
+                &[#(#names),*]
+            }
+
+            fn hyper(&self, name: &str) -> ::core::option::Option<f64> {
+                match name {
+                    #(#names => ::core::option::Option::Some(self.#fields),)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            #[allow(unreachable_code)]
+            fn set_hyper(&mut self, name: &str, value: f64) -> ::core::result::Result<(), #rt::model::HyperError> {
+                let slot: &mut f64 = match name {
+                    #(#names => &mut self.#fields,)*
+                    _ => return ::core::result::Result::Err(#rt::model::unknown_hyper(name, self.hyper_names())),
+                };
+                if !value.is_finite() {
+                    return ::core::result::Result::Err(#rt::model::HyperError::NotFinite {
+                        name: ::std::string::String::from(name),
+                        value,
+                    });
+                }
+                *slot = value;
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+}
+
+/// `impl Prediction`: the prediction at one entry (`code`, over a domain of
+/// `rows × cols`), the loss's identity and its params' declarations.
+fn prediction_impl(
+    name: &Ident,
+    s: &Symbols,
+    source: &str,
+    code: &TokenStream,
+    rows: Dim,
+    cols: Dim,
+) -> TokenStream {
+    let rt = quote!(::mf_runtime);
+    let loss_name = name.unraw().to_string();
+    let dim_name = |dim: Dim| match dim {
+        Dim::One => "1".to_string(),
+        Dim::Sym(d) => s.dims[d as usize].to_string(),
+    };
+    let decls = s.params.iter().map(|p| {
+        let (n, r, c) = (
+            p.name.unraw().to_string(),
+            dim_name(p.shape.rows),
+            dim_name(p.shape.cols),
+        );
+        quote!(#rt::model::ParamDecl { name: #n, rows: #r, cols: #c })
+    });
+    let (rows, cols) = (dim_name(rows), dim_name(cols));
+    quote! {
+        #[allow(non_snake_case, unused_variables, clippy::all)]
+        impl #rt::model::Prediction for #name {
+            fn loss_name(&self) -> &'static str {
+                #loss_name
+            }
+
+            fn loss_source(&self) -> &'static str {
+                #source
+            }
+
+            fn params(&self) -> &'static [#rt::model::ParamDecl] {
+                &[#(#decls),*]
+            }
+
+            fn domain(&self) -> (&'static str, &'static str) {
+                (#rows, #cols)
+            }
+
+            fn predict_flat(&self, layout: &#rt::ParamLayout, x: &[f64], row: usize, col: usize) -> f64 {
+                let blocks = layout.blocks();
+                #code
+            }
+
+            fn boxed(&self) -> ::std::boxed::Box<dyn #rt::model::Prediction> {
+                ::std::boxed::Box::new(*self)
+            }
+        }
     }
 }
 
