@@ -294,7 +294,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut params = $ty::init(train, args.k, init, &mut rng)?;
                 let (layout, objective) =
                     (params.layout().clone(), loss.objective(train, &params)?);
-                let predict = |x: &[f64], u: usize, i: usize| loss.predict_flat(&layout, x, u, i);
+                let predict =
+                    |x: &[f64], u: usize, i: usize| loss.predict_flat(&layout, x, &[], u, i);
                 run(&args, method, objective, params.as_mut_slice(), predict)?;
             }};
         }

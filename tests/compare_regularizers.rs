@@ -73,10 +73,11 @@ fn every_loss_trains_and_the_biased_l2_loss_beats_no_penalty() {
     );
 }
 
-/// SVD++'s hand-written predictor is the loss's own prediction: with no
-/// penalty, the loss is the sum of squared errors of the predictor.
+/// SVD++'s generated model (its prediction reads the training data through
+/// a table) predicts what the loss fits: with no penalty, the loss is the
+/// sum of squared errors of the model's predictions.
 #[test]
-fn the_svdpp_predictor_is_the_prediction_inside_its_loss() {
+fn the_svdpp_model_predicts_what_its_loss_fits() {
     use mf_runtime::{Init, Objective};
     use rand::SeedableRng;
     let split = compare::synthetic_split_sized(60, 40, 900).unwrap();
@@ -95,8 +96,8 @@ fn the_svdpp_predictor_is_the_prediction_inside_its_loss() {
         .objective(fit, &params)
         .unwrap()
         .value(params.as_slice());
-    let params = params.into_params();
-    let predict = compare::svdpp_predictor(fit)(params.layout(), params.as_slice());
+    let model = mf_runtime::Model::new(&loss, params, fit).unwrap();
+    let predict = |u: usize, i: usize| model.predict_index(u as u32, i as u32).unwrap();
     let csr = fit.csr();
     let mut squares = 0.0;
     for u in 0..fit.num_users() {

@@ -87,7 +87,8 @@ fn an_explicit_prediction_is_used() {
         for i in 0..3 {
             let z = p.row(u).dot(&q.row(i));
             let want = 1.0 / (1.0 + (-z).exp());
-            let got = Logistic::default().predict_flat(params.layout(), params.as_slice(), u, i);
+            let got =
+                Logistic::default().predict_flat(params.layout(), params.as_slice(), &[], u, i);
             assert!((got - want).abs() < 1e-12);
         }
     }

@@ -57,10 +57,9 @@ use std::time::Instant;
 
 use mf_runtime::data::{find_dataset, Ratings, Split, Synthetic};
 use mf_runtime::metrics::Accuracy;
-use mf_runtime::model::Prediction;
+use mf_runtime::model::{Model, Prediction, Unknown};
 use mf_runtime::{
-    Als, CurvePlot, History, Init, Lbfgs, Minimizer, Objective, ParamLayout, Params, Report,
-    Trainer,
+    Als, CurvePlot, History, Init, Lbfgs, Minimizer, Objective, Params, Report, Trainer,
 };
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -126,26 +125,23 @@ pub struct Job<'a> {
     pub patience: usize,
 }
 
-/// A model's prediction at `(user, item)`, dense indices, unclipped.
-pub type Predictor = Box<dyn Fn(usize, usize) -> f64 + Sync + Send>;
-
-/// A trained model: the trainer's report and a predictor on dense indices.
+/// A trained model: the trainer's report and the generated model of the
+/// loss (clipped to the training ratings' range; an id without training
+/// ratings, as a validation carve leaves some, predicts with its rows at
+/// zero).
 pub struct Trained {
     /// The trainer's report (history with the validation RMSE when validated).
     pub report: Report,
-    predict: Predictor,
-    range: (f64, f64),
+    /// The model at the trained params.
+    pub model: Model,
 }
 
 impl Trained {
-    /// The prediction at `(user, item)`, clipped to the training ratings' range.
-    pub fn predict(&self, user: usize, item: usize) -> f64 {
-        (self.predict)(user, item).clamp(self.range.0, self.range.1)
-    }
-
     /// RMSE and MAE on `data` (same id maps as the training side).
     pub fn accuracy(&self, data: &Ratings) -> Accuracy {
-        Accuracy::of(data, |u, i| self.predict(u as usize, i as usize))
+        self.model
+            .accuracy(data)
+            .expect("the baseline policy predicts every id")
     }
 }
 
@@ -187,29 +183,35 @@ fn value_range(r: &Ratings) -> (f64, f64) {
         })
 }
 
-/// Trains `objective` from `params`, validated and early-stopped when the
-/// job has validation data; `predictor` makes the prediction function of a
-/// parameter vector. A loss with row systems trains with [`Als`] (row-block
-/// Newton steps, validated every step: a step moves every row to its block
-/// minimum, so a few steps suffice) unless the job says otherwise; the
-/// others (L1 and absolute-error kinks, SVD++'s `mask(D) @ Y`) with
-/// L-BFGS, validated every [`VALIDATE_EVERY`] steps.
+/// Trains `objective` (the loss `loss` bound to the job's data) from
+/// `params`, validated and early-stopped when the job has validation data.
+/// A loss with row systems trains with [`Als`] (row-block Newton steps,
+/// validated every step: a step moves every row to its block minimum, so a
+/// few steps suffice) unless the job says otherwise; the others (L1 and
+/// absolute-error kinks, SVD++'s `mask(D) @ Y`) with L-BFGS, validated
+/// every [`VALIDATE_EVERY`] steps.
 pub fn fit<O: Objective>(
     job: &Job<'_>,
+    loss: &dyn Prediction,
     params: Params,
     objective: &mut O,
-    predictor: impl Fn(&ParamLayout, &[f64]) -> Predictor + Sync,
 ) -> Result<Trained, BoxError> {
     let layout = params.layout().clone();
     let range = value_range(job.fit);
+    let model_at = |x: &[f64]| {
+        let params =
+            Params::from_vec(layout.clone(), x.to_vec()).expect("x has the layout's length");
+        Model::builder(loss, params, job.fit)
+            .clip(range.0, range.1)
+            .unknown(Unknown::Baseline)
+            .build()
+    };
     let mut x = params.as_slice().to_vec();
-    let (layout, predictor) = (&layout, &predictor);
+    let model_at = &model_at;
     let validation = job.validation.map(|validation| {
-        move |x: &[f64]| {
-            let predict = predictor(layout, x);
-            mf_runtime::metrics::rmse(validation, |u, i| {
-                predict(u as usize, i as usize).clamp(range.0, range.1)
-            })
+        move |x: &[f64]| match model_at(x).map(|m| m.accuracy(validation)) {
+            Ok(Ok(accuracy)) => accuracy.rmse,
+            _ => f64::NAN,
         }
     });
     let report = match job.als && objective.row_systems().is_ok() {
@@ -234,8 +236,7 @@ pub fn fit<O: Objective>(
     };
     Ok(Trained {
         report,
-        predict: predictor(layout, &x),
-        range,
+        model: model_at(&x)?,
     })
 }
 
@@ -264,58 +265,11 @@ fn run<'a, M: Minimizer, O: Objective>(
     Ok(trainer.minimize(objective, x)?)
 }
 
-/// The generated prediction of a loss (`predict_flat`) at a copy of `x`.
-fn generated_predictor(
-    predict_flat: impl Fn(&ParamLayout, &[f64], usize, usize) -> f64 + Sync + Send + 'static,
-) -> impl Fn(&ParamLayout, &[f64]) -> Predictor + Sync {
-    let predict_flat = std::sync::Arc::new(predict_flat);
-    move |layout, x| {
-        let (layout, x, predict_flat) = (layout.clone(), x.to_vec(), predict_flat.clone());
-        Box::new(move |u, i| predict_flat(&layout, &x, u, i))
-    }
-}
-
-/// [`Svdpp`]'s prediction, `(Pᵤ + Σᵢ∈N(u) Yᵢ / √nᵤ) · Qᵢ + buᵤ + biᵢ + mu`
-/// with N(u) the items user u rated in `fit`. Its loss reads the data
-/// (`mask(D) @ Y`), so `loss!` generates no data-free `predict` for it;
-/// the users' implicit sums are computed once per parameter vector here.
-pub fn svdpp_predictor(fit: &Ratings) -> impl Fn(&ParamLayout, &[f64]) -> Predictor + Sync + '_ {
-    move |layout, x| {
-        let block = |name: &str| {
-            let b = layout.block(name).expect("Svdpp declares this param");
-            &x[b.offset..b.offset + b.rows * b.cols]
-        };
-        let (p, y, q, bu, bi) = (block("P"), block("Y"), block("Q"), block("bu"), block("bi"));
-        let mu = block("mu")[0];
-        let (users, items) = (bu.len(), bi.len());
-        let k = p.len() / users.max(1);
-        let csr = fit.csr();
-        let mut z = p.to_vec();
-        for (u, zu) in z.chunks_mut(k.max(1)).enumerate() {
-            let (rated, _) = csr.row(u);
-            let scale = 1.0 / (rated.len().max(1) as f64).sqrt();
-            for &i in rated {
-                let yi = &y[i as usize * k..(i as usize + 1) * k];
-                mf_runtime::kernel::axpy(scale, yi, zu);
-            }
-        }
-        let mut qt = vec![0.0; items * k];
-        mf_runtime::kernel::transpose(q, k, items, &mut qt);
-        let (bu, bi) = (bu.to_vec(), bi.to_vec());
-        Box::new(move |u, i| {
-            mf_runtime::kernel::dot(&z[u * k..(u + 1) * k], &qt[i * k..(i + 1) * k])
-                + bu[u]
-                + bi[i]
-                + mu
-        })
-    }
-}
-
 /// A [`Candidate`] for a loss struct; `|s| expr` builds the loss from a
 /// [`Setting`] `s`.
 macro_rules! candidate {
     ($ty:ident, $name:expr, biased: $biased:expr, lambdas: $lambdas:expr, deltas: $deltas:expr,
-     $(predictor: $predictor:ident,)? |$s:ident| $make:expr) => {
+     |$s:ident| $make:expr) => {
         Candidate {
             name: $name,
             biased: $biased,
@@ -337,16 +291,9 @@ macro_rules! candidate {
                 // losses declare.
                 let params = $ty::init(job.fit, $s.k, init, &mut rng)?;
                 let mut objective = loss.objective(job.fit, &params)?;
-                let predictor = candidate!(@predictor $($predictor)? loss, job);
-                fit(job, params.into_params(), &mut objective, predictor)
+                fit(job, &loss, params.into_params(), &mut objective)
             },
         }
-    };
-    (@predictor $loss:ident, $job:ident) => {
-        generated_predictor(move |layout, x, u, i| $loss.predict_flat(layout, x, u, i))
-    };
-    (@predictor $predictor:ident $loss:ident, $job:ident) => {
-        $predictor($job.fit)
     };
 }
 
@@ -418,7 +365,7 @@ pub fn candidates() -> Vec<Candidate> {
                 |s| PopularLess { lambda: s.lambda })
         },
         candidate!(Svdpp, "SVD++ (implicit feedback) + biases, √n-weighted", biased: true,
-            lambdas: &[1.0, 1.5, 2.0, 3.0], deltas: &[3.0, 1.0, 10.0], predictor: svdpp_predictor,
+            lambdas: &[1.0, 1.5, 2.0, 3.0], deltas: &[3.0, 1.0, 10.0],
             |s| Svdpp { lambda: s.lambda, ratio: s.delta }),
     ]
 }

@@ -421,19 +421,12 @@ impl Checker<'_> {
     }
 
     /// The prediction node: the explicit `predict` clause (checked: the
-    /// shape of a data matrix, reading only params, hypers and constants),
-    /// or the model inferred from the loss's residual, when it qualifies.
+    /// shape of a data matrix), or the model inferred from the loss's
+    /// residual, when it has that shape. Whether the parts that read data
+    /// can be tabled is decided later (`tables`).
     fn prediction(&mut self, def: &LossDef) -> Option<NodeId> {
         let s = self.symbols;
         let data_shapes: Vec<Shape> = s.data.iter().map(|d| d.shape).collect();
-        let reads_data = |g: &Graph, id: NodeId| {
-            g.reachable(&[id]).iter().any(|&n| {
-                matches!(
-                    g.op(n),
-                    Op::Data(_) | Op::Mask(_) | Op::RowCount(_) | Op::ColCount(_)
-                )
-            })
-        };
         if let Some(expr) = &def.predict {
             let node = self.expr(expr)?;
             let shape = self.graph.shape(node);
@@ -444,12 +437,6 @@ impl Checker<'_> {
                         "a prediction has the shape of a data matrix (one value per entry), but this is {}",
                         s.shape_text(shape)
                     ),
-                );
-            }
-            if reads_data(&self.graph, node) {
-                return self.error(
-                    expr.range(),
-                    "a prediction may read params, hyper-settings and numbers, not data",
                 );
             }
             return Some(node);
@@ -473,7 +460,7 @@ impl Checker<'_> {
         let model = model?;
         let shape = self.graph.shape(model);
         let fits = data_shapes.iter().any(|&d| shape.broadcast(d) == Some(d));
-        (fits && !reads_data(&self.graph, model)).then_some(model)
+        fits.then_some(model)
     }
 
     /// `huber(x, δ)` or `max(x, c)` whose second argument is a scalar

@@ -383,11 +383,19 @@ pub fn explain(
     loss: NodeId,
     grads: &[Option<NodeId>],
     plan: &Plan,
-    prediction: Option<NodeId>,
+    prediction: Option<(NodeId, &[NodeId])>,
 ) -> String {
     let mut out = format!("{name}\n  L = {}\n", printer.math(loss));
     match prediction {
-        Some(p) => out.push_str(&format!("  prediction at an entry: {}\n", printer.math(p))),
+        Some((p, tables)) => {
+            out.push_str(&format!("  prediction at an entry: {}\n", printer.math(p)));
+            for t in tables {
+                out.push_str(&format!(
+                    "    reading the table {} (computed once from the training data)\n",
+                    printer.math(*t)
+                ));
+            }
+        }
         None => out.push_str("  prediction: none (add `predict <expression>` to the loss)\n"),
     }
     out.push_str("\ngradients\n");

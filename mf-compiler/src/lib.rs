@@ -39,6 +39,7 @@ mod lower;
 mod ops;
 mod parse;
 mod simplify;
+mod tables;
 
 /// The whole pipeline: the generated items for a `loss!` input, or its
 /// compile errors (as `compile_error!` invocations with spans). Never panics.
@@ -152,27 +153,29 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
     let gradient_plan = lower(&grads)?;
     // The prediction is emitted when it can be: an explicit `predict`
     // that cannot is an error, an inferred one is simply left out.
-    let prediction = match predict.map(|node| (node, emit::prediction_code(&graph, &symbols, node)))
-    {
-        Some((node, Ok(code))) => Some((node, code)),
-        Some((node, Err(why))) => match &def.predict {
-            Some(expr) => {
-                return Err(expr.range().error(format!(
-                    "cannot compute the prediction `{}` at one entry: {why}",
-                    printer.math(node)
-                )))
-            }
-            None => None,
-        },
-        None => None,
-    };
+    let prediction = predict.and_then(|node| {
+        let built = tables::prediction(&graph, &symbols, node, &sparse).and_then(|mut p| {
+            let code = emit::prediction_code(&graph, &symbols, node, &p.tables)?;
+            p.names = p.tables.iter().map(|&t| printer.math(t)).collect();
+            Ok((p, code))
+        });
+        match (built, &def.predict) {
+            (Ok(p), _) => Some(Ok(p)),
+            (Err(why), Some(expr)) => Some(Err(expr.range().error(format!(
+                "cannot compute the prediction `{}`: {why}",
+                printer.math(node)
+            )))),
+            (Err(_), None) => None,
+        }
+    });
+    let prediction = prediction.transpose()?;
     let mut explain = explain::explain(
         &def.name.to_string(),
         &printer,
         loss,
         &grads,
         &gradient_plan,
-        prediction.as_ref().map(|(node, _)| *node),
+        prediction.as_ref().map(|(p, _)| (p.node, &p.tables[..])),
     );
     explain.push_str(&explain::row_systems(&blocks, &printer));
     Ok(emit::emit(&emit::Input {
@@ -183,17 +186,7 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         value_plan: &value_plan,
         gradient_plan: &gradient_plan,
         explain,
-        prediction: prediction.map(|(node, code)| {
-            // The data matrix the prediction has the shape of (checked).
-            let shape = graph.shape(node);
-            let domain = symbols
-                .data
-                .iter()
-                .map(|d| d.shape)
-                .find(|&d| shape.broadcast(d) == Some(d))
-                .unwrap_or(shape);
-            (code, domain.rows, domain.cols)
-        }),
+        prediction: prediction.as_ref(),
         source,
         blocks: &blocks,
     }))

@@ -129,7 +129,33 @@ pub fn plan(
     grads: &[Option<NodeId>],
     sparse: &SparseDomains,
 ) -> Result<Plan, LowerError> {
-    let mut roots = vec![loss];
+    build(g, &[loss], grads, sparse)
+}
+
+/// The plan computing each of `outputs` (non-scalar nodes) into a buffer:
+/// the tables of a prediction that reads the data.
+pub fn outputs_plan(
+    g: &Graph,
+    outputs: &[NodeId],
+    sparse: &SparseDomains,
+) -> Result<Plan, LowerError> {
+    build(g, outputs, &[], sparse)
+}
+
+/// The plan computing `roots` (a scalar loss, or non-scalar outputs stored
+/// in buffers) and each param's gradient in `grads`.
+fn build(
+    g: &Graph,
+    roots: &[NodeId],
+    grads: &[Option<NodeId>],
+    sparse: &SparseDomains,
+) -> Result<Plan, LowerError> {
+    let outputs: Vec<NodeId> = roots
+        .iter()
+        .copied()
+        .filter(|&r| !g.shape(r).is_scalar())
+        .collect();
+    let mut roots = roots.to_vec();
     roots.extend(grads.iter().flatten());
     let reachable = g.reachable(&roots);
     let consumers = consumers(g, &reachable);
@@ -169,7 +195,8 @@ pub fn plan(
         .collect();
     let mut direct = direct;
     direct.extend(split.iter().flatten().map(|&(s, _)| s));
-    let materialized = materialized(g, &reachable, &consumers, &direct, sparse);
+    let mut materialized = materialized(g, &reachable, &consumers, &direct, sparse);
+    materialized.extend(&outputs);
 
     let mut units = Vec::new();
     for (param, grad) in grads.iter().enumerate() {

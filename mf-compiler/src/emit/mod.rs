@@ -21,10 +21,13 @@
 //! - `row_values`: the code of a row system at one observed entry or
 //!   coordinate (its leaves, values and gradient and Hessian updates);
 //! - `prediction`: a node's value at one entry from the flat parameters
-//!   (`predict_flat`).
+//!   (`predict_flat`);
+//! - `model`: what a trained model needs of the loss (the `Hypers` and
+//!   `Prediction` impls, the objective's `prediction_tables`).
 
 mod dense;
 mod entries;
+mod model;
 mod objective;
 mod prediction;
 mod row_values;
@@ -50,9 +53,9 @@ pub(crate) struct Input<'a> {
     pub(crate) value_plan: &'a Plan,
     pub(crate) gradient_plan: &'a Plan,
     pub(crate) explain: String,
-    /// The prediction, when the loss has one that reads params only: the
-    /// body of `predict_flat`, and the dims of its rows and columns.
-    pub(crate) prediction: Option<(TokenStream, Dim, Dim)>,
+    /// The prediction, when the loss has one that can be computed, with
+    /// the body of `predict_flat`.
+    pub(crate) prediction: Option<&'a (crate::tables::Prediction, TokenStream)>,
     /// The loss as written, without attributes (`Prediction::loss_source`).
     pub(crate) source: String,
     /// The row systems, or why the loss has none.
@@ -234,8 +237,7 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
         );
         quote!((#n, #r, #c))
     });
-    let (workspace_fields, workspace_inits) =
-        workspace::fields(input.graph, s, &[input.value_plan, input.gradient_plan]);
+    let (workspace_fields, workspace_inits) = workspace::fields(input.graph, s, &plans(input));
     let offsets = s.params.iter().map(|p| {
         let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
         quote!({ offset += #r * #c; offset },)
@@ -248,21 +250,28 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             Err(why) => (quote!(), quote!(), quote!(), rows::refusal(&why)),
         };
     let explain = &input.explain;
-    let predict_methods = input.prediction.as_ref().map(|_| {
-        quote! {
-            /// The model's prediction at entry `(row, col)` (dense indices),
-            /// as `explain()` shows it; see
-            /// [`Prediction::predict_flat`](::mf_runtime::model::Prediction::predict_flat)
-            /// for a flat parameter vector.
-            pub fn predict(&self, params: &#params_ty, row: usize, col: usize) -> f64 {
-                <Self as #rt::model::Prediction>::predict_flat(self, params.layout(), params.as_slice(), row, col)
+    let predict_methods = input
+        .prediction
+        .filter(|(p, _)| p.tables.is_empty())
+        .map(|_| {
+            quote! {
+                /// The model's prediction at entry `(row, col)` (dense indices),
+                /// as `explain()` shows it; see
+                /// [`Prediction::predict_flat`](::mf_runtime::model::Prediction::predict_flat)
+                /// for a flat parameter vector.
+                pub fn predict(&self, params: &#params_ty, row: usize, col: usize) -> f64 {
+                    <Self as #rt::model::Prediction>::predict_flat(self, params.layout(), params.as_slice(), &[], row, col)
+                }
             }
-        }
-    });
-    let hypers_impl = hypers_impl(name, s);
-    let prediction_impl = input.prediction.as_ref().map(|(code, rows, cols)| {
-        prediction_impl(name, s, input.source.as_str(), code, *rows, *cols)
-    });
+        });
+    let hypers_impl = model::hypers_impl(name, s);
+    let (prediction_impl, tables_method) = match input.prediction {
+        Some((p, code)) => (
+            model::prediction_impl(input, p, code),
+            model::tables_method(input, p, &workspace_ty),
+        ),
+        None => (quote!(), quote!()),
+    };
     let doc_data = format!("The data of [`{name}`]: one reference per data matrix.");
     let doc_params = format!(
         "The parameters of [`{name}`] ({}), stored in one flat buffer; each has an accessor.",
@@ -477,108 +486,13 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             #rows_method
         }
 
+        #tables_method
+
         #rows_items
 
         #hypers_impl
 
         #prediction_impl
-    }
-}
-
-/// `impl Hypers`: the hyper-settings by name.
-fn hypers_impl(name: &Ident, s: &Symbols) -> TokenStream {
-    let rt = quote!(::mf_runtime);
-    let names: Vec<String> = s
-        .hypers
-        .iter()
-        .map(|h| h.name.unraw().to_string())
-        .collect();
-    let fields: Vec<&Ident> = s.hypers.iter().map(|h| &h.name).collect();
-    quote! {
-        impl #rt::model::Hypers for #name {
-            fn hyper_names(&self) -> &'static [&'static str] {
-                &[#(#names),*]
-            }
-
-            fn hyper(&self, name: &str) -> ::core::option::Option<f64> {
-                match name {
-                    #(#names => ::core::option::Option::Some(self.#fields),)*
-                    _ => ::core::option::Option::None,
-                }
-            }
-
-            #[allow(unreachable_code)]
-            fn set_hyper(&mut self, name: &str, value: f64) -> ::core::result::Result<(), #rt::model::HyperError> {
-                let slot: &mut f64 = match name {
-                    #(#names => &mut self.#fields,)*
-                    _ => return ::core::result::Result::Err(#rt::model::unknown_hyper(name, self.hyper_names())),
-                };
-                if !value.is_finite() {
-                    return ::core::result::Result::Err(#rt::model::HyperError::NotFinite {
-                        name: ::std::string::String::from(name),
-                        value,
-                    });
-                }
-                *slot = value;
-                ::core::result::Result::Ok(())
-            }
-        }
-    }
-}
-
-/// `impl Prediction`: the prediction at one entry (`code`, over a domain of
-/// `rows × cols`), the loss's identity and its params' declarations.
-fn prediction_impl(
-    name: &Ident,
-    s: &Symbols,
-    source: &str,
-    code: &TokenStream,
-    rows: Dim,
-    cols: Dim,
-) -> TokenStream {
-    let rt = quote!(::mf_runtime);
-    let loss_name = name.unraw().to_string();
-    let dim_name = |dim: Dim| match dim {
-        Dim::One => "1".to_string(),
-        Dim::Sym(d) => s.dims[d as usize].to_string(),
-    };
-    let decls = s.params.iter().map(|p| {
-        let (n, r, c) = (
-            p.name.unraw().to_string(),
-            dim_name(p.shape.rows),
-            dim_name(p.shape.cols),
-        );
-        quote!(#rt::model::ParamDecl { name: #n, rows: #r, cols: #c })
-    });
-    let (rows, cols) = (dim_name(rows), dim_name(cols));
-    quote! {
-        #[allow(non_snake_case, unused_variables, clippy::all)]
-        impl #rt::model::Prediction for #name {
-            fn loss_name(&self) -> &'static str {
-                #loss_name
-            }
-
-            fn loss_source(&self) -> &'static str {
-                #source
-            }
-
-            fn params(&self) -> &'static [#rt::model::ParamDecl] {
-                &[#(#decls),*]
-            }
-
-            fn domain(&self) -> (&'static str, &'static str) {
-                (#rows, #cols)
-            }
-
-            fn predict_flat(&self, layout: &#rt::ParamLayout, x: &[f64], row: usize, col: usize) -> f64 {
-                let blocks = layout.blocks();
-                #code
-            }
-
-            fn boxed(&self) -> ::std::boxed::Box<dyn #rt::model::Prediction> {
-                ::std::boxed::Box::new(*self)
-            }
-        }
     }
 }
 
@@ -608,6 +522,13 @@ fn bind_shape(symbol: &Symbol, role: &str, size: TokenStream, s: &Symbols) -> To
             #(#checks)*
         }
     }
+}
+
+/// The plans whose buffers the workspace holds.
+fn plans<'a>(input: &Input<'a>) -> Vec<&'a Plan> {
+    let mut plans = vec![input.value_plan, input.gradient_plan];
+    plans.extend(input.prediction.map(|(p, _)| &p.plan));
+    plans
 }
 
 /// A dimension's size inside `objective()` (from the `dims` array).

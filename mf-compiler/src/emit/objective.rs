@@ -1,4 +1,5 @@
-//! The `Objective` impl's bodies (`value`, `value_and_gradient`): the
+//! The `Objective` impl's bodies (`value`, `value_and_gradient`) and the
+//! prediction tables' (`prediction_tables`): the
 //! views bound on entry, the plan's steps in order and the result, and how
 //! a step reads or computes a node's value at an entry of its loop.
 
@@ -20,9 +21,40 @@ pub(super) fn bodies(input: &Input, workspace_ty: &Ident) -> (TokenStream, Token
         symbols: input.symbols,
         flat_reads: Default::default(),
     };
-    let value_body = emitter.body(input.value_plan, input.loss, false, workspace_ty);
-    let gradient_body = emitter.body(input.gradient_plan, input.loss, true, workspace_ty);
+    let value_body = emitter.body(input.value_plan, Output::Loss(input.loss), workspace_ty);
+    let gradient_body = emitter.body(
+        input.gradient_plan,
+        Output::Gradient(input.loss),
+        workspace_ty,
+    );
     (value_body, gradient_body)
+}
+
+/// The body of the objective's `prediction_tables`: the plan's steps, then
+/// a copy of each table's buffer.
+pub(super) fn tables_body(
+    input: &Input,
+    plan: &Plan,
+    tables: &[NodeId],
+    workspace_ty: &Ident,
+) -> TokenStream {
+    let emitter = BodyEmitter {
+        graph: input.graph,
+        symbols: input.symbols,
+        flat_reads: Default::default(),
+    };
+    emitter.body(plan, Output::Tables(tables), workspace_ty)
+}
+
+/// What a body computes and returns.
+#[derive(Clone, Copy)]
+enum Output<'a> {
+    /// The loss's value.
+    Loss(NodeId),
+    /// The loss's value, writing its gradient into `grad`.
+    Gradient(NodeId),
+    /// The prediction's tables, each a copy of its buffer.
+    Tables(&'a [NodeId]),
 }
 
 /// Emits the code of one body; its methods are spread over the modules by
@@ -36,14 +68,8 @@ pub(super) struct BodyEmitter<'a> {
 }
 
 impl BodyEmitter<'_> {
-    /// The body of `value` (without gradients) or `value_and_gradient`.
-    fn body(
-        &self,
-        plan: &Plan,
-        loss: NodeId,
-        gradients: bool,
-        workspace_ty: &Ident,
-    ) -> TokenStream {
+    /// The body of `value`, `value_and_gradient` or `prediction_tables`.
+    fn body(&self, plan: &Plan, output: Output, workspace_ty: &Ident) -> TokenStream {
         let s = self.symbols;
         let nd = quote!(::mf_runtime::ndarray);
         let num_params = s.params.len();
@@ -82,7 +108,7 @@ impl BodyEmitter<'_> {
             let v = prefixed("h", n);
             quote!(let #v: f64 = self.loss.#n;)
         });
-        let grad_views = if gradients {
+        let grad_views = if let Output::Gradient(_) = output {
             let splits = s.params.iter().enumerate().map(|(i, p)| {
                 let g = prefixed("g", &p.name);
                 let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
@@ -109,13 +135,19 @@ impl BodyEmitter<'_> {
         };
         let buffers = workspace::locals(self.graph, s, plan);
         let steps = plan.steps.iter().map(|step| self.step(plan, step));
-        let result = self.access(
-            plan,
-            &BTreeSet::new(),
-            loss,
-            &quote!(0usize),
-            &quote!(0usize),
-        );
+        let result = match output {
+            Output::Loss(loss) | Output::Gradient(loss) => self.access(
+                plan,
+                &BTreeSet::new(),
+                loss,
+                &quote!(0usize),
+                &quote!(0usize),
+            ),
+            Output::Tables(tables) => {
+                let copies = tables.iter().map(|&t| buffer_var(t));
+                quote!(::std::vec![#(#copies.clone()),*])
+            }
+        };
         quote! {
             ::core::assert_eq!(x.len(), self.offsets[#num_params - 1], "the parameter vector must have the length of the layout");
             let dims = self.dims;

@@ -1,5 +1,6 @@
 //! The prediction: a node's value at one entry `(row, col)`, computed from
-//! the flat parameter vector alone (the body of `predict_flat`).
+//! the flat parameter vector and the prediction's tables (the body of
+//! `predict_flat`).
 
 use super::{collapse, float_literal};
 use crate::check::Symbols;
@@ -9,21 +10,31 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 /// The body of `predict_flat`: the prediction node at entry `(row, col)`,
-/// reading params from the flat vector `x` through `blocks`; `Err` says
-/// why a node cannot be computed at one entry.
-pub(crate) fn prediction_code(g: &Graph, s: &Symbols, node: NodeId) -> Result<TokenStream, String> {
-    entry_code(g, s, node, &quote!(row), &quote!(col))
+/// reading params from the flat vector `x` through `blocks`, and table `t`
+/// of `tables` from `tables[t]`; `Err` says why a node cannot be computed
+/// at one entry.
+pub(crate) fn prediction_code(
+    g: &Graph,
+    s: &Symbols,
+    node: NodeId,
+    tables: &[NodeId],
+) -> Result<TokenStream, String> {
+    entry_code(g, s, tables, node, &quote!(row), &quote!(col))
 }
 
 fn entry_code(
     g: &Graph,
     s: &Symbols,
+    tables: &[NodeId],
     id: NodeId,
     i: &TokenStream,
     j: &TokenStream,
 ) -> Result<TokenStream, String> {
     let shape = g.shape(id);
     let (ri, cj) = (collapse(shape.rows, i), collapse(shape.cols, j));
+    if let Some(t) = tables.iter().position(|&table| table == id) {
+        return Ok(quote!(tables[#t][[#ri, #cj]]));
+    }
     let args = g.args(id);
     Ok(match g.op(id) {
         Op::Const(c) => float_literal(c.get()),
@@ -35,15 +46,15 @@ fn entry_code(
             let p = p as usize;
             quote!(x[blocks[#p].offset + #ri * blocks[#p].cols + #cj])
         }
-        Op::Transpose => entry_code(g, s, args[0], j, i)?,
-        Op::Broadcast => entry_code(g, s, args[0], i, j)?,
+        Op::Transpose => entry_code(g, s, tables, args[0], j, i)?,
+        Op::Broadcast => entry_code(g, s, tables, args[0], i, j)?,
         Op::MatMul => {
             let inner = g.shape(args[0]).cols;
             let size = dim_from_params(s, inner)
                 .ok_or("its inner dimension is not the size of any param")?;
             let t = format_ident!("t{}", id.0);
-            let a = entry_code(g, s, args[0], i, &quote!(#t))?;
-            let b = entry_code(g, s, args[1], &quote!(#t), j)?;
+            let a = entry_code(g, s, tables, args[0], i, &quote!(#t))?;
+            let b = entry_code(g, s, tables, args[1], &quote!(#t), j)?;
             quote!({
                 let mut dot = 0.0f64;
                 for #t in 0..#size {
@@ -54,8 +65,10 @@ fn entry_code(
         }
         op => match spec(op).code {
             Some(code) => {
-                let args: Result<Vec<TokenStream>, String> =
-                    args.iter().map(|&a| entry_code(g, s, a, i, j)).collect();
+                let args: Result<Vec<TokenStream>, String> = args
+                    .iter()
+                    .map(|&a| entry_code(g, s, tables, a, i, j))
+                    .collect();
                 code(op, &args?)
             }
             None => return Err(format!("`{}` sums over many entries", spec(op).name)),

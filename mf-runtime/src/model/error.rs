@@ -33,6 +33,16 @@ pub enum ModelError {
         /// Which dimension, with both sizes and where each came from.
         source: ShapeError,
     },
+    /// Another number of tables than the loss's prediction reads.
+    #[error("the prediction of loss `{loss}` reads {expected} tables, {found} given")]
+    Tables {
+        /// The loss's name.
+        loss: &'static str,
+        /// The tables it declares.
+        expected: usize,
+        /// The tables given.
+        found: usize,
+    },
     /// Training items of another size than the id maps.
     #[error(
         "the training items are {users} users × {items} items, the id maps {user_ids} × {item_ids}"

@@ -6,6 +6,9 @@
 //!   uncompressed NumPy archive: `numpy.load("model/params.npz")["P"]`.
 //!   Loading accepts 0-D arrays as `[1, 1]` and 1-D arrays of length `n` as
 //!   `[n, 1]`, in either memory order, so a file written by NumPy loads too.
+//! * **`tables.npz`** ([`TABLES_FILE`]), for a prediction that reads the
+//!   training data: its tables (see [`Prediction::tables`]) as 2-D `f64`
+//!   arrays `t0`, `t1`, …, so that the model predicts without that data.
 //! * **`rated.npz`** ([`RATED_FILE`]): the items each user rated in
 //!   training, as CSR without values: `offsets` (`u64`, users + 1) and
 //!   `items` (`u32`, dense item indices).
@@ -53,6 +56,10 @@ use crate::{ParamLayout, Params};
 /// Name of the parameter archive inside a saved model directory.
 pub const PARAMS_FILE: &str = "params.npz";
 
+/// Name of the archive of the prediction's tables inside a saved model
+/// directory (written when the prediction has tables).
+pub const TABLES_FILE: &str = "tables.npz";
+
 /// Name of the archive of the training items inside a saved model directory.
 pub const RATED_FILE: &str = "rated.npz";
 
@@ -97,6 +104,14 @@ impl Model {
                     .map_err(|e| format!("array `{}`: {e}", block.name))
             })
         })?;
+        if !self.tables.is_empty() {
+            write_npz(&dir.join(TABLES_FILE), |w| {
+                self.tables.iter().enumerate().try_for_each(|(t, table)| {
+                    w.add_array(format!("t{t}"), table)
+                        .map_err(|e| format!("array `t{t}`: {e}"))
+                })
+            })?;
+        }
         write_npz(&dir.join(RATED_FILE), |w| {
             w.add_array("offsets", &Array1::from(self.rated.offsets.clone()))
                 .and_then(|()| w.add_array("items", &Array1::from(self.rated.items.clone())))
@@ -149,8 +164,23 @@ impl Model {
         let items: Array1<u32> = read_array(&mut rated, &rated_path, "items")?;
         let rated = Rated::new(offsets.to_vec(), items.to_vec(), saved.items.len())
             .map_err(|e| npz_error(&rated_path, e))?;
+        let tables_path = dir.join(TABLES_FILE);
+        let tables = match loss.tables().len() {
+            0 => Vec::new(),
+            n => {
+                let mut archive = open_npz(&tables_path)?;
+                (0..n)
+                    .map(|t| {
+                        archive
+                            .by_name(&format!("t{t}"))
+                            .map_err(|e| npz_error(&tables_path, format_args!("array `t{t}`: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
         ModelBuilder {
             rule: Arc::from(rule),
+            tables: Ok(tables),
             params: load_params(&dir.join(PARAMS_FILE))?,
             users: Arc::new(saved.users),
             items: Arc::new(saved.items),
@@ -243,12 +273,14 @@ fn load_params(path: &Path) -> Result<Params, ModelError> {
             [] => (1, 1),
             [n] => (n, 1),
             [r, c] => (r, c),
-            ref shape => return Err(npz_error(
-                path,
-                format_args!(
+            ref shape => {
+                return Err(npz_error(
+                    path,
+                    format_args!(
                     "array `{name}` has shape {shape:?}; a param block has at most 2 dimensions"
                 ),
-            )),
+                ))
+            }
         };
         values.extend(array.iter().copied());
         shapes.push((name.trim_end_matches(".npy").to_string(), rows, cols));

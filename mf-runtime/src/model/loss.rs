@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use crate::ParamLayout;
+use ndarray::Array2;
+
+use crate::{ParamLayout, Ratings, ShapeError};
 
 /// A hyper-setting that cannot be set.
 ///
@@ -99,8 +101,11 @@ pub struct ParamDecl {
 /// A loss's prediction rule at one entry, as `loss!` derives it (the
 /// `predict` clause, or what the loss's residual subtracts from the data),
 /// with what a saved model must remember of the loss. Implemented by the
-/// `loss!` struct of every loss whose prediction reads params,
-/// hyper-settings and numbers only; [`Model`](super::Model) is built on it.
+/// `loss!` struct of every loss whose prediction can be computed at an
+/// entry: from params, hyper-settings and numbers, and from *tables*, the
+/// parts that read the training data without spanning its grid (SVD++'s
+/// `mask(D) @ Y`, one row per user), computed once per model.
+/// [`Model`](super::Model) is built on it.
 ///
 /// ```
 /// use mf_runtime::{loss, model::Prediction, ParamLayout};
@@ -113,7 +118,8 @@ pub struct ParamDecl {
 /// assert_eq!(loss.params()[2].cols, "n");
 /// // P = [[1, 2]], Q = [[3], [4]], bi = [[0.5]]: 1·3 + 2·4 + 0.5.
 /// let layout = ParamLayout::new([("P", 1, 2), ("Q", 2, 1), ("bi", 1, 1)]);
-/// assert_eq!(loss.predict_flat(&layout, &[1.0, 2.0, 3.0, 4.0, 0.5], 0, 0), 11.5);
+/// assert_eq!(loss.predict_flat(&layout, &[1.0, 2.0, 3.0, 4.0, 0.5], &[], 0, 0), 11.5);
+/// assert!(loss.tables().is_empty());
 /// ```
 pub trait Prediction: Hypers + fmt::Debug + Send + Sync {
     /// The loss struct's name, e.g. `Biased`.
@@ -130,13 +136,39 @@ pub trait Prediction: Hypers + fmt::Debug + Send + Sync {
     /// data matrix it predicts: users and items for ratings).
     fn domain(&self) -> (&'static str, &'static str);
 
+    /// The prediction's tables: the parts of it that read the training
+    /// data, each named by its math (`P + mask(D) @ Y / sqrt(count_rows(D))`
+    /// for SVD++), with the dimensions of its rows and columns. Empty for a
+    /// prediction that reads params only.
+    fn tables(&self) -> &'static [ParamDecl];
+
+    /// The tables' values at the flat parameters `x` (laid out by
+    /// `layout`), from the training data `train`: one pass over it.
+    ///
+    /// # Errors
+    /// A [`ShapeError`] when `layout` or `train` does not fit the loss.
+    fn compute_tables(
+        &self,
+        train: &Ratings,
+        layout: &ParamLayout,
+        x: &[f64],
+    ) -> Result<Vec<Array2<f64>>, ShapeError>;
+
     /// The prediction at entry `(row, col)` (dense indices), from the flat
-    /// parameters `x` laid out by `layout`, unclipped.
+    /// parameters `x` laid out by `layout` and the [`tables`](Self::tables)
+    /// (empty when there are none), unclipped.
     ///
     /// # Panics
-    /// If `layout` does not have this loss's blocks, or an index is out of
-    /// range.
-    fn predict_flat(&self, layout: &ParamLayout, x: &[f64], row: usize, col: usize) -> f64;
+    /// If `layout` does not have this loss's blocks, a table is missing, or
+    /// an index is out of range.
+    fn predict_flat(
+        &self,
+        layout: &ParamLayout,
+        x: &[f64],
+        tables: &[Array2<f64>],
+        row: usize,
+        col: usize,
+    ) -> f64;
 
     /// A boxed copy, for a model that keeps the rule.
     fn boxed(&self) -> Box<dyn Prediction>;

@@ -64,10 +64,12 @@ mod query;
 use std::sync::Arc;
 
 pub use error::ModelError;
-pub use files::{MODEL_FILE, PARAMS_FILE};
+pub use files::{MODEL_FILE, PARAMS_FILE, RATED_FILE, TABLES_FILE};
 pub use loss::{fingerprint, unknown_hyper, HyperError, Hypers, ParamDecl, Prediction};
 use query::Rated;
 pub use query::{Recommendation, TopN};
+
+use ndarray::Array2;
 
 use crate::data::{IdMap, Ratings};
 use crate::{DimBinder, ParamLayout, Params};
@@ -101,6 +103,10 @@ pub struct Model {
     /// runs over users or items: index `users.len()` (or `items.len()`)
     /// predicts for an unknown id under [`Unknown::Baseline`].
     padded: Params,
+    /// The prediction's tables as computed from the training data
+    /// (unpadded, as saved) and padded as `padded` is.
+    tables: Vec<Array2<f64>>,
+    padded_tables: Vec<Array2<f64>>,
     users: Arc<IdMap>,
     items: Arc<IdMap>,
     /// The items each user rated in training.
@@ -120,6 +126,7 @@ impl PartialEq for Model {
             && self.rule.loss_source() == other.rule.loss_source()
             && hypers(self) == hypers(other)
             && self.params == other.params
+            && self.tables == other.tables
             && self.users == other.users
             && self.items == other.items
             && self.rated == other.rated
@@ -146,6 +153,7 @@ impl PartialEq for Model {
 pub struct ModelBuilder {
     rule: Arc<dyn Prediction>,
     params: Params,
+    tables: Result<Vec<Array2<f64>>, crate::ShapeError>,
     users: Arc<IdMap>,
     items: Arc<IdMap>,
     rated: Arc<Rated>,
@@ -248,9 +256,41 @@ impl ModelBuilder {
                 return Err(ModelError::BadValue(v));
             }
         }
-        let padded = padded(&self.params, decls, (user_dim, item_dim));
+        let tables = self.tables.map_err(shape)?;
+        let table_decls = rule.tables();
+        if tables.len() != table_decls.len() {
+            return Err(ModelError::Tables {
+                loss: rule.loss_name(),
+                expected: table_decls.len(),
+                found: tables.len(),
+            });
+        }
+        for (decl, table) in table_decls.iter().zip(&tables) {
+            for (dim, size, axis) in [
+                (decl.rows, table.nrows(), "rows"),
+                (decl.cols, table.ncols(), "columns"),
+            ] {
+                let source = format!("{axis} of table {}", decl.name);
+                match dim {
+                    "1" => DimBinder::expect_one(size, &source),
+                    _ => dims.bind(dim, size, &source),
+                }
+                .map_err(shape)?;
+            }
+        }
+        let pad = Pad {
+            users: user_dim,
+            items: item_dim,
+        };
+        let padded_tables = tables
+            .iter()
+            .zip(table_decls)
+            .map(|(t, d)| pad.array(t, d))
+            .collect();
         Ok(Model {
-            padded,
+            padded: pad.params(&self.params, decls),
+            tables,
+            padded_tables,
             rule: self.rule,
             params: self.params,
             users: self.users,
@@ -262,26 +302,43 @@ impl ModelBuilder {
     }
 }
 
-/// `params` with a row (column) of zeros appended to every block axis over
-/// the prediction's rows or columns.
-fn padded(params: &Params, decls: &[ParamDecl], (users, items): (&str, &str)) -> Params {
-    let grows = |dim: &str| usize::from(dim == users || dim == items);
-    let layout = ParamLayout::new(decls.iter().zip(params.layout().blocks()).map(|(d, b)| {
-        (
-            b.name.clone(),
-            b.rows + grows(d.rows),
-            b.cols + grows(d.cols),
-        )
-    }));
-    let mut out = Params::zeros(layout);
-    for index in 0..decls.len() {
-        let block = params.block(index);
-        let (rows, cols) = block.dim();
-        out.block_mut(index)
-            .slice_mut(ndarray::s![..rows, ..cols])
-            .assign(&block);
+/// Appends a row (column) of zeros to every axis over the prediction's
+/// rows (`users`) or columns (`items`).
+struct Pad<'a> {
+    users: &'a str,
+    items: &'a str,
+}
+
+impl Pad<'_> {
+    fn grows(&self, dim: &str) -> usize {
+        usize::from(dim == self.users || dim == self.items)
     }
-    out
+
+    fn array(&self, a: &Array2<f64>, decl: &ParamDecl) -> Array2<f64> {
+        let (rows, cols) = a.dim();
+        let mut out = Array2::zeros((rows + self.grows(decl.rows), cols + self.grows(decl.cols)));
+        out.slice_mut(ndarray::s![..rows, ..cols]).assign(a);
+        out
+    }
+
+    fn params(&self, params: &Params, decls: &[ParamDecl]) -> Params {
+        let layout = ParamLayout::new(decls.iter().zip(params.layout().blocks()).map(|(d, b)| {
+            (
+                b.name.clone(),
+                b.rows + self.grows(d.rows),
+                b.cols + self.grows(d.cols),
+            )
+        }));
+        let mut out = Params::zeros(layout);
+        for index in 0..decls.len() {
+            let block = params.block(index);
+            let (rows, cols) = block.dim();
+            out.block_mut(index)
+                .slice_mut(ndarray::s![..rows, ..cols])
+                .assign(&block);
+        }
+        out
+    }
 }
 
 impl Model {
@@ -318,9 +375,11 @@ impl Model {
         params: impl Into<Params>,
         train: &Ratings,
     ) -> ModelBuilder {
+        let params = params.into();
         ModelBuilder {
             rule: Arc::from(loss.boxed()),
-            params: params.into(),
+            tables: loss.compute_tables(train, params.layout(), params.as_slice()),
+            params,
             users: train.user_ids().clone(),
             items: train.item_ids().clone(),
             rated: Arc::new(Rated::of(train)),
@@ -337,6 +396,13 @@ impl Model {
     /// The trained parameters.
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// The prediction's tables, as computed from the training data, in the
+    /// order of [`Prediction::tables`] (empty for a prediction that reads
+    /// params only).
+    pub fn tables(&self) -> &[Array2<f64>] {
+        &self.tables
     }
 
     /// The user id map (index = row of the prediction).

@@ -302,8 +302,9 @@ impl Model {
     fn score(&self, u: Option<u32>, i: Option<u32>) -> Option<f64> {
         let at = |u: usize, i: usize| {
             let padded = &self.padded;
+            let tables = &self.padded_tables;
             self.rule
-                .predict_flat(padded.layout(), padded.as_slice(), u, i)
+                .predict_flat(padded.layout(), padded.as_slice(), tables, u, i)
         };
         match (u, i, self.unknown) {
             (Some(u), Some(i), _) => Some(at(u as usize, i as usize)),

@@ -1,0 +1,187 @@
+//! What a trained model needs of the loss: the `Hypers` impl (the
+//! hyper-settings by name), the `Prediction` impl (identity, params,
+//! tables, the prediction at an entry) and the objective's
+//! `prediction_tables`.
+
+use super::objective::tables_body;
+use super::Input;
+use crate::check::Symbols;
+use crate::ir::Dim;
+use crate::tables::Prediction;
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+use syn::ext::IdentExt;
+
+/// `impl Hypers`: the hyper-settings by name.
+pub(super) fn hypers_impl(name: &Ident, s: &Symbols) -> TokenStream {
+    let rt = quote!(::mf_runtime);
+    let names: Vec<String> = s
+        .hypers
+        .iter()
+        .map(|h| h.name.unraw().to_string())
+        .collect();
+    let fields: Vec<&Ident> = s.hypers.iter().map(|h| &h.name).collect();
+    quote! {
+        impl #rt::model::Hypers for #name {
+            fn hyper_names(&self) -> &'static [&'static str] {
+                &[#(#names),*]
+            }
+
+            fn hyper(&self, name: &str) -> ::core::option::Option<f64> {
+                match name {
+                    #(#names => ::core::option::Option::Some(self.#fields),)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            #[allow(unreachable_code)]
+            fn set_hyper(&mut self, name: &str, value: f64) -> ::core::result::Result<(), #rt::model::HyperError> {
+                let slot: &mut f64 = match name {
+                    #(#names => &mut self.#fields,)*
+                    _ => return ::core::result::Result::Err(#rt::model::unknown_hyper(name, self.hyper_names())),
+                };
+                if !value.is_finite() {
+                    return ::core::result::Result::Err(#rt::model::HyperError::NotFinite {
+                        name: ::std::string::String::from(name),
+                        value,
+                    });
+                }
+                *slot = value;
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+}
+
+/// A dimension's name as the runtime's `ParamDecl` gives it.
+fn dim_name(s: &Symbols, dim: Dim) -> String {
+    match dim {
+        Dim::One => "1".to_string(),
+        Dim::Sym(d) => s.dims[d as usize].to_string(),
+    }
+}
+
+/// `impl Prediction`: the prediction at one entry (`code`), the loss's
+/// identity, its params' and tables' declarations, and the computation of
+/// the tables from the training data.
+pub(super) fn prediction_impl(input: &Input, p: &Prediction, code: &TokenStream) -> TokenStream {
+    let (s, name) = (input.symbols, &input.def.name);
+    let rt = quote!(::mf_runtime);
+    let params_ty = format_ident!("{}Params", name);
+    let loss_name = name.unraw().to_string();
+    let source = &input.source;
+    let decl = |n: String, rows: Dim, cols: Dim| {
+        let (r, c) = (dim_name(s, rows), dim_name(s, cols));
+        quote!(#rt::model::ParamDecl { name: #n, rows: #r, cols: #c })
+    };
+    let params = s.params.iter().map(|param| {
+        decl(
+            param.name.unraw().to_string(),
+            param.shape.rows,
+            param.shape.cols,
+        )
+    });
+    let tables = p.tables.iter().zip(&p.names).map(|(&t, math)| {
+        let shape = input.graph.shape(t);
+        decl(math.clone(), shape.rows, shape.cols)
+    });
+    let (rows, cols) = (dim_name(s, p.rows), dim_name(s, p.cols));
+    let compute = match (p.tables.is_empty(), s.data.first()) {
+        (false, Some(data)) => {
+            let bind = match data.sparse {
+                true => quote!(let mut objective = self.objective(train, &params)?;),
+                false => quote! {
+                    let masked = train.to_masked();
+                    let mut objective = self.objective(&masked, &params)?;
+                },
+            };
+            quote! {
+                let params = #rt::Params::from_vec(layout.clone(), x.to_vec()).ok_or_else(|| #rt::ShapeError::Layout {
+                    expected: layout.len(),
+                    found: x.len(),
+                    what: ::std::string::String::from("the flat parameters"),
+                })?;
+                let params = #params_ty::from_params(params)?;
+                #bind
+                ::core::result::Result::Ok(objective.prediction_tables(params.as_slice()))
+            }
+        }
+        _ => quote!(::core::result::Result::Ok(::std::vec::Vec::new())),
+    };
+    quote! {
+        #[allow(non_snake_case, unused_variables, clippy::all)]
+        impl #rt::model::Prediction for #name {
+            fn loss_name(&self) -> &'static str {
+                #loss_name
+            }
+
+            fn loss_source(&self) -> &'static str {
+                #source
+            }
+
+            fn params(&self) -> &'static [#rt::model::ParamDecl] {
+                &[#(#params),*]
+            }
+
+            fn domain(&self) -> (&'static str, &'static str) {
+                (#rows, #cols)
+            }
+
+            fn tables(&self) -> &'static [#rt::model::ParamDecl] {
+                &[#(#tables),*]
+            }
+
+            fn compute_tables(
+                &self,
+                train: &#rt::Ratings,
+                layout: &#rt::ParamLayout,
+                x: &[f64],
+            ) -> ::core::result::Result<::std::vec::Vec<#rt::ndarray::Array2<f64>>, #rt::ShapeError> {
+                #compute
+            }
+
+            fn predict_flat(
+                &self,
+                layout: &#rt::ParamLayout,
+                x: &[f64],
+                tables: &[#rt::ndarray::Array2<f64>],
+                row: usize,
+                col: usize,
+            ) -> f64 {
+                let blocks = layout.blocks();
+                #code
+            }
+
+            fn boxed(&self) -> ::std::boxed::Box<dyn #rt::model::Prediction> {
+                ::std::boxed::Box::new(*self)
+            }
+        }
+    }
+}
+
+/// The objective's `prediction_tables`, when the prediction has tables.
+pub(super) fn tables_method(input: &Input, p: &Prediction, workspace_ty: &Ident) -> TokenStream {
+    if p.tables.is_empty() {
+        return quote!();
+    }
+    let objective_ty = format_ident!("{}Objective", input.def.name);
+    let nd = quote!(::mf_runtime::ndarray);
+    let body = tables_body(input, &p.plan, &p.tables, workspace_ty);
+    let doc = format!(
+        "The tables of the prediction at the flat parameters `x`, from the bound data: {}.",
+        p.names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    quote! {
+        #[allow(non_snake_case, unused_variables, unused_mut, clippy::all)]
+        impl #objective_ty<'_> {
+            #[doc = #doc]
+            pub fn prediction_tables(&mut self, x: &[f64]) -> ::std::vec::Vec<#nd::Array2<f64>> {
+                #body
+            }
+        }
+    }
+}
