@@ -13,21 +13,25 @@ mod compare;
 
 #[test]
 fn every_loss_trains_and_the_biased_l2_loss_beats_no_penalty() {
+    use mf_runtime::experiment::Experiment;
     let split = compare::synthetic_split_sized(250, 120, 4000).unwrap();
-    let cands = compare::candidates();
+    let cands = compare::candidates(false).unwrap();
     assert!(cands.len() >= 8);
-    let outcomes =
-        compare::compare_split(&split, &cands, &compare::SYNTHETIC_KS, false, false).unwrap();
-    print!(
-        "{}",
-        compare::table(&cands, std::slice::from_ref(&outcomes))
+    let names: Vec<String> = cands.iter().map(|c| c.name().to_string()).collect();
+    let experiment = cands.into_iter().fold(
+        Experiment::new(vec![split.clone()])
+            .ranks([compare::SYNTHETIC_KS[0]])
+            .unwrap(),
+        Experiment::candidate,
     );
+    let results = experiment.run().unwrap();
+    print!("{results}");
+    let outcomes = &results.outcomes[0];
 
     // Predicting the mean training rating everywhere.
     let mean = split.split.train.mean();
     let baseline = mf_runtime::metrics::rmse(&split.split.test, |_, _| mean);
-    for o in &outcomes {
-        let name = cands[o.candidate].name;
+    for (name, o) in names.iter().zip(outcomes) {
         assert!(o.failure.is_none(), "{name}: {:?}", o.failure);
         assert!(o.test.rmse.is_finite() && o.test.mae.is_finite(), "{name}");
         let best = o
@@ -50,7 +54,7 @@ fn every_loss_trains_and_the_biased_l2_loss_beats_no_penalty() {
     }
 
     let by_name = |name: &str| {
-        let i = cands.iter().position(|c| c.name == name).unwrap();
+        let i = names.iter().position(|c| c == name).unwrap();
         outcomes[i].test.rmse
     };
     let plain = by_name("squared error, no penalty");
@@ -117,29 +121,39 @@ fn the_svdpp_model_predicts_what_its_loss_fits() {
 /// on four, the same trials, chosen settings and test errors, to the bit.
 #[test]
 fn the_concurrent_search_chooses_as_one_thread_does() {
+    use mf_runtime::experiment::{Experiment, Outcome};
     let split = compare::synthetic_split_sized(120, 60, 1500).unwrap();
-    let mut cands = compare::candidates();
-    cands.retain(|c| c.name.starts_with("Huber") || c.name == "weighted-λ + biases");
     let search = |threads| {
+        let mut cands = compare::candidates(true).unwrap();
+        cands.retain(|c| c.name().starts_with("Huber") || c.name() == "weighted-λ + biases");
+        let experiment = cands.into_iter().fold(
+            Experiment::new(vec![split.clone()])
+                .ranks(compare::SYNTHETIC_KS)
+                .unwrap(),
+            Experiment::candidate,
+        );
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
-        let run = || compare::compare_split(&split, &cands, &compare::SYNTHETIC_KS, true, false);
-        pool.unwrap().install(|| run().unwrap())
+        pool.unwrap().install(|| experiment.run().unwrap())
     };
     let (one, four) = (search(1), search(4));
-    for (a, b) in one.iter().zip(&four) {
-        let name = cands[a.candidate].name;
-        let bits = |o: &compare::Outcome| {
+    for ((a, b), name) in one.outcomes[0]
+        .iter()
+        .zip(&four.outcomes[0])
+        .zip(&one.names)
+    {
+        let bits = |o: &Outcome| {
             let trials = o
                 .trials
                 .iter()
-                .map(|t| (t.setting.k, t.validation_rmse.to_bits()));
+                .map(|t| (t.setting.to_string(), t.validation_rmse.to_bits()));
             (
+                o.chosen.to_string(),
                 trials.collect::<Vec<_>>(),
                 o.test.rmse.to_bits(),
                 o.iterations,
             )
         };
-        assert_eq!((a.chosen, bits(a)), (b.chosen, bits(b)), "{name}");
+        assert_eq!(bits(a), bits(b), "{name}");
         assert!(a.trials.len() >= 6, "{name}: the full grid");
     }
 }

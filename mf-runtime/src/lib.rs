@@ -43,6 +43,7 @@ extern crate self as mf_runtime;
 pub mod blocks;
 pub mod data;
 mod dims;
+pub mod experiment;
 pub mod gradcheck;
 pub mod kernel;
 pub mod linalg;

@@ -265,6 +265,7 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             }
         });
     let hypers_impl = model::hypers_impl(name, s);
+    let trainable_impl = model::trainable_impl(input, &free_names);
     let (prediction_impl, tables_method) = match input.prediction {
         Some((p, code)) => (
             model::prediction_impl(input, p, code),
@@ -493,6 +494,8 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
         #hypers_impl
 
         #prediction_impl
+
+        #trainable_impl
     }
 }
 

@@ -119,6 +119,10 @@ pub(super) fn prediction_impl(input: &Input, p: &Prediction, code: &TokenStream)
                 #source
             }
 
+            fn explanation(&self) -> &'static str {
+                Self::EXPLAIN
+            }
+
             fn params(&self) -> &'static [#rt::model::ParamDecl] {
                 &[#(#params),*]
             }
@@ -181,6 +185,50 @@ pub(super) fn tables_method(input: &Input, p: &Prediction, workspace_ty: &Ident)
             #[doc = #doc]
             pub fn prediction_tables(&mut self, x: &[f64]) -> ::std::vec::Vec<#nd::Array2<f64>> {
                 #body
+            }
+        }
+    }
+}
+
+/// `impl Trainable`, for a loss with one data matrix, sparse: `start` with
+/// every free dimension (`free`, in `init`'s order) at the rank, and `bind`.
+pub(super) fn trainable_impl(input: &Input, free: &[&String]) -> TokenStream {
+    let s = input.symbols;
+    if s.data.len() != 1 || !s.data[0].sparse || input.prediction.is_none() {
+        return quote!();
+    }
+    let name = &input.def.name;
+    let rt = quote!(::mf_runtime);
+    let params_ty = format_ident!("{}Params", name);
+    let ranks = free.iter().map(|_| quote!(rank));
+    let free_names = free.iter().map(|d| d.to_string());
+    quote! {
+        impl #rt::model::Trainable for #name {
+            fn free_dims(&self) -> &'static [&'static str] {
+                &[#(#free_names),*]
+            }
+
+            fn start(
+                &self,
+                train: &#rt::Ratings,
+                rank: usize,
+                init: #rt::Init,
+                rng: &mut dyn #rt::rand::RngCore,
+            ) -> ::core::result::Result<#rt::Params, #rt::ShapeError> {
+                ::core::result::Result::Ok(Self::init(train, #(#ranks,)* init, rng)?.into())
+            }
+
+            fn bind<'a>(
+                &self,
+                train: &'a #rt::Ratings,
+                params: &#rt::Params,
+            ) -> ::core::result::Result<::std::boxed::Box<dyn #rt::Objective + 'a>, #rt::ShapeError> {
+                let params = #params_ty::from_params(params.clone())?;
+                ::core::result::Result::Ok(::std::boxed::Box::new(self.objective(train, &params)?))
+            }
+
+            fn boxed_trainable(&self) -> ::std::boxed::Box<dyn #rt::model::Trainable> {
+                ::std::boxed::Box::new(*self)
             }
         }
     }

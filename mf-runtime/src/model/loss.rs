@@ -6,7 +6,7 @@ use std::fmt;
 
 use ndarray::Array2;
 
-use crate::{ParamLayout, Ratings, ShapeError};
+use crate::{Init, Objective, ParamLayout, Params, Ratings, ShapeError};
 
 /// A hyper-setting that cannot be set.
 ///
@@ -129,6 +129,9 @@ pub trait Prediction: Hypers + fmt::Debug + Send + Sync {
     /// macro's tokens, spaced as `proc_macro2` prints them).
     fn loss_source(&self) -> &'static str;
 
+    /// The loss's `explain()` text: derived gradients, plan, prediction.
+    fn explanation(&self) -> &'static str;
+
     /// The params, in declaration order (the order of their blocks).
     fn params(&self) -> &'static [ParamDecl];
 
@@ -172,6 +175,57 @@ pub trait Prediction: Hypers + fmt::Debug + Send + Sync {
 
     /// A boxed copy, for a model that keeps the rule.
     fn boxed(&self) -> Box<dyn Prediction>;
+}
+
+/// A loss that trains on a [`Ratings`] set: what an experiment needs to
+/// start, bind and train any loss without knowing its struct. Implemented
+/// by `loss!` for every loss with a prediction and exactly one data matrix,
+/// declared `sparse[..]`.
+///
+/// ```
+/// use mf_runtime::{loss, model::Trainable, Init, Ratings};
+/// use rand::SeedableRng;
+/// loss! {
+///     struct Ridge { data D: sparse[users, items], param P: [users, k], param Q: [k, items], hyper beta: f64 = 0.1, }
+///     minimize sum(mask * (D - P@Q)^2) + beta * (sum(P^2) + sum(Q^2))
+/// }
+/// let train = Ratings::from_triplets(2, 3, [(0, 0, 4.0), (1, 2, 2.0)])?;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+/// let params = Ridge::default().start(&train, 4, Init::Normal { mean: 0.0, std: 0.1 }, &mut rng)?;
+/// assert_eq!(params.as_slice().len(), (2 + 3) * 4);
+/// let mut objective = Ridge::default().bind(&train, &params)?;
+/// assert!(objective.value(params.as_slice()) > 0.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Trainable: Prediction {
+    /// The dimensions the data does not fix (`k`), each set to the rank.
+    fn free_dims(&self) -> &'static [&'static str];
+
+    /// Start params on `train` with every free dimension `rank`: drawn from
+    /// `init`, then the declared start values (`param mu: [] = mean(D)`).
+    ///
+    /// # Errors
+    /// A [`ShapeError`] when `train` does not fit the loss.
+    fn start(
+        &self,
+        train: &Ratings,
+        rank: usize,
+        init: Init,
+        rng: &mut dyn rand::RngCore,
+    ) -> Result<Params, ShapeError>;
+
+    /// The loss bound to `train`, for params shaped like `params`.
+    ///
+    /// # Errors
+    /// A [`ShapeError`] naming the dimension that does not fit.
+    fn bind<'a>(
+        &self,
+        train: &'a Ratings,
+        params: &Params,
+    ) -> Result<Box<dyn Objective + 'a>, ShapeError>;
+
+    /// A boxed copy.
+    fn boxed_trainable(&self) -> Box<dyn Trainable>;
 }
 
 /// The fingerprint of a loss's source: 64-bit FNV-1a of its UTF-8 bytes,

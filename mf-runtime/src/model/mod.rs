@@ -65,7 +65,7 @@ use std::sync::Arc;
 
 pub use error::ModelError;
 pub use files::{MODEL_FILE, PARAMS_FILE, RATED_FILE, TABLES_FILE};
-pub use loss::{fingerprint, unknown_hyper, HyperError, Hypers, ParamDecl, Prediction};
+pub use loss::{fingerprint, unknown_hyper, HyperError, Hypers, ParamDecl, Prediction, Trainable};
 use query::Rated;
 pub use query::{Recommendation, TopN};
 
