@@ -1,0 +1,138 @@
+//! Splitting a normalised input into records of fields: the `csv` crate for
+//! single-byte delimiters (RFC 4180 quoting), a line splitter for `::`, runs
+//! of whitespace and multi-byte delimiters.
+
+use csv::ByteRecord;
+use memchr::memmem;
+
+use super::format::Delimiter;
+use super::input::{self, Input};
+use crate::data::DataError;
+
+fn io_error(file: &str, source: std::io::Error) -> DataError {
+    DataError::Io {
+        file: file.into(),
+        source,
+    }
+}
+
+/// Calls `each(line, fields)` for every line (record) of `input`, with its
+/// 1-based line number (a quoted field may span lines: the first one).
+/// Empty lines may be skipped; lines of blank fields are passed on.
+pub(super) fn for_each(
+    file: &str,
+    mut input: Input<'_>,
+    delimiter: Delimiter,
+    mut each: impl FnMut(usize, &ByteRecord) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    let mut record = ByteRecord::new();
+    if let Some(byte) = delimiter.byte() {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(byte)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(input);
+        while reader
+            .read_byte_record(&mut record)
+            .map_err(|e| io_error(file, e.into()))?
+        {
+            // The reader's line count is right after a record (its own
+            // start would miss the blank lines skipped before it): the
+            // record began before its terminator and its quoted line breaks.
+            let breaks = memchr::memchr_iter(b'\n', record.as_slice()).count();
+            let line = reader.position().line() as usize - 1 - breaks;
+            each(line, &record)?;
+        }
+        return Ok(());
+    }
+    let text;
+    let finder = match delimiter {
+        Delimiter::DoubleColon => Some(memmem::Finder::new(b"::")),
+        Delimiter::Char(c) => {
+            text = c.to_string();
+            Some(memmem::Finder::new(text.as_bytes()))
+        }
+        _ => None,
+    };
+    let mut buf = Vec::new();
+    let mut line = 0;
+    while input::next_line(&mut input, &mut buf).map_err(|e| io_error(file, e))? {
+        line += 1;
+        record.clear();
+        match &finder {
+            Some(finder) => {
+                let mut start = 0;
+                for at in finder.find_iter(&buf) {
+                    record.push_field(&buf[start..at]);
+                    start = at + finder.needle().len();
+                }
+                record.push_field(&buf[start..]);
+            }
+            None => buf
+                .split(|&b| b == b' ' || b == b'\t')
+                .filter(|f| !f.is_empty())
+                .for_each(|f| record.push_field(f)),
+        }
+        each(line, &record)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(text: &[u8], delimiter: Delimiter) -> Vec<(usize, Vec<String>)> {
+        let mut out = Vec::new();
+        let input = input::normalize(text).unwrap();
+        for_each("x", input, delimiter, |line, r| {
+            let fields = r
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into())
+                .collect();
+            out.push((line, fields));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn row(line: usize, fields: &[&str]) -> (usize, Vec<String>) {
+        (line, fields.iter().map(|f| f.to_string()).collect())
+    }
+
+    #[test]
+    fn csv_quoting_and_line_numbers() {
+        let text = b"\"Smith, J\",42,4\r\r\n\"say \"\"hi\"\"\",\"two\nlines\",3\rx,y,1";
+        assert_eq!(
+            records(text, Delimiter::Comma),
+            [
+                row(1, &["Smith, J", "42", "4"]),
+                row(3, &["say \"hi\"", "two\nlines", "3"]),
+                row(5, &["x", "y", "1"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_delimiters_split_lines() {
+        let text = b"1::2::3\r\n\r\n4:::5::6";
+        assert_eq!(
+            records(text, Delimiter::DoubleColon),
+            [
+                row(1, &["1", "2", "3"]),
+                row(2, &[""]),
+                row(3, &["4", ":5", "6"])
+            ]
+        );
+        assert_eq!(
+            records(b" a \t b  c\n", Delimiter::Whitespace),
+            [row(1, &["a", "b", "c"])]
+        );
+        assert_eq!(
+            records("a·b·c\n".as_bytes(), Delimiter::Char('·')),
+            [row(1, &["a", "b", "c"])]
+        );
+    }
+}
