@@ -37,11 +37,16 @@ pub(super) fn for_each(
             .read_byte_record(&mut record)
             .map_err(|e| io_error(file, e.into()))?
         {
-            // The reader's line count is right after a record (its own
-            // start would miss the blank lines skipped before it): the
-            // record began before its terminator and its quoted line breaks.
-            let breaks = memchr::memchr_iter(b'\n', record.as_slice()).count();
-            let line = reader.position().line() as usize - 1 - breaks;
+            // The record's own position is where the reader started, before
+            // any blank lines it skipped; the reader's count after the record
+            // is right: the record began on the line before its terminator,
+            // less its quoted line breaks (counted only when the two differ).
+            let end = reader.position().line() as usize - 1;
+            let start = record.position().map_or(0, |p| p.line() as usize);
+            let line = match end == start {
+                true => end,
+                false => end - memchr::memchr_iter(b'\n', record.as_slice()).count(),
+            };
             each(line, &record)?;
         }
         return Ok(());
