@@ -45,6 +45,7 @@ mod fields;
 mod format;
 mod input;
 mod netflix;
+mod pipeline;
 mod records;
 
 use std::fs::File;
@@ -58,6 +59,7 @@ use super::ratings::{Duplicates, Ratings, RatingsBuilder, Unseen};
 use detect::{Given, Layout, Preset, Spec};
 use fields::{is_blank, trim, Line};
 pub use format::{Columns, Delimiter, Header, IdKind};
+use pipeline::Sink;
 
 /// Settings for reading a ratings file; see the [module docs](self).
 ///
@@ -401,7 +403,7 @@ impl LoadOptions {
         &self,
         name: &str,
         reader: impl BufRead,
-        mut builder: RatingsBuilder,
+        builder: RatingsBuilder,
     ) -> Result<(Ratings, Unseen), DataError> {
         self.check(name)?;
         let io = |source| DataError::Io {
@@ -413,8 +415,8 @@ impl LoadOptions {
         let head = input::peek_lines(&mut input, 2).map_err(io)?;
         let spec = detect::resolve(&self.given(), name, &head)?;
         let mut header_line = None;
-        match spec.layout {
-            Layout::Netflix => netflix::read(name, input, self.range, &mut builder)?,
+        let builder = pipeline::run(builder, |sink| match spec.layout {
+            Layout::Netflix => netflix::read(name, input, self.range, sink),
             Layout::Delimited(delimiter) => {
                 let mut rows = Rows {
                     file: name,
@@ -422,14 +424,15 @@ impl LoadOptions {
                     range: self.range,
                     first: None,
                     header_line: None,
-                    builder: &mut builder,
+                    sink,
                 };
                 records::for_each(name, input, delimiter, |line, fields| {
                     rows.take(line, fields)
                 })?;
                 header_line = rows.header_line;
+                Ok(())
             }
-        }
+        })?;
         if builder.pushed() == 0 {
             let reason = match (empty, header_line) {
                 (true, _) => "the file is empty".to_string(),
@@ -454,7 +457,7 @@ struct Rows<'a> {
     /// The first non-blank line and its number of fields.
     first: Option<(usize, usize)>,
     header_line: Option<usize>,
-    builder: &'a mut RatingsBuilder,
+    sink: &'a mut Sink,
 }
 
 impl Rows<'_> {
@@ -494,7 +497,7 @@ impl Rows<'_> {
                 "{n} fields, but line {first_line} has {width}: every line must have as many"
             )));
         }
-        self.builder.push_line(line, user, item, rating);
+        self.sink.push(line, user, item, rating);
         Ok(())
     }
 

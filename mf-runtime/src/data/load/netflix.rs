@@ -6,15 +6,16 @@ use csv::ByteRecord;
 use super::fields::{is_blank, Line};
 use super::format::IdKind;
 use super::input::{self, Input};
-use crate::data::{DataError, RatingsBuilder, RawId};
+use super::pipeline::Sink;
+use crate::data::{DataError, RawId};
 
-/// Reads every rating of `input` into `builder`: users are customers, items
+/// Reads every rating of `input` into `sink`: users are customers, items
 /// movies; ids are integers ≥ 0, dates `YYYY-MM-DD` are checked (not kept).
 pub(super) fn read(
     file: &str,
     mut input: Input<'_>,
     range: Option<(f64, f64)>,
-    builder: &mut RatingsBuilder,
+    sink: &mut Sink,
 ) -> Result<(), DataError> {
     let mut buf = Vec::new();
     let mut fields = ByteRecord::new();
@@ -67,7 +68,7 @@ pub(super) fn read(
                         ),
                     });
                 }
-                builder.push_line(line, user, RawId::Int(movie), rating);
+                sink.push(line, user, RawId::Int(movie), rating);
             }
         }
     }
