@@ -144,7 +144,8 @@ pub enum DataError {
         /// What is wrong.
         problem: Problem,
     },
-    /// A line is wrong as a whole (bad header, invalid UTF-8).
+    /// A line is wrong as a whole (a bad header, more or fewer fields than
+    /// the first line, a Netflix rating before any movie line).
     #[error("{file}:{line}: {message}")]
     Line {
         /// The file.

@@ -239,7 +239,8 @@ impl LoadOptions {
         self
     }
 
-    /// Which columns hold the user, the item, the rating (and a timestamp);
+    /// Which columns hold the user, the item, the rating (and a timestamp)
+    /// in delimited formats (the Netflix layout is fixed);
     /// `"item,user,rating".parse::<Columns>()` reads them from a
     /// command-line value.
     ///
