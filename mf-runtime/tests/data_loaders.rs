@@ -129,7 +129,14 @@ fn generic_delimited() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "x:2: 4 fields, but line 1 has 3: every line must have as many"
+        "x:2: 4 fields, but line 1 has 3: column 4 is the first extra one"
+    );
+    let err = LoadOptions::comma()
+        .parse_str("x", "alice,matrix,5,1\nbob,matrix,3\n")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x:2: 3 fields, but line 1 has 4: column 4 is missing"
     );
 
     let tsv = LoadOptions::new().parse_str("f.tsv", "1\t2\t3\n").unwrap();

@@ -435,7 +435,7 @@ pub fn cases() -> Vec<Case> {
             detect(),
             Some(2),
             None,
-            "4 fields, but line 1 has 3",
+            "4 fields, but line 1 has 3: column 4 is the first extra one",
         ),
         loads(
             "pipe-delimited.txt",

@@ -494,8 +494,12 @@ impl Rows<'_> {
             )));
         }
         if n != width {
+            let (column, what) = match n > width {
+                true => (width + 1, "is the first extra one"),
+                false => (n + 1, "is missing"),
+            };
             return Err(wrong(format!(
-                "{n} fields, but line {first_line} has {width}: every line must have as many"
+                "{n} fields, but line {first_line} has {width}: column {column} {what}"
             )));
         }
         self.sink.push(line, user, item, rating);
