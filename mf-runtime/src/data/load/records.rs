@@ -3,7 +3,6 @@
 //! of whitespace and multi-byte delimiters.
 
 use csv::ByteRecord;
-use memchr::memmem;
 
 use super::format::Delimiter;
 use super::input::{self, Input};
@@ -51,13 +50,10 @@ pub(super) fn for_each(
         }
         return Ok(());
     }
-    let text;
-    let finder = match delimiter {
-        Delimiter::DoubleColon => Some(memmem::Finder::new(b"::")),
-        Delimiter::Char(c) => {
-            text = c.to_string();
-            Some(memmem::Finder::new(text.as_bytes()))
-        }
+    let mut text = [0u8; 4];
+    let needle: Option<&[u8]> = match delimiter {
+        Delimiter::DoubleColon => Some(b"::"),
+        Delimiter::Char(c) => Some(c.encode_utf8(&mut text).as_bytes()),
         _ => None,
     };
     let mut buf = Vec::new();
@@ -65,15 +61,8 @@ pub(super) fn for_each(
     while input::next_line(&mut input, &mut buf).map_err(|e| io_error(file, e))? {
         line += 1;
         record.clear();
-        match &finder {
-            Some(finder) => {
-                let mut start = 0;
-                for at in finder.find_iter(&buf) {
-                    record.push_field(&buf[start..at]);
-                    start = at + finder.needle().len();
-                }
-                record.push_field(&buf[start..]);
-            }
+        match needle {
+            Some(needle) => split_on(&buf, needle, &mut record),
             None => buf
                 .split(|&b| b == b' ' || b == b'\t')
                 .filter(|f| !f.is_empty())
@@ -82,6 +71,23 @@ pub(super) fn for_each(
         each(line, &record)?;
     }
     Ok(())
+}
+
+/// Splits `line` on every occurrence of `needle`, left to right, as
+/// `str::split` does (`4:::5` on `::` gives `4` and `:5`).
+fn split_on(line: &[u8], needle: &[u8], record: &mut ByteRecord) {
+    let (mut start, mut from) = (0, 0);
+    while let Some(k) = memchr::memchr(needle[0], &line[from..]) {
+        let at = from + k;
+        if line[at..].starts_with(needle) {
+            record.push_field(&line[start..at]);
+            start = at + needle.len();
+            from = start;
+        } else {
+            from = at + 1;
+        }
+    }
+    record.push_field(&line[start..]);
 }
 
 #[cfg(test)]
