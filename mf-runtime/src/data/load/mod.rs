@@ -47,19 +47,17 @@ mod input;
 mod netflix;
 mod pipeline;
 mod records;
+mod rows;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use csv::ByteRecord;
-
 use super::error::DataError;
 use super::ratings::{Duplicates, Ratings, RatingsBuilder, Unseen};
-use detect::{Given, Layout, Preset, Spec};
-use fields::{is_blank, trim, Line};
+use detect::{Given, Layout, Preset};
 pub use format::{Columns, Delimiter, Header, IdKind};
-use pipeline::Sink;
+use rows::Rows;
 
 /// Settings for reading a ratings file; see the [module docs](self).
 ///
@@ -419,18 +417,11 @@ impl LoadOptions {
         let builder = pipeline::run(builder, |sink| match spec.layout {
             Layout::Netflix => netflix::read(name, input, self.range, sink),
             Layout::Delimited(delimiter) => {
-                let mut rows = Rows {
-                    file: name,
-                    spec,
-                    range: self.range,
-                    first: None,
-                    header_line: None,
-                    sink,
-                };
+                let mut rows = Rows::new(name, spec, self.range, sink);
                 records::for_each(name, input, delimiter, |line, fields| {
                     rows.take(line, fields)
                 })?;
-                header_line = rows.header_line;
+                header_line = rows.header_line();
                 Ok(())
             }
         })?;
@@ -447,89 +438,6 @@ impl LoadOptions {
         }
         let unseen = builder.unseen();
         Ok((builder.build()?, unseen))
-    }
-}
-
-/// The lines of a delimited file as they come: the header, then ratings.
-struct Rows<'a> {
-    file: &'a str,
-    spec: Spec,
-    range: Option<(f64, f64)>,
-    /// The first non-blank line and its number of fields.
-    first: Option<(usize, usize)>,
-    header_line: Option<usize>,
-    sink: &'a mut Sink,
-}
-
-impl Rows<'_> {
-    fn take(&mut self, line: usize, fields: &ByteRecord) -> Result<(), DataError> {
-        if is_blank(fields) {
-            return Ok(());
-        }
-        let (first_line, width) = *self.first.get_or_insert((line, fields.len()));
-        if first_line == line && self.spec.header == Header::Present {
-            return self.header(line, fields);
-        }
-        let at = Line {
-            file: self.file,
-            line,
-            fields,
-        };
-        let columns = self.spec.columns;
-        let user = at.id(columns.user, "user", self.spec.ids)?;
-        let item = at.id(columns.item, "item", self.spec.ids)?;
-        let rating = at.rating(columns.rating, self.range)?;
-        if let Some(t) = columns.timestamp {
-            at.integer(t, "timestamp")?;
-        }
-        let n = fields.len();
-        let wrong = |message| DataError::Line {
-            file: self.file.into(),
-            line,
-            message,
-        };
-        if self.spec.movielens && n != 4 {
-            return Err(wrong(format!(
-                "{n} fields, but a MovieLens line has 4 (user, item, rating, timestamp)"
-            )));
-        }
-        if n != width {
-            let (column, what) = match n > width {
-                true => (width + 1, "is the first extra one"),
-                false => (n + 1, "is missing"),
-            };
-            return Err(wrong(format!(
-                "{n} fields, but line {first_line} has {width}: column {column} {what}"
-            )));
-        }
-        self.sink.push(line, user, item, rating);
-        Ok(())
-    }
-
-    /// Checks a MovieLens header, or reads the columns a generic one names.
-    fn header(&mut self, line: usize, fields: &ByteRecord) -> Result<(), DataError> {
-        self.header_line = Some(line);
-        let names: Vec<String> = fields
-            .iter()
-            .map(|f| String::from_utf8_lossy(trim(f)).into_owned())
-            .collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        if self.spec.movielens_header && names.get(..3) != Some(&["userId", "movieId", "rating"]) {
-            return Err(DataError::Line {
-                file: self.file.into(),
-                line,
-                message: format!(
-                    "expected the header `userId,movieId,rating,timestamp`, found `{}`",
-                    super::error::escaped(&names.join(","))
-                ),
-            });
-        }
-        if self.spec.columns_from_header {
-            if let Some(columns) = Columns::from_header(&names) {
-                self.spec.columns = columns;
-            }
-        }
-        Ok(())
     }
 }
 
