@@ -3,7 +3,7 @@
 //! line ending (`\n`, `\r\n`, a bare `\r`) turned into `\n`, the last line
 //! ended too.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -18,23 +18,41 @@ pub(super) type Input<'a> = BufReader<Normalized<Box<dyn BufRead + 'a>>>;
 /// Wraps `reader`: gzip is decompressed when the first bytes are gzip's
 /// magic number, whatever the file is called.
 pub(super) fn normalize<'a>(mut reader: impl BufRead + 'a) -> io::Result<Input<'a>> {
-    let inner: Box<dyn BufRead + 'a> = if reader.fill_buf()?.starts_with(GZIP_MAGIC) {
-        Box::new(BufReader::with_capacity(
-            CAPACITY,
-            MultiGzDecoder::new(reader),
-        ))
-    } else {
-        Box::new(reader)
+    let magic = take_head(&mut reader, GZIP_MAGIC.len())?;
+    let gzip = magic == GZIP_MAGIC;
+    let raw = Cursor::new(magic).chain(reader);
+    let mut text: Box<dyn BufRead + 'a> = match gzip {
+        true => Box::new(BufReader::with_capacity(CAPACITY, MultiGzDecoder::new(raw))),
+        false => Box::new(raw),
     };
+    let mut mark = take_head(&mut text, BOM.len())?;
+    if mark == BOM {
+        mark.clear();
+    }
     Ok(BufReader::with_capacity(
         CAPACITY,
         Normalized {
-            inner,
-            started: false,
+            inner: Box::new(Cursor::new(mark).chain(text)),
             after_cr: false,
             at_line_start: true,
         },
     ))
+}
+
+/// Takes the first `n` bytes out of `reader` (fewer at its end), however
+/// its reads are cut.
+fn take_head(reader: &mut impl BufRead, n: usize) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(n);
+    while head.len() < n {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let k = buf.len().min(n - head.len());
+        head.extend_from_slice(&buf[..k]);
+        reader.consume(k);
+    }
+    Ok(head)
 }
 
 /// The first `n` lines of `input` that are not blank, without consuming
@@ -61,12 +79,10 @@ pub(super) fn next_line(input: &mut Input<'_>, buf: &mut Vec<u8>) -> io::Result<
     Ok(true)
 }
 
-/// Drops a leading BOM (when the first read holds its three bytes, as any
-/// file or decoder does), turns `\r\n` and bare `\r` into `\n`, and ends a
-/// last line that has no line ending.
+/// Turns `\r\n` and bare `\r` into `\n`, and ends a last line that has
+/// no line ending.
 pub(super) struct Normalized<R> {
     inner: R,
-    started: bool,
     /// The last byte given out was `\n` (or nothing was given out yet).
     at_line_start: bool,
     /// The last byte given out was a `\r` turned into `\n`: a `\n` next is
@@ -75,28 +91,21 @@ pub(super) struct Normalized<R> {
 }
 
 impl<R: BufRead> Read for Normalized<R> {
+    /// Fills `out` as far as the input goes (so that the first read holds
+    /// the lines the format is told from).
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        loop {
+        let mut written = 0;
+        while written < out.len() {
             let src = self.inner.fill_buf()?;
-            if out.is_empty() {
-                return Ok(0);
-            }
             if src.is_empty() {
-                if self.at_line_start {
-                    return Ok(0);
+                if !self.at_line_start {
+                    out[written] = b'\n';
+                    written += 1;
+                    self.at_line_start = true;
                 }
-                self.at_line_start = true;
-                out[0] = b'\n';
-                return Ok(1);
+                break;
             }
             let mut consumed = 0;
-            if !self.started {
-                self.started = true;
-                if src.starts_with(BOM) {
-                    consumed = BOM.len();
-                }
-            }
-            let mut written = 0;
             while consumed < src.len() && written < out.len() {
                 if std::mem::take(&mut self.after_cr) && src[consumed] == b'\n' {
                     consumed += 1;
@@ -122,9 +131,9 @@ impl<R: BufRead> Read for Normalized<R> {
             self.inner.consume(consumed);
             if written > 0 {
                 self.at_line_start = out[written - 1] == b'\n';
-                return Ok(written);
             }
         }
+        Ok(written)
     }
 }
 
@@ -158,10 +167,11 @@ mod tests {
     fn every_line_ending_becomes_lf_across_buffer_edges() {
         let text = b"\xef\xbb\xbfa\r\nb\rc\nd\r\r\ne\r";
         for step in 1..=text.len() {
-            let bytes = if step < 3 { &text[3..] } else { &text[..] };
-            let reader = BufReader::with_capacity(step, Trickle { data: bytes, step });
+            let reader = BufReader::with_capacity(step, Trickle { data: text, step });
             assert_eq!(all(reader), b"a\nb\nc\nd\n\ne\n", "step {step}");
         }
+        // Part of a mark is content.
+        assert_eq!(all(&b"\xef\xbb"[..]), b"\xef\xbb\n");
         assert_eq!(all(&b"1,2\r\n3,4"[..]), b"1,2\n3,4\n");
         assert_eq!(all(&b""[..]), b"");
         // A BOM later in the file is content, not a mark.
@@ -174,6 +184,14 @@ mod tests {
         gz.write_all(b"1,2,3\r\n4,5,6\r\n").unwrap();
         let bytes = gz.finish().unwrap();
         assert_eq!(all(&bytes[..]), b"1,2,3\n4,5,6\n");
+        let trickle = BufReader::with_capacity(
+            1,
+            Trickle {
+                data: &bytes,
+                step: 1,
+            },
+        );
+        assert_eq!(all(trickle), b"1,2,3\n4,5,6\n");
         let mut input = normalize(&bytes[..]).unwrap();
         assert_eq!(peek_lines(&mut input, 1).unwrap(), ["1,2,3"]);
         let mut line = Vec::new();
