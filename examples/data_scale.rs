@@ -6,9 +6,20 @@
 //! cargo run --release --example data_scale
 //! ```
 //!
+//! Two more modes measure the loaders on files:
+//!
+//! ```text
+//! # a synthetic ratings file in the MovieLens `ratings.csv` layout, N lines
+//! cargo run --release --example data_scale -- --write /tmp/ratings-25m.csv --lines 25000000
+//! # load a file (format detected) RUNS times; prints each time and the median
+//! cargo run --release --example data_scale -- --load ../shared/datasets/ml-100k/u.data --runs 9
+//! ```
+//!
 //! Peak memory is the process's high-water mark (`VmHWM` in
 //! `/proc/self/status`, Linux only).
 
+use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
 
 use mf_runtime::data::{LoadOptions, Synthetic};
@@ -21,9 +32,77 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn main() {
-    synthetic_20m_entries();
-    load_2m_line_csv();
+type BoxError = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| -> Option<&str> {
+        let at = args.iter().position(|a| a == flag)?;
+        args.get(at + 1).map(String::as_str)
+    };
+    match (value("--write"), value("--load")) {
+        (Some(path), _) => {
+            let lines = value("--lines").ok_or("--write needs --lines N")?.parse()?;
+            write_ratings_csv(Path::new(path), lines)
+        }
+        (None, Some(path)) => {
+            let runs = value("--runs").map_or(Ok(5), str::parse)?;
+            time_loads(Path::new(path), runs)
+        }
+        (None, None) => {
+            synthetic_20m_entries();
+            load_2m_line_csv();
+            Ok(())
+        }
+    }
+}
+
+/// Writes about `lines` synthetic ratings (users and items in the
+/// proportions of MovieLens 25M) as `userId,movieId,rating,timestamp`.
+fn write_ratings_csv(path: &Path, lines: usize) -> Result<(), BoxError> {
+    let start = Instant::now();
+    let users = (lines / 154).max(10) as u32;
+    let items = (lines / 423).max(10) as u32;
+    let r = Synthetic {
+        seed: 25,
+        ..Synthetic::new(users, items, lines)
+    }
+    .generate()?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(out, "userId,movieId,rating,timestamp")?;
+    for (k, (u, i, v)) in r.iter().enumerate() {
+        writeln!(out, "{u},{i},{:.1},{}", v, 1_000_000_000 + k)?;
+    }
+    out.flush()?;
+    println!(
+        "wrote {} ratings ({users} users × {items} items) to {} in {:.1} s",
+        r.nnz(),
+        path.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Loads `path` `runs` times; prints each time, the median and the peak RSS.
+fn time_loads(path: &Path, runs: usize) -> Result<(), BoxError> {
+    let mut secs = Vec::with_capacity(runs);
+    let mut nnz = 0;
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        let r = LoadOptions::new().load(path)?;
+        secs.push(start.elapsed().as_secs_f64());
+        nnz = r.nnz();
+    }
+    let shown: Vec<String> = secs.iter().map(|s| format!("{s:.4}")).collect();
+    secs.sort_by(f64::total_cmp);
+    println!(
+        "{}: {nnz} ratings; load times {} s; median {:.4} s; peak RSS {:?} MB",
+        path.display(),
+        shown.join(" "),
+        secs[secs.len() / 2],
+        peak_rss_mb()
+    );
+    Ok(())
 }
 
 fn synthetic_20m_entries() {

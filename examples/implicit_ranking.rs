@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! cargo run --release --example implicit_ranking                          # ml-100k if found, else synthetic
-//! cargo run --release --example implicit_ranking -- --data ml-100k/u.data  # any MovieLens ratings file
+//! cargo run --release --example implicit_ranking -- --data ml-100k/u.data  # any ratings file
+//! cargo run --release --example implicit_ranking -- --data mine.csv.gz --delimiter ';' --no-header --columns item,user,rating
 //! ```
+//!
+//! `--data` reads any file `LoadOptions::new()` reads (format told by its
+//! content); `--delimiter`, `--header`/`--no-header` and `--columns` override
+//! what it detects.
 //!
 //! Every rating is an interaction whose value is its confidence. 20 % of
 //! each user's interactions (random, seed 42) are held out; each loss
@@ -17,7 +22,7 @@
 
 use std::time::Instant;
 
-use mf_runtime::data::{find_dataset, Holdout, Ratings, Synthetic};
+use mf_runtime::data::{find_dataset, Header, Holdout, LoadOptions, Synthetic};
 use mf_runtime::metrics::{Ranking, RankingProtocol};
 use mf_runtime::{loss, Als, Init, Minimizer};
 use rand::SeedableRng;
@@ -69,13 +74,22 @@ fn factor_scores(p: &ndarray::Array2<f64>, q: &ndarray::Array2<f64>, u: usize, o
 }
 
 fn main() -> Result<(), BoxError> {
-    let path = std::env::args()
-        .skip_while(|a| a != "--data")
-        .nth(1)
-        .map(std::path::PathBuf::from)
-        .or_else(|| find_dataset("ml-100k").map(|d| d.join("u.data")));
+    let (mut path, mut load) = (None, LoadOptions::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--data" => path = Some(std::path::PathBuf::from(value()?)),
+            "--delimiter" => load = load.delimiter(value()?.parse()?),
+            "--columns" => load = load.columns(value()?.parse()?),
+            "--header" => load = load.header(Header::Present),
+            "--no-header" => load = load.header(Header::Absent),
+            other => return Err(format!("unknown flag {other}").into()),
+        }
+    }
+    let path = path.or_else(|| find_dataset("ml-100k").map(|d| d.join("u.data")));
     let (ratings, label) = match path {
-        Some(p) => (Ratings::from_movielens(&p)?, p.display().to_string()),
+        Some(p) => (load.load(&p)?, p.display().to_string()),
         None => {
             let s = Synthetic {
                 seed: 42,

@@ -13,7 +13,8 @@
 //!
 //! `--data DIR` reads `DIR/u1.base` and `DIR/u1.test`; `--train`/`--test`
 //! read any two rating files of the same format (ids mapped through the
-//! training file); `--synthetic USERS,ITEMS,RATINGS` generates a rank-10
+//! training file; format told by content, or given with `--delimiter`,
+//! `--header`/`--no-header`, `--columns user,item,rating`); `--synthetic USERS,ITEMS,RATINGS` generates a rank-10
 //! set with `mf_runtime::data::Synthetic` (seed 1) and holds 20 % out;
 //! `--dump DIR` also writes that split as `train.tsv` and `test.tsv` (for
 //! the peer scripts in `benches/peers/`); `--carve F` trains on all but a
@@ -32,7 +33,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mf_runtime::blocks::RowSystems;
-use mf_runtime::data::{find_dataset, LoadOptions, Ratings, Split, Synthetic};
+use mf_runtime::data::{find_dataset, Header, LoadOptions, Ratings, Split, Synthetic};
 use mf_runtime::model::Prediction;
 use mf_runtime::{loss, Adam, Als, Init, Lbfgs, Minimizer, Objective, Report};
 use rand::SeedableRng;
@@ -131,6 +132,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
     let mut carve = None;
     let mut methods = vec!["als".to_string(), "lbfgs".into(), "adam".into()];
     let mut thresholds = None;
+    let mut load = LoadOptions::new();
     while let Some(flag) = argv.next() {
         let mut value = || argv.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -139,6 +141,10 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--test" => test = Some(PathBuf::from(value()?)),
             "--synthetic" => synthetic = Some(value()?),
             "--dump" => dump = Some(PathBuf::from(value()?)),
+            "--delimiter" => load = load.delimiter(value()?.parse()?),
+            "--columns" => load = load.columns(value()?.parse()?),
+            "--header" => load = load.header(Header::Present),
+            "--no-header" => load = load.header(Header::Absent),
             "--k" => k = Some(value()?.parse()?),
             "--lambda" => lambda = value()?.parse()?,
             "--lambda-b" => lambda_b = value()?.parse()?,
@@ -170,7 +176,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
     let start = Instant::now();
     let (split, label, default_k, default_thresholds) =
         if let (Some(tr), Some(te)) = (&train, &test) {
-            let split = Split::from_files(tr, te, &LoadOptions::new())?;
+            let split = Split::from_files(tr, te, &load)?;
             (
                 split,
                 format!("{} → {}", tr.display(), te.display()),

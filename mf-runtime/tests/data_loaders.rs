@@ -111,7 +111,7 @@ fn movielens_ratings_csv() {
 
 #[test]
 fn generic_delimited() {
-    let text = "alice,matrix,5\nbob,matrix,3,extra,fields\n\"carol\",\"dune 2\",4\n  dave , dune 2 , 1.5 \n";
+    let text = "alice,matrix,5\nbob,matrix,3\n\"carol\",\"dune 2\",4\n  dave , dune 2 , 1.5 \n";
     let r = LoadOptions::comma().parse_str("x", text).unwrap();
     expect(
         &r,
@@ -123,6 +123,21 @@ fn generic_delimited() {
         ],
     );
     assert!(!r.user_ids().is_integer());
+    // Every line has as many fields as the first.
+    let err = LoadOptions::comma()
+        .parse_str("x", "alice,matrix,5\nbob,matrix,3,extra\n")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x:2: 4 fields, but line 1 has 3: column 4 is the first extra one"
+    );
+    let err = LoadOptions::comma()
+        .parse_str("x", "alice,matrix,5,1\nbob,matrix,3\n")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x:2: 3 fields, but line 1 has 4: column 4 is missing"
+    );
 
     let tsv = LoadOptions::new().parse_str("f.tsv", "1\t2\t3\n").unwrap();
     assert_eq!(tsv.get_raw(1, 2), Some(3.0));
@@ -175,7 +190,10 @@ fn files_on_disk() {
     let r = Ratings::load(&path).unwrap();
     assert_eq!(r.nnz(), 2);
     assert_eq!(Ratings::from_movielens(&path).unwrap(), r);
-    let bad = dir.write("u.data.bak", "1\t1\t5\t0\n");
+    // The content tells the format, not the name.
+    let renamed = dir.write("u.data.bak", "1\t1\t5\t0\r\n2\t1\t3\t0\r\n");
+    assert_eq!(triplets(&Ratings::load(&renamed).unwrap()), triplets(&r));
+    let bad = dir.write("notes.bak", "1-1-5\n");
     assert!(matches!(
         Ratings::load(&bad),
         Err(DataError::UnknownFormat { .. })
@@ -185,7 +203,10 @@ fn files_on_disk() {
     assert!(err.to_string().contains("absent.csv: cannot read"), "{err}");
     let latin1 = dir.write("latin1.csv", b"1,2,3\n\xe9,2,3\n");
     let err = Ratings::load(&latin1).unwrap_err().to_string();
-    assert!(err.contains("latin1.csv:2: not valid UTF-8"), "{err}");
+    assert!(
+        err.contains("latin1.csv:2: field `user` (column 1): not valid UTF-8 (byte 1)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -332,11 +353,14 @@ fn malformed_inputs_name_file_line_and_field() {
             "1\t2\t3\tnoon\n",
             &[":1:", "field `timestamp`", "`noon` is not an integer"],
         ),
-        case(
-            "u.data",
-            "1,2,3,4\n",
-            &[":1:", "field `user`", "`1,2,3,4` is not an integer"],
-        ),
+        Case {
+            options: LoadOptions::movielens_tab(),
+            ..case(
+                "u.data",
+                "1,2,3,4\n",
+                &[":1:", "field `user`", "`1,2,3,4` is not an integer"],
+            )
+        },
         case(
             "u.data",
             "ann\t2\t3\t4\n",
@@ -358,7 +382,7 @@ fn malformed_inputs_name_file_line_and_field() {
         ),
         case(
             "ratings.csv",
-            "1,31,2.5,1260759144\n",
+            "userId,itemId,rating,timestamp\n1,31,2.5,1260759144\n",
             &[
                 ":1:",
                 "expected the header `userId,movieId,rating,timestamp`",
@@ -387,8 +411,12 @@ fn malformed_inputs_name_file_line_and_field() {
         ),
         case(
             "notes.txt",
-            "1 2 3\n",
-            &["cannot tell the format from the file name"],
+            "1-2-3\n",
+            &[
+                "cannot tell the format",
+                "`1-2-3`",
+                "LoadOptions::delimiter",
+            ],
         ),
         Case {
             options: LoadOptions::comma().rating_range(1.0, 5.0),

@@ -5,6 +5,8 @@
 //! form compilers use: `ratings.csv:12: field `rating` (column 3): `abc` is
 //! not a number`. Errors from data built in memory name the source given to
 //! the builder (`<triplets>` by default) and the entry number instead.
+//! Text quoted from a file shows control characters escaped (`\r`, `\0`,
+//! `\u{1b}`), so a message never moves the cursor or garbles a terminal.
 
 use std::fmt;
 use std::io;
@@ -34,6 +36,14 @@ pub enum Problem {
     NotAnInteger(String),
     /// An id read as an integer is negative.
     Negative(i64),
+    /// The field is not valid UTF-8; `byte` is the 1-based offset of the
+    /// first invalid byte within the field.
+    NotUtf8 {
+        /// 1-based byte offset in the field.
+        byte: usize,
+    },
+    /// The text is not a calendar date `YYYY-MM-DD`.
+    NotADate(String),
     /// The rating lies outside the range given to the loader.
     OutOfRange {
         /// The rating read.
@@ -53,9 +63,17 @@ impl fmt::Display for Problem {
                 f.write_str(if *found == 1 { ")" } else { "s)" })
             }
             Problem::Empty => f.write_str("empty"),
-            Problem::NotANumber(t) => write!(f, "`{t}` is not a number"),
-            Problem::NotFinite(t) => write!(f, "`{t}` is not a finite number"),
-            Problem::NotAnInteger(t) => write!(f, "`{t}` is not an integer (in the 64-bit range)"),
+            Problem::NotANumber(t) => write!(f, "`{}` is not a number", escaped(t)),
+            Problem::NotFinite(t) => write!(f, "`{}` is not a finite number", escaped(t)),
+            Problem::NotAnInteger(t) => {
+                write!(
+                    f,
+                    "`{}` is not an integer (in the 64-bit range)",
+                    escaped(t)
+                )
+            }
+            Problem::NotUtf8 { byte } => write!(f, "not valid UTF-8 (byte {byte})"),
+            Problem::NotADate(t) => write!(f, "`{}` is not a date YYYY-MM-DD", escaped(t)),
             Problem::Negative(v) => write!(f, "`{v}` is negative (ids must be ≥ 0)"),
             Problem::OutOfRange { value, min, max } => {
                 write!(f, "{value} is outside the allowed range [{min}, {max}]")
@@ -64,15 +82,43 @@ impl fmt::Display for Problem {
     }
 }
 
+/// `text` with control characters escaped: `\r`, `\n`, `\t`, `\0`, and
+/// `\u{…}` for the others.
+///
+/// ```
+/// use mf_runtime::data::Problem;
+/// let p = Problem::NotANumber("4\r2".into());
+/// assert_eq!(p.to_string(), r"`4\r2` is not a number");
+/// ```
+pub(crate) fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// An error reading or assembling ratings.
+///
+/// `Debug` shows the same message as `Display`, so that a `main` returning
+/// `Result<(), Box<dyn Error>>` prints the message, not the fields; match on
+/// the variants to read them.
 ///
 /// ```
 /// use mf_runtime::data::{DataError, LoadOptions};
 /// let err = LoadOptions::comma().parse_str("mine.csv", "1,2,five\n").unwrap_err();
 /// assert!(matches!(err, DataError::Field { line: 1, field: "rating", .. }));
 /// assert_eq!(err.to_string(), "mine.csv:1: field `rating` (column 3): `five` is not a number");
+/// assert_eq!(format!("{err:?}"), err.to_string());
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {
     /// The file could not be opened or read.
@@ -98,7 +144,8 @@ pub enum DataError {
         /// What is wrong.
         problem: Problem,
     },
-    /// A line is wrong as a whole (bad header, invalid UTF-8).
+    /// A line is wrong as a whole (a bad header, more or fewer fields than
+    /// the first line, a Netflix rating before any movie line).
     #[error("{file}:{line}: {message}")]
     Line {
         /// The file.
@@ -146,17 +193,35 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
-    /// The loader cannot tell the format of the file from its name.
+    /// The loader cannot tell the format of the file from its content.
     #[error(
-        "{file}: cannot tell the format from the file name (known: u.data, *.base, \
-         *.test, *.tsv, ratings.dat, *.dat, ratings.csv, *.csv); give one with \
-         LoadOptions::format or a delimiter"
+        "{file}: cannot tell the format: {reason}; give the delimiter with \
+         LoadOptions::delimiter (`--delimiter` in the examples)"
     )]
     UnknownFormat {
         /// The file.
         file: String,
+        /// What was looked for and not found.
+        reason: String,
+    },
+    /// A loader setting is invalid (a NaN or inverted rating range); named
+    /// with the file the load was for.
+    #[error("{file}: {setting}: {message}")]
+    Setting {
+        /// The file being loaded.
+        file: String,
+        /// The setting, e.g. `LoadOptions::rating_range`.
+        setting: &'static str,
+        /// What is wrong.
+        message: String,
     },
     /// A setting or request is invalid (a split fraction outside (0, 1), k < 2, …).
     #[error("invalid argument: {0}")]
     Invalid(String),
+}
+
+impl fmt::Debug for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 pub use dense::MaskedMatrix;
 pub use error::{DataError, Problem};
 pub use ids::{IdMap, RawId};
-pub use load::{Delimiter, Header, IdKind, LoadOptions};
+pub use load::{Columns, Delimiter, Header, IdKind, LoadOptions};
 pub use ratings::{CscView, CsrView, Duplicates, Entries, Ratings, RatingsBuilder, Unseen};
 pub use split::{Holdout, KFold, Split};
 pub use synthetic::{synthetic, Planted, Synthetic};
