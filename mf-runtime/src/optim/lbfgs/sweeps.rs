@@ -15,6 +15,22 @@ use std::ops::Range;
 
 use super::super::vector::{sweep_sums, total, Lanes, LANES};
 
+/// How far ahead of a stream of stored values to prefetch, in values.
+const AHEAD: usize = 1024;
+
+/// Asks for the cache line at `at` (a hint: never faults, even past the
+/// end of a vector).
+#[inline(always)]
+fn prefetch(at: *const Stored) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint and never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
 /// The element type of the stored vectors.
 pub(super) type Stored = f32;
 
@@ -84,10 +100,21 @@ fn combine_chunk(
     for four in &mut fours {
         let [(c0, v0), (c1, v1), (c2, v2), (c3, v3)] =
             [0, 1, 2, 3].map(|j| (four[j].0, &four[j].1[r.clone()]));
-        let vs = v0.iter().zip(v1).zip(v2.iter().zip(v3));
-        for (o, ((v0, v1), (v2, v3))) in out.iter_mut().zip(vs) {
-            let [v0, v1, v2, v3] = [v0, v1, v2, v3].map(|v| f64::from(*v));
-            *o = *o + c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3;
+        let starts = [v0, v1, v2, v3].map(|v| v.as_ptr());
+        let line = 64 / std::mem::size_of::<Stored>();
+        let lines = out
+            .chunks_mut(line)
+            .zip(v0.chunks(line).zip(v1.chunks(line)));
+        let lines = lines.zip(v2.chunks(line).zip(v3.chunks(line)));
+        for (k, ((out, (v0, v1)), (v2, v3))) in lines.enumerate() {
+            for start in starts {
+                prefetch(start.wrapping_add(k * line + AHEAD));
+            }
+            let vs = v0.iter().zip(v1).zip(v2.iter().zip(v3));
+            for (o, ((v0, v1), (v2, v3))) in out.iter_mut().zip(vs) {
+                let [v0, v1, v2, v3] = [v0, v1, v2, v3].map(|v| f64::from(*v));
+                *o = *o + c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3;
+            }
         }
     }
     for &(c, v) in fours.remainder() {
@@ -231,8 +258,12 @@ fn three_dots(
     let a = sc.zip(yc.zip(gc));
     let vc = v.chunks_exact(LANES);
     let v_tail = vc.remainder();
+    let (pv, pw) = (v.as_ptr(), v2.as_ptr());
     if v2.is_empty() {
-        for (v, (a0, (a1, a2))) in vc.zip(a) {
+        for (k, (v, (a0, (a1, a2)))) in vc.zip(a).enumerate() {
+            if k % 2 == 0 {
+                prefetch(pv.wrapping_add(k * LANES + AHEAD));
+            }
             for j in 0..LANES {
                 let v = f64::from(v[j]);
                 l[0][j] += f64::from(a0[j]) * v;
@@ -242,7 +273,11 @@ fn three_dots(
         }
     } else {
         let wc = v2.chunks_exact(LANES);
-        for ((v, w), (a0, (a1, a2))) in vc.zip(wc).zip(a) {
+        for (k, ((v, w), (a0, (a1, a2)))) in vc.zip(wc).zip(a).enumerate() {
+            if k % 2 == 0 {
+                prefetch(pv.wrapping_add(k * LANES + AHEAD));
+                prefetch(pw.wrapping_add(k * LANES + AHEAD));
+            }
             for j in 0..LANES {
                 let (v, w) = (f64::from(v[j]), f64::from(w[j]));
                 let (a0, a1) = (f64::from(a0[j]), f64::from(a1[j]));
