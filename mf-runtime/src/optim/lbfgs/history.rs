@@ -135,7 +135,7 @@ impl History {
         let mut y = std::mem::take(&mut self.vectors[c + slot]);
         s.resize(n, 0.0);
         y.resize(n, 0.0);
-        let step = sweeps::Step {
+        let points = sweeps::Points {
             x_new: &next.x,
             x: &current.x,
             g_new: &next.grad,
@@ -145,7 +145,7 @@ impl History {
         self.sums.resize(OWN + 3 * others.len(), 0.0);
         let mut scales = self.last_scales;
         for attempt in 0..2 {
-            sweeps::new_pair(&mut s, &mut y, scales, step, &others, &mut self.sums);
+            sweeps::new_pair(&mut s, &mut y, scales, points, &others, &mut self.sums);
             let sums = &self.sums;
             let better = [
                 rescale(sums[0], sums[2], scales[0], n),

@@ -127,7 +127,7 @@ fn combine_chunk(
 
 /// The points and gradients a new pair is made of.
 #[derive(Clone, Copy)]
-pub(super) struct Step<'a> {
+pub(super) struct Points<'a> {
     pub(super) x_new: &'a [f64],
     pub(super) x: &'a [f64],
     pub(super) g_new: &'a [f64],
@@ -149,19 +149,19 @@ pub(super) fn new_pair(
     s: &mut [Stored],
     y: &mut [Stored],
     scales: [f64; 2],
-    step: Step<'_>,
+    points: Points<'_>,
     others: &[&[Stored]],
     sums: &mut [f64],
 ) {
     let n = s.len();
-    assert!([step.x_new, step.x, step.g_new, step.g]
+    assert!([points.x_new, points.x, points.g_new, points.g]
         .iter()
         .all(|v| v.len() == n));
     assert!(others.iter().all(|v| v.len() == n));
     assert_eq!(sums.len(), OWN + 3 * others.len());
     sweep_sums(n, [s, y], sums, move |range, [s, y], sums| {
         let mut acc = vec![[0.0; LANES]; sums.len()];
-        pair_chunk_wide(s, y, range, step, scales, others, &mut acc);
+        pair_chunk_wide(s, y, range, points, scales, others, &mut acc);
         for (sum, acc) in sums.iter_mut().zip(acc) {
             *sum = total(acc);
         }
@@ -170,7 +170,7 @@ pub(super) fn new_pair(
 
 wide!(
     /// [`pair_chunk`] at the widest vector width.
-    fn pair_chunk_wide = pair_chunk(s: &mut [Stored], y: &mut [Stored], r: Range<usize>, step: Step<'_>, scales: [f64; 2], others: &[&[Stored]], acc: &mut [Lanes])
+    fn pair_chunk_wide = pair_chunk(s: &mut [Stored], y: &mut [Stored], r: Range<usize>, points: Points<'_>, scales: [f64; 2], others: &[&[Stored]], acc: &mut [Lanes])
 );
 
 /// One chunk of [`new_pair`], into the running sums `acc`. The stored
@@ -181,18 +181,24 @@ fn pair_chunk(
     s: &mut [Stored],
     y: &mut [Stored],
     r: Range<usize>,
-    step: Step<'_>,
+    points: Points<'_>,
     scales: [f64; 2],
     others: &[&[Stored]],
     acc: &mut [Lanes],
 ) {
-    let g_new = &step.g_new[r.clone()];
+    let g_new = &points.g_new[r.clone()];
     let (own, rest) = acc.split_at_mut(OWN);
     let [ss, yy, s_s, s_y, y_y, s_g, y_g] = own else {
         unreachable!("OWN sums")
     };
-    differences(ss, s, &step.x_new[r.clone()], &step.x[r.clone()], scales[0]);
-    differences(yy, y, g_new, &step.g[r.clone()], scales[1]);
+    differences(
+        ss,
+        s,
+        &points.x_new[r.clone()],
+        &points.x[r.clone()],
+        scales[0],
+    );
+    differences(yy, y, g_new, &points.g[r.clone()], scales[1]);
     let (s, y) = (&*s, &*y);
     add_products(s_s, s, s);
     add_products(s_y, s, y);

@@ -133,6 +133,12 @@ fn a_pair_without_positive_curvature_is_skipped() {
         (lbfgs.direction.as_slice(), slope),
         (&[-2.0, 0.0][..], -8.0)
     );
+    // Memory full: a second pair is kept; a skipped third still drops the oldest.
+    lbfgs.history.remember(&it(0.0, 0.0), &it(2.0, 2.0));
+    assert_eq!(lbfgs.history.pairs().len(), 2);
+    lbfgs.history.remember(&it(0.0, 0.0), &it(1.0, -1.0));
+    assert_eq!(lbfgs.history.pairs(), [(vec![2.0, 0.0], vec![2.0, 0.0])]);
+    assert_eq!(lbfgs.history.newest_rho_gamma(), Some((0.25, 1.0)));
 }
 
 #[test]
