@@ -1,19 +1,23 @@
-//! The curvature pairs of L-BFGS, stored in `f32`, and the Gram matrix of
-//! the pairs and the gradient: the two-loop recursion run on coefficients.
+//! The curvature pairs of L-BFGS, stored in `f32`, and the dot products
+//! among them and with the gradient: the direction computed on
+//! coefficients.
 //!
 //! Vector-free L-BFGS (Chen, Wang & Zhou, "Large-scale L-BFGS using
 //! MapReduce", NIPS 2014): the direction of the two-loop recursion (Nocedal
 //! & Wright, Alg. 7.4) is a combination `d = Σⱼ δⱼ bⱼ` of the basis
-//! `{sᵢ, yᵢ, g}`, and every dot product the recursion takes is one of
-//! `δ` with a row of the basis' Gram matrix. So the recursion runs on the
-//! `2m + 1` coefficients, in O(m²) scalar operations, and an iteration
-//! reads the stored vectors twice ([`sweeps`](super::sweeps)): once to form
-//! `d`, once to make the new pair with its dot products against every
-//! stored vector and against the new gradient (the new rows of the Gram
-//! matrix), instead of `2m` times.
+//! `{sᵢ, yᵢ, g}`, whose coefficients follow from dot products among the
+//! basis vectors in O(m²) scalar operations. They are computed by the
+//! compact form of the same matrix (Byrd, Nocedal & Schnabel,
+//! "Representations of quasi-Newton matrices and their use in limited
+//! memory methods", Math. Programming 63, 1994, eq. 3.1), which needs only
+//! `sᵢᵀyⱼ` (`i` no newer than `j`), `yᵢᵀyⱼ` and the gradient's products:
+//! a new pair brings the products of its `y` with every stored vector and
+//! those of the new gradient. So an iteration reads the stored vectors
+//! twice ([`sweeps`](super::sweeps)): once to form `d`, once to make the
+//! new pair with those products, instead of `2m` times.
 //!
 //! The pairs are stored rounded to `f32`, each scaled by a power of two
-//! that keeps its values in `f32`'s range, and every Gram entry is computed
+//! that keeps its values in `f32`'s range, and every product is computed
 //! from the stored values (products of two `f32` values are exact in
 //! `f64`): the quasi-Newton matrix is exactly L-BFGS's for the rounded
 //! pairs, positive definite as long as their `sᵀy` is positive, which is
@@ -24,7 +28,7 @@ use std::collections::VecDeque;
 use super::super::Iterate;
 use super::sweeps::{self, Stored, OWN};
 
-/// The pairs and their Gram matrix, in slots that are reused.
+/// The pairs and their dot products, in slots that are reused.
 #[derive(Clone, Debug)]
 pub(super) struct History {
     /// Pairs kept at most: `m`.
@@ -35,8 +39,10 @@ pub(super) struct History {
     /// The power of two `σ` each stored vector was multiplied by before
     /// rounding: the pair's vector is `v̂ / σ`.
     scales: Vec<f64>,
-    /// `vᵀw` of the pairs' vectors (unscaled), `2m × 2m`, row-major;
-    /// meaningful between slots in use.
+    /// `vᵀw` of the pairs' vectors (unscaled), `2m × 2m`, row-major: the
+    /// entries the compact form reads, `sᵢᵀyⱼ` for pair `i` no newer than
+    /// pair `j` and `yᵢᵀyⱼ` (set, both ways round, when the newer pair
+    /// arrives), between slots in use.
     gram: Vec<f64>,
     /// `gᵀv` of the gradient at the point the newest pair led to, for each
     /// vector of a slot in use.
@@ -46,14 +52,13 @@ pub(super) struct History {
     grad_fresh: bool,
     /// Slots in use, oldest first.
     order: VecDeque<usize>,
-    /// `ρ = 1 / sᵀy` of each slot.
-    rho: Vec<f64>,
     /// The scales of the last pair, the first guess for the next one.
     last_scales: [f64; 2],
     /// `δ`: the coefficients of the `2m` vectors, then of the gradient.
     coef: Vec<f64>,
-    /// `αᵢ` of the first loop, by slot.
-    alphas: Vec<f64>,
+    /// `a = R⁻¹ Sᵀg`, then `p = R⁻ᵀ((D + γ YᵀY) a − γ Yᵀg)`, by age.
+    a: Vec<f64>,
+    p: Vec<f64>,
     /// Vectors of the slots in use, oldest pair first, `s` before `y`.
     active: Vec<usize>,
     sums: Vec<f64>,
@@ -88,10 +93,10 @@ impl History {
             grad_dots: vec![0.0; 2 * c],
             grad_fresh: false,
             order: VecDeque::with_capacity(c),
-            rho: vec![0.0; c],
             last_scales: [1.0; 2],
             coef: vec![0.0; 2 * c + 1],
-            alphas: vec![0.0; c],
+            a: Vec::with_capacity(c),
+            p: Vec::with_capacity(c),
             active: Vec::with_capacity(2 * c),
             sums: Vec::new(),
         }
@@ -118,7 +123,7 @@ impl History {
     /// Stores the pair of the accepted step `current → next` in the oldest
     /// slot when the memory is full (a pair that fails the curvature test
     /// `sᵀy > ε yᵀy`, or whose dot products are not finite, is not kept,
-    /// and the oldest is dropped all the same), with its Gram entries and
+    /// and the oldest is dropped all the same), with its dot products and
     /// the dot products of `next`'s gradient with every vector kept: one
     /// sweep.
     pub(super) fn remember(&mut self, current: &Iterate, next: &Iterate) {
@@ -142,7 +147,7 @@ impl History {
             g: &current.grad,
         };
         let others: Vec<&[Stored]> = self.active.iter().map(|&v| &self.vectors[v][..]).collect();
-        self.sums.resize(OWN + 3 * others.len(), 0.0);
+        self.sums.resize(OWN + 2 * others.len(), 0.0);
         let mut scales = self.last_scales;
         for attempt in 0..2 {
             sweeps::new_pair(&mut s, &mut y, scales, points, &others, &mut self.sums);
@@ -168,31 +173,23 @@ impl History {
             self.sums[6] / scales[1],
         ];
         let width = 2 * c;
+        let y_row = (c + slot) * width;
         for (j, &v) in self.active.iter().enumerate() {
-            let [vs, vy, vg] = [0, 1, 2].map(|i| self.sums[OWN + 3 * j + i]);
+            let [vy, vg] = [0, 1].map(|i| self.sums[OWN + 2 * j + i]);
             let sigma = self.scales[v];
-            self.gram[slot * width + v] = vs / (scales[0] * sigma);
-            self.gram[(c + slot) * width + v] = vy / (scales[1] * sigma);
+            self.gram[y_row + v] = vy / (scales[1] * sigma);
             self.grad_dots[v] = vg / sigma;
         }
-        let new_entries = self.active.iter().flat_map(|&v| {
-            [
-                self.gram[slot * width + v],
-                self.gram[(c + slot) * width + v],
-            ]
-        });
+        let new_entries = self.active.iter().map(|&v| self.gram[y_row + v]);
         let finite = [ss, sy, yy, sg, yg]
             .into_iter()
             .chain(new_entries)
             .all(f64::is_finite);
         if finite && sy > f64::EPSILON * yy {
             for &v in &self.active {
-                self.gram[v * width + slot] = self.gram[slot * width + v];
-                self.gram[v * width + c + slot] = self.gram[(c + slot) * width + v];
+                self.gram[v * width + c + slot] = self.gram[y_row + v];
             }
-            let (s_row, y_row) = (slot * width, (c + slot) * width);
-            self.gram[s_row + slot] = ss;
-            self.gram[s_row + c + slot] = sy;
+            self.gram[slot * width + c + slot] = sy;
             self.gram[y_row + slot] = sy;
             self.gram[y_row + c + slot] = yy;
             self.grad_dots[slot] = sg;
@@ -200,22 +197,22 @@ impl History {
             self.scales[slot] = scales[0];
             self.scales[c + slot] = scales[1];
             self.last_scales = scales;
-            self.rho[slot] = 1.0 / sy;
             self.order.push_back(slot);
             self.set_active();
         }
         self.grad_fresh = true;
     }
 
-    /// `direction = −H g` by the two-loop recursion on the coefficients,
-    /// `−g` when no pair is kept; returns the slope `direction · g`. Two
+    /// `direction = −H g`, `H` the matrix of the two-loop recursion in its
+    /// compact form, on the coefficients; `−g` when no pair is kept;
+    /// returns the slope `direction · g`. Two
     /// sweeps at most: `gᵀv` for every stored vector when the last pair was
     /// not made at `g` (else they come from that pair's sweep), and the
     /// combination with the slope.
     pub(super) fn direction(&mut self, grad: &[f64], direction: &mut [f64]) -> f64 {
-        let Some(&newest) = self.order.back() else {
+        if self.order.is_empty() {
             return sweeps::combine(direction, &[], -1.0, grad);
-        };
+        }
         let c = self.capacity;
         let width = 2 * c;
         if !self.grad_fresh {
@@ -229,36 +226,42 @@ impl History {
         }
         self.grad_fresh = false;
 
+        // The compact form (Byrd, Nocedal & Schnabel 1994, eq. 3.1) of the
+        // two-loop recursion's matrix, with S, Y the pairs oldest first,
+        // R = triu(SᵀY), D = diag(SᵀY), γ = sᵀy / yᵀy of the newest:
+        // H g = γ g + S p − γ Y a, a = R⁻¹ Sᵀg, p = R⁻ᵀ((D + γ YᵀY) a − γ Yᵀg).
+        let order: Vec<usize> = self.order.iter().copied().collect();
+        let r = |i: usize, j: usize| self.gram[order[i] * width + c + order[j]];
+        let yy = |i: usize, j: usize| self.gram[(c + order[i]) * width + c + order[j]];
+        let m = order.len();
+        let gamma = r(m - 1, m - 1) / yy(m - 1, m - 1);
+        let (a, p) = (&mut self.a, &mut self.p);
+        a.clear();
+        a.resize(m, 0.0);
+        for i in (0..m).rev() {
+            let later: f64 = (i + 1..m).map(|j| r(i, j) * a[j]).sum();
+            a[i] = (self.grad_dots[order[i]] - later) / r(i, i);
+        }
+        p.clear();
+        for i in 0..m {
+            let yya: f64 = (0..m).map(|j| yy(i, j) * a[j]).sum();
+            let b = r(i, i) * a[i] + gamma * (yya - self.grad_dots[c + order[i]]);
+            let earlier: f64 = (0..i).map(|j| r(j, i) * p[j]).sum();
+            p.push((b - earlier) / r(i, i));
+        }
+        // d = −H g.
+        for (i, &k) in order.iter().enumerate() {
+            self.coef[k] = -p[i];
+            self.coef[c + k] = gamma * a[i];
+        }
         let g = width;
-        for &v in &self.active {
-            self.coef[v] = 0.0;
-        }
-        self.coef[g] = 1.0;
-        let row_dot = |coef: &[f64], row: usize| -> f64 {
-            let entries = &self.gram[row * width..(row + 1) * width];
-            let pairs: f64 = self.active.iter().map(|&v| coef[v] * entries[v]).sum();
-            pairs + coef[g] * self.grad_dots[row]
-        };
-        for &k in self.order.iter().rev() {
-            let alpha = self.rho[k] * row_dot(&self.coef, k);
-            self.alphas[k] = alpha;
-            self.coef[c + k] -= alpha;
-        }
-        let gamma =
-            self.gram[newest * width + c + newest] / self.gram[(c + newest) * width + c + newest];
-        for &v in self.active.iter().chain([&g]) {
-            self.coef[v] *= gamma;
-        }
-        for &k in &self.order {
-            let beta = self.rho[k] * row_dot(&self.coef, c + k);
-            self.coef[k] += self.alphas[k] - beta;
-        }
+        self.coef[g] = -gamma;
         let terms: Vec<(f64, &[Stored])> = self
             .active
             .iter()
-            .map(|&v| (-self.coef[v] / self.scales[v], &self.vectors[v][..]))
+            .map(|&v| (self.coef[v] / self.scales[v], &self.vectors[v][..]))
             .collect();
-        sweeps::combine(direction, &terms, -self.coef[g], grad)
+        sweeps::combine(direction, &terms, self.coef[g], grad)
     }
 }
 
@@ -280,12 +283,12 @@ impl History {
             .collect()
     }
 
-    /// `ρ` of the newest pair and `γ = sᵀy / yᵀy`.
+    /// `ρ = 1 / sᵀy` of the newest pair and `γ = sᵀy / yᵀy`.
     pub(super) fn newest_rho_gamma(&self) -> Option<(f64, f64)> {
         let k = *self.order.back()?;
         let (c, width) = (self.capacity, 2 * self.capacity);
-        let gamma = self.gram[k * width + c + k] / self.gram[(c + k) * width + c + k];
-        Some((self.rho[k], gamma))
+        let sy = self.gram[k * width + c + k];
+        Some((1.0 / sy, sy / self.gram[(c + k) * width + c + k]))
     }
 
     pub(super) fn grad_fresh(&self) -> bool {

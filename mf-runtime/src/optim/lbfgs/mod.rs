@@ -41,14 +41,16 @@ use crate::Objective;
 ///
 /// Vector-free (Chen, Wang & Zhou, "Large-scale L-BFGS using MapReduce",
 /// NIPS 2014): the pairs are stored in `f32` (each scaled by a power of two
-/// into `f32`'s range) with the Gram matrix of the pairs and the gradient,
-/// and the two-loop recursion runs on the `2m + 1` coefficients of the
-/// direction in that basis (O(m²) scalar operations). The direction is that
-/// of the two-loop recursion on the rounded pairs, up to round-off: the
-/// quasi-Newton matrix is exactly L-BFGS's for those pairs. The vector work of a step is
-/// parallel and deterministic (see [`vector`](super::vector)): one sweep
-/// forms the direction, one makes the new pair with its dot products
-/// against the stored vectors and the new gradient, and two per trial point.
+/// into `f32`'s range) with their dot products and the gradient's, and the
+/// direction is computed on its `2m + 1` coefficients in the basis of the
+/// pairs and the gradient, by the compact form of the two-loop recursion's
+/// matrix (Byrd, Nocedal & Schnabel 1994, eq. 3.1; O(m²) scalar
+/// operations). The direction is that of the two-loop recursion on the
+/// rounded pairs, up to round-off: the quasi-Newton matrix is exactly
+/// L-BFGS's for those pairs. The vector work of a step is parallel and
+/// deterministic (see [`vector`](super::vector)): one sweep forms the
+/// direction, one makes the new pair with its dot products against the
+/// stored vectors and the new gradient, and two per trial point.
 ///
 /// ```
 /// use mf_runtime::{Lbfgs, Minimizer};

@@ -140,11 +140,11 @@ pub(super) const OWN: usize = 7;
 /// Stores `ŝ = round(σ_s (x⁺ − x))` and `ŷ = round(σ_y (g⁺ − g))` in
 /// `s`, `y`, and sets `sums` to, first, the [`OWN`] dot products
 /// `[sᵀs, yᵀy]` (of the exact, unrounded `s` and `y`, to check the
-/// rounding) and `[ŝᵀŝ, ŝᵀŷ, ŷᵀŷ, ŝᵀg⁺, ŷᵀg⁺]`, then `[ŝᵀv, ŷᵀv, g⁺ᵀv]`
-/// for each `v` of `others`.
+/// rounding) and `[ŝᵀŝ, ŝᵀŷ, ŷᵀŷ, ŝᵀg⁺, ŷᵀg⁺]`, then `[ŷᵀv, g⁺ᵀv]`
+/// for each `v` of `others` (the compact form needs no `ŝᵀv`).
 ///
 /// # Panics
-/// When a length differs, or `sums` is not `OWN + 3 · others.len()` long.
+/// When a length differs, or `sums` is not `OWN + 2 · others.len()` long.
 pub(super) fn new_pair(
     s: &mut [Stored],
     y: &mut [Stored],
@@ -158,7 +158,7 @@ pub(super) fn new_pair(
         .iter()
         .all(|v| v.len() == n));
     assert!(others.iter().all(|v| v.len() == n));
-    assert_eq!(sums.len(), OWN + 3 * others.len());
+    assert_eq!(sums.len(), OWN + 2 * others.len());
     sweep_sums(n, [s, y], sums, move |range, [s, y], sums| {
         let mut acc = vec![[0.0; LANES]; sums.len()];
         pair_chunk_wide(s, y, range, points, scales, others, &mut acc);
@@ -205,22 +205,22 @@ fn pair_chunk(
     add_products(y_y, y, y);
     add_products(s_g, s, g_new);
     add_products(y_g, y, g_new);
-    for (v, acc) in others.chunks_exact(2).zip(rest.chunks_exact_mut(6)) {
-        let [a0, a1, a2, a3, a4, a5] = acc else {
-            unreachable!("three sums per vector")
+    for (v, acc) in others.chunks_exact(2).zip(rest.chunks_exact_mut(4)) {
+        let [a0, a1, a2, a3] = acc else {
+            unreachable!("two sums per vector")
         };
         let (v0, v1) = (&v[0][r.clone()], &v[1][r.clone()]);
-        three_dots([a0, a1, a2], [s, y], g_new, v0, [a3, a4, a5], v1);
+        two_dots([a0, a1], y, g_new, v0, [a2, a3], v1);
     }
     if others.len() % 2 == 1 {
         let v = &others[others.len() - 1][r.clone()];
-        let last = rest.len() - 3;
-        let [a0, a1, a2] = &mut rest[last..] else {
-            unreachable!("three sums per vector")
+        let last = rest.len() - 2;
+        let [a0, a1] = &mut rest[last..] else {
+            unreachable!("two sums per vector")
         };
-        let mut unused = [[0.0; LANES]; 3];
-        let [u0, u1, u2] = &mut unused;
-        three_dots([a0, a1, a2], [s, y], g_new, v, [u0, u1, u2], &[]);
+        let mut unused = [[0.0; LANES]; 2];
+        let [u0, u1] = &mut unused;
+        two_dots([a0, a1], y, g_new, v, [u0, u1], &[]);
     }
 }
 
@@ -244,76 +244,72 @@ fn differences(acc: &mut Lanes, stored: &mut [Stored], a: &[f64], b: &[f64], sig
     }
 }
 
-/// `accₖ[i mod 8] += aₖᵢ vᵢ` and `acc′ₖ[i mod 8] += aₖᵢ v′ᵢ` for the three
-/// vectors `a = [s, y, g]`, in one read of `v` and `v′`; `v′` is empty (and
+/// `accₖ[i mod 8] += aₖᵢ vᵢ` and `acc′ₖ[i mod 8] += aₖᵢ v′ᵢ` for the two
+/// vectors `a = [y, g]`, in one read of `v` and `v′`; `v′` is empty (and
 /// `acc′` left alone) or as long as `v`.
 #[inline(always)]
-fn three_dots(
-    acc: [&mut Lanes; 3],
-    sy: [&[Stored]; 2],
+fn two_dots(
+    acc: [&mut Lanes; 2],
+    y: &[Stored],
     g: &[f64],
     v: &[Stored],
-    acc2: [&mut Lanes; 3],
+    acc2: [&mut Lanes; 2],
     v2: &[Stored],
 ) {
-    let mut l = [*acc[0], *acc[1], *acc[2]];
-    let mut l2 = [*acc2[0], *acc2[1], *acc2[2]];
-    let [sc, yc] = sy.map(|a| a.chunks_exact(LANES));
-    let gc = g.chunks_exact(LANES);
-    let tails = (sc.remainder(), yc.remainder(), gc.remainder());
-    let a = sc.zip(yc.zip(gc));
+    let mut l = [*acc[0], *acc[1]];
+    let mut l2 = [*acc2[0], *acc2[1]];
+    let (yc, gc) = (y.chunks_exact(LANES), g.chunks_exact(LANES));
+    let tails = (yc.remainder(), gc.remainder());
+    let a = yc.zip(gc);
     let vc = v.chunks_exact(LANES);
     let v_tail = vc.remainder();
     let (pv, pw) = (v.as_ptr(), v2.as_ptr());
     if v2.is_empty() {
-        for (k, (v, (a0, (a1, a2)))) in vc.zip(a).enumerate() {
+        for (k, (v, (a0, a1))) in vc.zip(a).enumerate() {
             if k % 2 == 0 {
                 prefetch(pv.wrapping_add(k * LANES + AHEAD));
             }
             for j in 0..LANES {
                 let v = f64::from(v[j]);
                 l[0][j] += f64::from(a0[j]) * v;
-                l[1][j] += f64::from(a1[j]) * v;
-                l[2][j] += a2[j] * v;
+                l[1][j] += a1[j] * v;
             }
         }
     } else {
         let wc = v2.chunks_exact(LANES);
-        for (k, ((v, w), (a0, (a1, a2)))) in vc.zip(wc).zip(a).enumerate() {
+        for (k, ((v, w), (a0, a1))) in vc.zip(wc).zip(a).enumerate() {
             if k % 2 == 0 {
                 prefetch(pv.wrapping_add(k * LANES + AHEAD));
                 prefetch(pw.wrapping_add(k * LANES + AHEAD));
             }
             for j in 0..LANES {
                 let (v, w) = (f64::from(v[j]), f64::from(w[j]));
-                let (a0, a1) = (f64::from(a0[j]), f64::from(a1[j]));
+                let a0 = f64::from(a0[j]);
                 l[0][j] += a0 * v;
-                l[1][j] += a1 * v;
-                l[2][j] += a2[j] * v;
+                l[1][j] += a1[j] * v;
                 l2[0][j] += a0 * w;
-                l2[1][j] += a1 * w;
-                l2[2][j] += a2[j] * w;
+                l2[1][j] += a1[j] * w;
             }
         }
     }
     let w_tail = v2.get(v.len() - v_tail.len()..).unwrap_or(&[]);
     for (j, v) in v_tail.iter().enumerate() {
-        let a = [f64::from(tails.0[j]), f64::from(tails.1[j]), tails.2[j]];
+        let a = [f64::from(tails.0[j]), tails.1[j]];
         let v = f64::from(*v);
-        for k in 0..3 {
+        for k in 0..2 {
             l[k][j] += a[k] * v;
         }
         if let Some(w) = w_tail.get(j) {
             let w = f64::from(*w);
-            for k in 0..3 {
+            for k in 0..2 {
                 l2[k][j] += a[k] * w;
             }
         }
     }
-    let [acc0, acc1, acc2_] = acc;
-    (*acc0, *acc1, *acc2_) = (l[0], l[1], l[2]);
-    let [b0, b1, b2] = acc2;
-    (*b0, *b1, *b2) = (l2[0], l2[1], l2[2]);
+    let [acc0, acc1] = acc;
+    (*acc0, *acc1) = (l[0], l[1]);
+    let [b0, b1] = acc2;
+    (*b0, *b1) = (l2[0], l2[1]);
 }
 
 /// `sums[j] = g · vectors[j]`, the same bits as [`new_pair`]'s `g⁺ᵀv`.

@@ -43,17 +43,19 @@ fn point(a: &[f64], k: usize, scale: f64) -> Iterate {
     Iterate { x, loss: 0.0, grad }
 }
 
-/// The direction on coefficients is the textbook two-loop recursion on the
-/// stored (rounded) pairs, up to round-off. Both compute the same
-/// combination of the same vectors; they differ in where the `n`-term dot
-/// products are taken (of Gram entries and a coefficient vector, or of
-/// whole vectors) and in the order of the `2m + 1` terms of each value.
-/// Each dot product carries a relative error of at most `n u` (`u = 2⁻⁵³`;
-/// with `n ≈ 25,000`, 3e-12, and far less with 8 running sums per chunk),
-/// which the `m ≤ 10` steps of each loop pass on with factors `ρᵢ ‖sᵢ‖
-/// ‖yᵢ‖` that the curvatures 1 to 17 of these quadratics keep below 17:
-/// 1e-10 of `‖d‖` is above that bound with a margin, and far below any
-/// error of the method (a wrong sign, pair or scale is an O(1) error).
+/// The direction by the compact form, on coefficients, is the textbook
+/// two-loop recursion on the stored (rounded) pairs, up to round-off. Both
+/// apply the same matrix to the same gradient; they differ in where the
+/// `n`-term dot products are taken (once per pair of stored vectors, or
+/// with the partly updated `q`), and in the order of the operations: two
+/// triangular solves with `R = triu(SᵀY)` against two loops over the
+/// pairs. Each dot product carries a relative error of at most `n u`
+/// (`u = 2⁻⁵³`; with `n ≈ 25,000`, 3e-12, and far less with 8 running sums
+/// per chunk), which the `m ≤ 10` steps of either computation pass on with
+/// factors `‖sᵢ‖ ‖yᵢ‖ / sᵢᵀyᵢ` (the conditioning of `R`'s diagonal) that
+/// the curvatures 1 to 17 of these quadratics keep below 17: 1e-10 of
+/// `‖d‖` is above that bound with a margin, and far below any error of the
+/// method (a wrong sign, pair, index or scale is an O(1) error).
 #[test]
 fn the_direction_is_the_textbook_two_loop_recursion() {
     for (memory, steps) in [(1, 3), (3, 2), (3, 6), (10, 12)] {
