@@ -56,11 +56,13 @@ pub(super) struct History {
     last_scales: [f64; 2],
     /// `δ`: the coefficients of the `2m` vectors, then of the gradient.
     coef: Vec<f64>,
-    /// `a = R⁻¹ Sᵀg`, then `p = R⁻ᵀ((D + γ YᵀY) a − γ Yᵀg)`, by age.
+    /// `a = R⁻¹ Sᵀg` of the compact form, oldest pair first.
     a: Vec<f64>,
+    /// `p = R⁻ᵀ((D + γ YᵀY) a − γ Yᵀg)` of the compact form.
     p: Vec<f64>,
     /// Vectors of the slots in use, oldest pair first, `s` before `y`.
     active: Vec<usize>,
+    /// The sums of the last sweep.
     sums: Vec<f64>,
 }
 
@@ -190,7 +192,6 @@ impl History {
                 self.gram[v * width + c + slot] = self.gram[y_row + v];
             }
             self.gram[slot * width + c + slot] = sy;
-            self.gram[y_row + slot] = sy;
             self.gram[y_row + c + slot] = yy;
             self.grad_dots[slot] = sg;
             self.grad_dots[c + slot] = yg;
@@ -205,10 +206,10 @@ impl History {
 
     /// `direction = −H g`, `H` the matrix of the two-loop recursion in its
     /// compact form, on the coefficients; `−g` when no pair is kept;
-    /// returns the slope `direction · g`. Two
-    /// sweeps at most: `gᵀv` for every stored vector when the last pair was
-    /// not made at `g` (else they come from that pair's sweep), and the
-    /// combination with the slope.
+    /// returns the slope `direction · g`. Two sweeps at most: `gᵀv` for
+    /// every stored vector when the last pair was not made at `g` (else
+    /// they come from that pair's sweep), and the combination with the
+    /// slope.
     pub(super) fn direction(&mut self, grad: &[f64], direction: &mut [f64]) -> f64 {
         if self.order.is_empty() {
             return sweeps::combine(direction, &[], -1.0, grad);
