@@ -32,8 +32,9 @@
 //! `value_and_gradient` call; the driver's callback marks the end of each
 //! iteration. Per iteration, the share is `1 − (time in the objective) /
 //! (time of the iteration)`; the program prints the median share, the median
-//! iteration time and the mean evaluations per iteration, for L-BFGS
-//! and Adam (rate 0.01), on each thread count of `--threads`.
+//! iteration time, the mean evaluations per iteration and the objective
+//! after the last iteration, for L-BFGS and Adam (rate 0.01), on each
+//! thread count of `--threads`.
 
 use std::cell::Cell;
 use std::ops::ControlFlow;
@@ -96,6 +97,8 @@ struct Shares {
     per_call: Vec<f64>,
     /// Evaluations per iteration, mean.
     evals_per_iter: f64,
+    /// The objective after the last iteration.
+    loss: f64,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -137,6 +140,7 @@ fn measure<M: Minimizer, O: Objective>(
         total: Vec::new(),
         per_call: Vec::new(),
         evals_per_iter: 0.0,
+        loss: report.loss,
     };
     for w in marks[..=steps].windows(2) {
         let total = (w[1].0 - w[0].0).as_secs_f64();
@@ -176,7 +180,10 @@ fn run(name: &str, ratings: &Ratings, k: usize, settings: &Settings) -> Result<(
         x0.len(),
         settings.memory
     );
-    println!("  method   threads  share (median)  iteration (median)  one evaluation  evaluations/iteration");
+    println!(
+        "  method   threads  share (median)  iteration (median)  one evaluation  \
+         evaluations/iteration  final objective"
+    );
     for &n in &settings.threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build()?;
         for method in &settings.methods {
@@ -193,11 +200,12 @@ fn run(name: &str, ratings: &Ratings, k: usize, settings: &Settings) -> Result<(
             })?;
             let method = if method == "lbfgs" { "L-BFGS" } else { "Adam" };
             println!(
-                "  {method:<8} {n:>7}  {:>13.1} %  {:>15.2} ms  {:>11.2} ms  {:>21.2}",
+                "  {method:<8} {n:>7}  {:>13.1} %  {:>15.2} ms  {:>11.2} ms  {:>21.2}  {:>15.9e}",
                 100.0 * median(&shares.share),
                 1e3 * median(&shares.total),
                 1e3 * median(&shares.per_call),
-                shares.evals_per_iter
+                shares.evals_per_iter,
+                shares.loss
             );
         }
     }

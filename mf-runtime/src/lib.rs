@@ -46,6 +46,8 @@ mod dims;
 pub mod experiment;
 pub mod gradcheck;
 pub mod kernel;
+// `wide!` (run-time dispatch to AVX-512 or AVX2) for the optimizers' sweeps too.
+#[macro_use]
 pub mod linalg;
 pub mod metrics;
 pub mod model;

@@ -22,17 +22,16 @@
 //!
 //! # Fusion
 //!
-//! Each kernel does in one pass what the optimizers used to do in several:
-//! an L-BFGS step with `m` curvature pairs and one evaluation sweeps the
-//! vectors `2m + 4` times (the two-loop recursion `2m`, the trial point,
-//! its slope, the new pair, the driver's check), down from `4m + 16`:
+//! Each kernel does in one pass what the optimizers used to do in several.
+//! An L-BFGS step with `m` curvature pairs and one evaluation sweeps the
+//! vectors 5 times: the direction and the new pair (each one read of the
+//! `2m` stored vectors, see [`Lbfgs`](super::Lbfgs)), the trial point, its
+//! slope and the driver's check; down from `2m + 4` sweeps with the
+//! two-loop recursion on vectors, and `4m + 16` before fusion.
 //!
-//! * [`axpy_dot`] / [`axpy_into_dot`]: an update of the two-loop recursion
-//!   (`q ← q − αᵢ yᵢ`, or `q ← q + (αᵢ − βᵢ) sᵢ`) with the dot product the
-//!   next pair needs (`sᵢ₋₁ · q`, or `yᵢ₊₁ · q`), the scaling by γ, the
-//!   final negation and the slope `d · ∇f`;
-//! * [`curvature_pair`]: `s = x⁺ − x`, `y = g⁺ − g`, `sᵀy`, `yᵀy` and
-//!   `sᵀg⁺` (the first dot product of the next two-loop recursion);
+//! * [`sweep_sums`]: a sweep with any number of sums and outputs of any
+//!   type, for the L-BFGS passes (the `f32` pairs and their dot products
+//!   with every stored vector);
 //! * [`set_point_on_ray`] checks that the point it writes is finite, and a
 //!   slope `∇f · d` that is finite shows the gradient is;
 //! * [`finite_norm`]: the gradient norm and the finiteness of the gradient
@@ -55,9 +54,9 @@ use rayon::prelude::*;
 pub const CHUNK: usize = 8192;
 
 /// Running sums per chunk: value `i` goes to sum `i mod LANES`.
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 
-type Lanes = [f64; LANES];
+pub(super) type Lanes = [f64; LANES];
 
 /// 0 for a finite `v`, NaN for a NaN or infinite one: summed over a
 /// vector, 0 exactly when every value is finite, at no cost in a sweep that
@@ -68,7 +67,7 @@ fn zero_if_finite(v: f64) -> f64 {
 }
 
 /// The eight running sums of a chunk, added in a fixed tree.
-fn total(l: Lanes) -> f64 {
+pub(super) fn total(l: Lanes) -> f64 {
     ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]))
 }
 
@@ -138,6 +137,72 @@ where
         }
     }
     sums
+}
+
+/// [`sweep`] with a number of sums known only at run time, and outputs
+/// of any element type (such as the `f32` history of
+/// [`Lbfgs`](super::Lbfgs)): `part` adds its chunk's partials into the
+/// zeroed slice it gets, `sums.len()` values; `sums` receives their totals,
+/// added in chunk order. Deterministic on the same terms as [`sweep`].
+///
+/// # Panics
+/// When an output's length is not `len`.
+///
+/// ```
+/// use mf_runtime::optim::vector::sweep_sums;
+/// let x = vec![0.5f64; 20_000];
+/// let mut y = vec![0.0f32; 20_000];
+/// let mut sums = [0.0; 2];
+/// // y = x rounded to f32, with Σ x and Σ x².
+/// sweep_sums(x.len(), [&mut y[..]], &mut sums, move |range, [y], sums| {
+///     for (y, x) in y.iter_mut().zip(&x[range]) {
+///         *y = *x as f32;
+///         sums[0] += x;
+///         sums[1] += x * x;
+///     }
+/// });
+/// assert_eq!((sums, y[19_999]), ([10_000.0, 5_000.0], 0.5));
+/// ```
+pub fn sweep_sums<T: Send, const N: usize, F>(
+    len: usize,
+    outs: [&mut [T]; N],
+    sums: &mut [f64],
+    part: F,
+) where
+    F: Fn(Range<usize>, [&mut [T]; N], &mut [f64]) + Sync,
+{
+    for out in &outs {
+        assert_eq!(out.len(), len, "an output of a sweep has the wrong length");
+    }
+    sums.fill(0.0);
+    if len <= CHUNK {
+        return part(0..len, outs, sums);
+    }
+    let k = sums.len();
+    let mut rests = outs.map(|out| out.chunks_mut(CHUNK));
+    let pieces: Vec<(Range<usize>, [&mut [T]; N])> = (0..len.div_ceil(CHUNK))
+        .map(|c| {
+            let range = c * CHUNK..((c + 1) * CHUNK).min(len);
+            let outs = rests
+                .each_mut()
+                .map(|rest| rest.next().expect("every output has `len` values"));
+            (range, outs)
+        })
+        .collect();
+    let partials: Vec<Vec<f64>> = pieces
+        .into_par_iter()
+        .map(|(range, outs)| {
+            let mut partial = vec![0.0; k];
+            part(range, outs, &mut partial);
+            partial
+        })
+        .collect();
+    sums.copy_from_slice(&partials[0]);
+    for partial in &partials[1..] {
+        for (sum, p) in sums.iter_mut().zip(partial) {
+            *sum += p;
+        }
+    }
 }
 
 /// `a · b`.
@@ -265,183 +330,6 @@ fn point_on_ray_part(out: &mut [f64], x: &[f64], t: f64, d: &[f64]) -> f64 {
         acc[l] += zero_if_finite(*o);
     }
     total(acc)
-}
-
-/// `q ← scale·(q + a·y)`, then returns `s · q` (of the new `q`): one update
-/// of the L-BFGS two-loop recursion with the dot product the next one needs.
-///
-/// # Panics
-/// When the lengths differ.
-///
-/// ```
-/// use mf_runtime::optim::vector::axpy_dot;
-/// let mut q = [1.0, 1.0];
-/// let sq = axpy_dot(&mut q, -2.0, &[1.0, 0.0], 0.5, &[1.0, 1.0]);
-/// assert_eq!((q, sq), ([-0.5, 0.5], 0.0));
-/// ```
-pub fn axpy_dot(q: &mut [f64], a: f64, y: &[f64], scale: f64, s: &[f64]) -> f64 {
-    let n = q.len();
-    assert!(y.len() == n && s.len() == n, "vectors of different lengths");
-    let [sq] = sweep(n, [q], move |r, [q]| {
-        [axpy_dot_part(q, a, &y[r.clone()], scale, &s[r])]
-    });
-    sq
-}
-
-#[inline(never)]
-fn axpy_dot_part(q: &mut [f64], a: f64, y: &[f64], scale: f64, s: &[f64]) -> f64 {
-    let mut acc = [0.0; LANES];
-    let mut qc = q.chunks_exact_mut(LANES);
-    let (yc, sc) = (y.chunks_exact(LANES), s.chunks_exact(LANES));
-    let rest = yc.remainder().iter().zip(sc.remainder());
-    for (q, (y, s)) in (&mut qc).zip(yc.zip(sc)) {
-        for l in 0..LANES {
-            q[l] = scale * (q[l] + a * y[l]);
-            acc[l] += s[l] * q[l];
-        }
-    }
-    for (l, (q, (y, s))) in qc.into_remainder().iter_mut().zip(rest).enumerate() {
-        *q = scale * (*q + a * y);
-        acc[l] += s * *q;
-    }
-    total(acc)
-}
-
-/// `q ← scale·(u + a·y)`, then returns `s · q`: [`axpy_dot`] from another
-/// vector, such as the first update of the two-loop recursion (from the
-/// gradient). With `a = 0` and a finite `y`, `q = scale·u`.
-///
-/// # Panics
-/// When the lengths differ.
-///
-/// ```
-/// use mf_runtime::optim::vector::axpy_into_dot;
-/// let g = [3.0, 4.0];
-/// let mut d = [0.0; 2];
-/// // Steepest descent and its slope: d = −g, d · g = −‖g‖².
-/// assert_eq!(axpy_into_dot(&mut d, &g, 0.0, &g, -1.0, &g), -25.0);
-/// assert_eq!(d, [-3.0, -4.0]);
-/// ```
-pub fn axpy_into_dot(q: &mut [f64], u: &[f64], a: f64, y: &[f64], scale: f64, s: &[f64]) -> f64 {
-    let n = q.len();
-    assert!(
-        u.len() == n && y.len() == n && s.len() == n,
-        "vectors of different lengths"
-    );
-    let [sq] = sweep(n, [q], move |r, [q]| {
-        let (u, y, s) = (&u[r.clone()], &y[r.clone()], &s[r]);
-        [axpy_into_dot_part(q, u, a, y, scale, s)]
-    });
-    sq
-}
-
-#[inline(never)]
-fn axpy_into_dot_part(q: &mut [f64], u: &[f64], a: f64, y: &[f64], scale: f64, s: &[f64]) -> f64 {
-    let mut acc = [0.0; LANES];
-    let mut qc = q.chunks_exact_mut(LANES);
-    let uc = u.chunks_exact(LANES);
-    let (yc, sc) = (y.chunks_exact(LANES), s.chunks_exact(LANES));
-    let rest = uc
-        .remainder()
-        .iter()
-        .zip(yc.remainder().iter().zip(sc.remainder()));
-    for (q, (u, (y, s))) in (&mut qc).zip(uc.zip(yc.zip(sc))) {
-        for l in 0..LANES {
-            q[l] = scale * (u[l] + a * y[l]);
-            acc[l] += s[l] * q[l];
-        }
-    }
-    for (l, (q, (u, (y, s)))) in qc.into_remainder().iter_mut().zip(rest).enumerate() {
-        *q = scale * (u + a * y);
-        acc[l] += s * *q;
-    }
-    total(acc)
-}
-
-/// The dot products of a new L-BFGS curvature pair, from [`curvature_pair`].
-///
-/// ```
-/// use mf_runtime::optim::vector::Curvature;
-/// let c = Curvature { sy: 1.0, yy: 2.0, s_grad: -0.5 };
-/// assert_eq!(c.sy / c.yy, 0.5);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Curvature {
-    /// `sᵀy`.
-    pub sy: f64,
-    /// `yᵀy`.
-    pub yy: f64,
-    /// `sᵀg⁺`: `s` against the gradient at the new point.
-    pub s_grad: f64,
-}
-
-/// `s = x⁺ − x` and `y = g⁺ − g` (the step and the change of gradient),
-/// with `sᵀy`, `yᵀy` and `sᵀg⁺`, in one sweep.
-///
-/// # Panics
-/// When the lengths differ.
-///
-/// ```
-/// use mf_runtime::optim::vector::{curvature_pair, Curvature};
-/// let (mut s, mut y) = ([0.0; 2], [0.0; 2]);
-/// let c = curvature_pair(&mut s, &mut y, &[1.0, 1.0], &[0.0, 0.0], &[2.0, 1.0], &[0.0, 0.0]);
-/// assert_eq!((s, y), ([1.0, 1.0], [2.0, 1.0]));
-/// assert_eq!(c, Curvature { sy: 3.0, yy: 5.0, s_grad: 3.0 });
-/// ```
-pub fn curvature_pair(
-    s: &mut [f64],
-    y: &mut [f64],
-    x_new: &[f64],
-    x: &[f64],
-    g_new: &[f64],
-    g: &[f64],
-) -> Curvature {
-    let n = s.len();
-    assert!(
-        x_new.len() == n && x.len() == n && g_new.len() == n && g.len() == n,
-        "vectors of different lengths"
-    );
-    let [sy, yy, s_grad] = sweep(n, [s, y], move |r, [s, y]| {
-        let (xn, xo, gn, go) = (&x_new[r.clone()], &x[r.clone()], &g_new[r.clone()], &g[r]);
-        curvature_part(s, y, xn, xo, gn, go)
-    });
-    Curvature { sy, yy, s_grad }
-}
-
-/// [`curvature_pair`] on one chunk: `[sᵀy, yᵀy, sᵀg⁺]`.
-#[inline(never)]
-fn curvature_part(
-    s: &mut [f64],
-    y: &mut [f64],
-    x_new: &[f64],
-    x: &[f64],
-    g_new: &[f64],
-    g: &[f64],
-) -> [f64; 3] {
-    let (mut sy, mut yy, mut sg) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
-    let (mut sc, mut yc) = (s.chunks_exact_mut(LANES), y.chunks_exact_mut(LANES));
-    let (xn, xo) = (x_new.chunks_exact(LANES), x.chunks_exact(LANES));
-    let (gn, go) = (g_new.chunks_exact(LANES), g.chunks_exact(LANES));
-    let xr = xn.remainder().iter().zip(xo.remainder());
-    let gr = gn.remainder().iter().zip(go.remainder());
-    for ((s, y), ((xn, xo), (gn, go))) in (&mut sc).zip(&mut yc).zip(xn.zip(xo).zip(gn.zip(go))) {
-        for l in 0..LANES {
-            s[l] = xn[l] - xo[l];
-            y[l] = gn[l] - go[l];
-            sy[l] += s[l] * y[l];
-            yy[l] += y[l] * y[l];
-            sg[l] += s[l] * gn[l];
-        }
-    }
-    let rest = sc.into_remainder().iter_mut().zip(yc.into_remainder());
-    for (l, ((s, y), ((xn, xo), (gn, go)))) in rest.zip(xr.zip(gr)).enumerate() {
-        *s = xn - xo;
-        *y = gn - go;
-        sy[l] += *s * *y;
-        yy[l] += *y * *y;
-        sg[l] += *s * gn;
-    }
-    [total(sy), total(yy), total(sg)]
 }
 
 /// Index of the first value of `v` that is NaN or infinite, if any.

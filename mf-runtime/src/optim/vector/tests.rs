@@ -92,43 +92,26 @@ fn a_point_on_a_ray_is_exact_and_checked() {
 }
 
 #[test]
-fn the_two_loop_updates_match_the_plain_formulas() {
+fn sums_known_at_run_time_are_added_in_chunk_order() {
     for n in LENGTHS {
-        let (u, y, s) = (values(n, 6), values(n, 7), values(n, 8));
-        for (a, scale) in [(-0.7, 1.0), (1.3, 0.25), (0.4, -1.0)] {
-            let want: Vec<f64> = (0..n).map(|i| scale * (u[i] + a * y[i])).collect();
-            let (want_dot, dot_scale) = plain_dot(&want, &s);
-
-            let mut q = vec![0.0; n];
-            let got = axpy_into_dot(&mut q, &u, a, &y, scale, &s);
-            assert_eq!(q, want);
-            assert_close(got, want_dot, dot_scale);
-
-            let mut q = u.clone();
-            let got = axpy_dot(&mut q, a, &y, scale, &s);
-            assert_eq!(q, want);
-            assert_close(got, want_dot, dot_scale);
-        }
-    }
-}
-
-#[test]
-fn a_curvature_pair_matches_the_plain_formulas() {
-    for n in LENGTHS {
-        let (x_new, x, g_new, g) = (values(n, 9), values(n, 10), values(n, 11), values(n, 12));
-        let (mut s, mut y) = (vec![0.0; n], vec![0.0; n]);
-        let c = curvature_pair(&mut s, &mut y, &x_new, &x, &g_new, &g);
-        for i in 0..n {
-            assert_eq!((s[i], y[i]), (x_new[i] - x[i], g_new[i] - g[i]));
-        }
-        let (sy, sy_scale) = plain_dot(&s, &y);
-        let (yy, yy_scale) = plain_dot(&y, &y);
-        let (sg, sg_scale) = plain_dot(&s, &g_new);
-        assert_close(c.sy, sy, sy_scale);
-        assert_close(c.yy, yy, yy_scale);
-        assert_close(c.s_grad, sg, sg_scale);
-        // The same products in the same order as a separate dot product.
-        assert_eq!(c.s_grad, dot(&s, &g_new));
+        let (a, b) = (values(n, 6), values(n, 7));
+        let mut out = vec![0.0f32; n];
+        let mut sums = vec![f64::NAN; 3];
+        sweep_sums(n, [&mut out[..]], &mut sums, |r, [out], sums| {
+            for ((o, a), b) in out.iter_mut().zip(&a[r.clone()]).zip(&b[r.clone()]) {
+                *o = *a as f32;
+                sums[0] += a * b;
+                sums[1] += a.abs();
+            }
+            sums[2] += 1.0;
+        });
+        let (want, scale) = plain_dot(&a, &b);
+        assert_close(sums[0], want, scale);
+        let abs: f64 = a.iter().map(|a| a.abs()).sum();
+        assert_close(sums[1], abs, abs);
+        // One partial per chunk; a sweep of nothing is still one call.
+        assert_eq!(sums[2], n.div_ceil(CHUNK).max(1) as f64);
+        assert!(out.iter().zip(&a).all(|(o, a)| *o == *a as f32));
     }
 }
 
@@ -208,14 +191,18 @@ fn kernels_are_bit_identical_on_1_2_and_4_threads() {
         let mut bits = vec![
             dot(&a, &b),
             norm(&a),
-            axpy_dot(&mut q, 0.5, &b, 2.0, &c),
-            axpy_into_dot(&mut q, &a, -0.5, &b, 1.0, &d),
             finite_norm(&a, &b).unwrap_or(f64::NAN),
             descent_if_finite(&a, &b, &c, &d).unwrap_or(f64::NAN),
         ];
-        let (mut s, mut y) = (vec![0.0; n], vec![0.0; n]);
-        let cp = curvature_pair(&mut s, &mut y, &a, &b, &c, &d);
-        bits.extend([cp.sy, cp.yy, cp.s_grad]);
+        let mut sums = [0.0; 2];
+        sweep_sums(n, [&mut q[..]], &mut sums, |r, [q], sums| {
+            for ((q, c), d) in q.iter_mut().zip(&c[r.clone()]).zip(&d[r.clone()]) {
+                *q += c;
+                sums[0] += *q * d;
+            }
+            sums[1] = sums[0] * 0.5;
+        });
+        bits.extend(sums);
         bits.extend(q);
         bits.into_iter().map(f64::to_bits).collect::<Vec<u64>>()
     };
