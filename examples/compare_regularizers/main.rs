@@ -21,7 +21,9 @@
 //!
 //! `--grid TEXT:NAME=a,b,c` replaces the grid of hyper-setting `NAME` of
 //! the rows whose name contains `TEXT` (widen a grid when the choice lands
-//! on its edge; repeatable). The table, `results.csv`, `results.json` and
+//! on its edge; repeatable). `--score-left-out` also scores the test
+//! ratings whose user or item has no training rating (with those rows of
+//! params at zero), instead of leaving them out. The table, `results.csv`, `results.json` and
 //! the validation plots go to `--out` (default `target/compare_regularizers`).
 
 use std::path::{Path, PathBuf};
@@ -347,7 +349,10 @@ fn run_comparison() -> Result<(), BoxError> {
     }
     let names: Vec<String> = splits.iter().map(|s| s.name.clone()).collect();
     let experiment = cands.into_iter().fold(
-        Experiment::new(splits).ranks(ks.clone())?.progress(true),
+        Experiment::new(splits)
+            .ranks(ks.clone())?
+            .score_left_out(has_flag("--score-left-out"))
+            .progress(true),
         Experiment::candidate,
     );
     let results = experiment.run()?;

@@ -136,7 +136,7 @@ const COLOURS: [RGBColor; 10] = [
 ];
 
 /// One run's points in one panel.
-type Series<'a> = (&'a str, Vec<(f64, f64)>);
+type Series = Vec<(f64, f64)>;
 
 impl CurvePlot {
     /// The defaults: loss against step, log-scale loss, 900 × 600 pixels,
@@ -297,35 +297,42 @@ impl CurvePlot {
             message: e.to_string(),
         };
         let finite = |(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
-        let losses: Vec<Series<'_>> = runs
+        let losses: Vec<Series> = runs
             .iter()
-            .map(|(label, h)| {
+            .map(|(_, h)| {
                 let points = h.records().iter().map(|r| (self.x_of(r), r.loss));
-                (*label, points.filter(finite).collect())
+                points.filter(finite).collect()
             })
             .collect();
-        let validations: Vec<Series<'_>> = runs
+        let validations: Vec<Series> = runs
             .iter()
-            .map(|(label, h)| {
+            .map(|(_, h)| {
                 let points = h
                     .records()
                     .iter()
                     .filter_map(|r| Some((self.x_of(r), r.validation?)));
-                (*label, points.filter(finite).collect())
+                points.filter(finite).collect()
             })
             .collect();
-        if losses.iter().all(|(_, p)| p.is_empty()) {
+        if losses.iter().all(|p| p.is_empty()) {
             return Err(PlotError::Empty {
                 path: path.to_path_buf(),
             });
         }
         root.fill(&WHITE).map_err(|e| draw_error(&e))?;
-        let has_validation = validations.iter().any(|(_, p)| !p.is_empty());
+        // The legend has a column of its own: inside a panel, many runs
+        // hid the curves and overflowed it.
+        let labels: Vec<&str> = runs.iter().map(|(label, _)| *label).collect();
+        let widest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+        let legend_width = (widest * 8 + 56).clamp(120, self.width * 2 / 5);
+        let (plots, legend_area) = root.split_horizontally(self.width - legend_width);
+        legend(&legend_area, &labels).map_err(|e| draw_error(&e))?;
+        let has_validation = validations.iter().any(|p| !p.is_empty());
         let (top, bottom) = if has_validation {
-            let (top, bottom) = root.split_vertically(self.height * 3 / 5);
+            let (top, bottom) = plots.split_vertically(self.height * 3 / 5);
             (top, Some(bottom))
         } else {
-            (root.clone(), None)
+            (plots, None)
         };
 
         let x_range = padded(all(&losses, |p| p.0).chain(all(&validations, |p| p.0)));
@@ -377,11 +384,8 @@ impl CurvePlot {
 }
 
 /// Every coordinate `pick` takes from the points of every series.
-fn all<'s>(
-    series: &'s [Series<'_>],
-    pick: fn(&(f64, f64)) -> f64,
-) -> impl Iterator<Item = f64> + 's {
-    series.iter().flat_map(move |(_, p)| p.iter().map(pick))
+fn all<'s>(series: &'s [Series], pick: fn(&(f64, f64)) -> f64) -> impl Iterator<Item = f64> + 's {
+    series.iter().flat_map(move |p| p.iter().map(pick))
 }
 
 /// Smallest and largest value (`(inf, -inf)` when there is none).
@@ -405,9 +409,44 @@ fn padded(values: impl Iterator<Item = f64>) -> Range<f64> {
     lo - pad..hi + pad
 }
 
-/// One chart: a mesh with axis labels, a line per series and a legend. The
-/// `i`-th series has the `i`-th colour in every panel; steps are labelled as
-/// whole numbers.
+/// The line style of series `index`: one of ten colours, solid for the
+/// first ten series, dashed for the next ten, and so on alternately.
+fn line_style(index: usize) -> (ShapeStyle, bool) {
+    let colour = COLOURS[index % COLOURS.len()];
+    (colour.stroke_width(2), (index / COLOURS.len()) % 2 == 1)
+}
+
+/// The legend column: a line sample and the label of every run, in order,
+/// spaced (and sized) to fit the column's height.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    labels: &[&str],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (_, height) = area.dim_in_pixel();
+    let step = ((height.saturating_sub(40)) / labels.len().max(1) as u32).clamp(6, 22) as i32;
+    let font = ("sans-serif", (step as f64 * 0.75).min(15.0));
+    for (index, label) in labels.iter().enumerate() {
+        let y = 40 + step * index as i32;
+        let (style, dashed) = line_style(index);
+        let segments: &[(i32, i32)] = match dashed {
+            true => &[(6, 14), (20, 28)],
+            false => &[(6, 28)],
+        };
+        for &(a, b) in segments {
+            area.draw(&PathElement::new(vec![(a, y), (b, y)], style))?;
+        }
+        area.draw(&Text::new(
+            label.to_string(),
+            (34, y - step / 3),
+            font.into_font().color(&BLACK),
+        ))?;
+    }
+    Ok(())
+}
+
+/// One chart: a mesh with axis labels and a line per series (the legend is
+/// drawn once, beside the panels). The `i`-th series has the `i`-th style
+/// in every panel; steps are labelled as whole numbers.
 fn panel<DB, Y>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
@@ -415,7 +454,7 @@ fn panel<DB, Y>(
     y_label: &str,
     x: Range<f64>,
     y: Y,
-    series: &[Series<'_>],
+    series: &[Series],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
 where
     DB: DrawingBackend,
@@ -441,24 +480,18 @@ where
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
-    for (index, (label, points)) in series.iter().enumerate() {
+    for (index, points) in series.iter().enumerate() {
         if points.is_empty() {
             continue; // no legend entry for a run with nothing in this panel
         }
-        let colour = COLOURS[index % COLOURS.len()];
-        let style = colour.stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), style))?
-            .label(*label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        let (style, dashed) = line_style(index);
+        let points = points.iter().copied();
+        match dashed {
+            true => chart.draw_series(DashedLineSeries::new(points, 8, 5, style))?,
+            false => chart.draw_series(LineSeries::new(points, style))?,
+        };
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
+    Ok(())
 }
 
 /// Registers the embedded DejaVu Sans as the `sans-serif` family, once.

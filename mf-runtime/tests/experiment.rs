@@ -142,3 +142,52 @@ fn bad_settings_are_refused_where_they_enter() {
     assert!(err.to_string().contains("no hyper-setting `beta`"), "{err}");
     assert!(Experiment::new(Vec::new()).run().is_err());
 }
+
+/// Test ratings whose user or item has no training rating are left out by
+/// default and counted; asked, they are scored with the model's policy
+/// (rows at zero), and the reported RMSE covers both sides.
+#[test]
+fn left_out_ratings_are_scored_when_asked() -> TestResult {
+    // Sparse users: a random 30 % holdout leaves some with no training rating.
+    let data = Synthetic::new(300, 40, 900).generate()?;
+    let split = NamedSplit::holdout(&data, 0.3, 3)?;
+    let left = split.split.left_out.nnz();
+    assert!(left > 0 && left == split.split.dropped_entries, "{left}");
+    let run = |score: bool| {
+        Experiment::new(vec![split.clone()])
+            .ranks([2])?
+            .max_iters(30)
+            .score_left_out(score)
+            .candidate(Candidate::new("biased", &Biased::default()))
+            .run()
+    };
+    let (plain, scored) = (run(false)?, run(true)?);
+    assert_eq!(
+        (plain.splits[0].scored, plain.splits[0].left_out),
+        (split.split.test.nnz(), left)
+    );
+    assert_eq!(
+        (scored.splits[0].scored, scored.splits[0].left_out),
+        (split.split.test.nnz() + left, 0)
+    );
+    let outcome = &scored.outcomes[0][0];
+    let model = outcome.model.as_ref().expect("a model");
+    let mut squares = 0.0;
+    for ratings in [&split.split.test, &split.split.left_out] {
+        for (u, i, r) in ratings.iter() {
+            let (user, item) = (
+                ratings.user_ids().raw(u).unwrap(),
+                ratings.item_ids().raw(i).unwrap(),
+            );
+            squares += (model.predict(user, item)? - r).powi(2);
+        }
+    }
+    let rmse = (squares / (split.split.test.nnz() + left) as f64).sqrt();
+    assert!(
+        (rmse - outcome.test.rmse).abs() < 1e-12,
+        "{rmse} vs {}",
+        outcome.test.rmse
+    );
+    assert_eq!(outcome.test.count, split.split.test.nnz() + left);
+    Ok(())
+}

@@ -123,3 +123,31 @@ fn errors_name_the_path() {
         .unwrap_err();
     assert!(err.to_string().contains("no/such/dir/c.png"), "{err}");
 }
+
+/// Many runs: the legend, in a column of its own, lists each once with its
+/// text inside the image (it used to overflow the lower panel).
+#[test]
+fn a_legend_of_many_runs_fits_the_image_once() -> Result<(), Box<dyn std::error::Error>> {
+    let runs: Vec<History> = (0..25).map(|i| run(10.0 + i as f64, 40, true)).collect();
+    let labels: Vec<String> = (0..25).map(|i| format!("loss number {i:02}")).collect();
+    let named: Vec<(&str, &History)> = labels.iter().map(String::as_str).zip(&runs).collect();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("many.svg");
+    CurvePlot::new().size(900, 600).write(&path, &named)?;
+    let svg = std::fs::read_to_string(&path)?;
+    for label in &labels {
+        assert_eq!(svg.matches(label.as_str()).count(), 1, "{label}");
+        let at = svg.find(label.as_str()).unwrap();
+        let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+        let y: f64 = tag
+            .split("y=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()?;
+        assert!((0.0..600.0).contains(&y), "{label} at y = {y}");
+    }
+    Ok(())
+}

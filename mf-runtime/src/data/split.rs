@@ -41,6 +41,7 @@ use super::ratings::Ratings;
 /// let r = Ratings::from_triplets(20, 10, (0..200).map(|k| (k / 10, k % 10, 1.0))).unwrap();
 /// let s = r.split_random(0.2, 42).unwrap();
 /// assert_eq!(s.train.nnz() + s.test.nnz() + s.dropped_entries, 200);
+/// assert_eq!(s.left_out.nnz(), s.dropped_entries);
 /// println!("{s}");
 /// ```
 #[derive(Clone, Debug)]
@@ -55,6 +56,10 @@ pub struct Split {
     pub unseen_items: usize,
     /// Test entries left out of `test` because their user or item is unseen.
     pub dropped_entries: usize,
+    /// Those entries, by raw id (on the data's id maps for a split of one
+    /// `Ratings`, on the test file's own for given files): a model with an
+    /// unknown-id policy can score them too.
+    pub left_out: Ratings,
 }
 
 impl fmt::Display for Split {
@@ -87,31 +92,33 @@ impl Split {
         let item_seen: Vec<bool> = train.item_counts().map(|c| c > 0).collect();
         let mut unseen_user = vec![false; data.num_users()];
         let mut unseen_item = vec![false; data.num_items()];
-        let mut dropped_entries = 0;
+        // Per position: not in test, in test and known, in test and unseen.
         let csr = data.csr();
         let mut user = 0;
-        let test = data.select(|p| {
-            if !in_test(p) {
-                return false;
-            }
-            while csr.indptr[user + 1] <= p {
-                user += 1;
-            }
-            let item = csr.indices[p] as usize;
-            let known = user_seen[user] && item_seen[item];
-            if !known {
-                dropped_entries += 1;
+        let side: Vec<u8> = (0..data.nnz())
+            .map(|p| {
+                if !in_test(p) {
+                    return 0;
+                }
+                while csr.indptr[user + 1] <= p {
+                    user += 1;
+                }
+                let item = csr.indices[p] as usize;
+                if user_seen[user] && item_seen[item] {
+                    return 1;
+                }
                 unseen_user[user] |= !user_seen[user];
                 unseen_item[item] |= !item_seen[item];
-            }
-            known
-        });
+                2
+            })
+            .collect();
         Split {
             train,
-            test,
+            test: data.select(|p| side[p] == 1),
+            left_out: data.select(|p| side[p] == 2),
             unseen_users: unseen_user.iter().filter(|&&b| b).count(),
             unseen_items: unseen_item.iter().filter(|&&b| b).count(),
-            dropped_entries,
+            dropped_entries: side.iter().filter(|&&s| s == 2).count(),
         }
     }
 
@@ -129,6 +136,7 @@ impl Split {
     /// std::fs::remove_dir_all(&dir).unwrap();
     /// assert_eq!((s.train.nnz(), s.test.nnz()), (2, 1));
     /// assert_eq!((s.unseen_users, s.unseen_items, s.dropped_entries), (1, 0, 1));
+    /// assert_eq!(s.left_out.get_raw(3, 1), Some(2.0));
     /// ```
     pub fn from_files(
         train: impl AsRef<Path>,
@@ -136,10 +144,29 @@ impl Split {
         options: &LoadOptions,
     ) -> Result<Split, DataError> {
         let train = options.load(train)?;
-        let (test, unseen) = options.load_on(test, &train)?;
+        let (known, unseen) = options.load_on(&test, &train)?;
+        let whole = options.load(&test)?;
+        let (users, items) = (train.user_ids(), train.item_ids());
+        let csr = whole.csr();
+        let mut user = 0;
+        let left_out = whole.select(|p| {
+            while csr.indptr[user + 1] <= p {
+                user += 1;
+            }
+            let u = whole
+                .user_ids()
+                .raw(user as u32)
+                .expect("a user of the file");
+            let i = whole
+                .item_ids()
+                .raw(csr.indices[p])
+                .expect("an item of the file");
+            users.index(u).is_none() || items.index(i).is_none()
+        });
         Ok(Split {
             train,
-            test,
+            test: known,
+            left_out,
             unseen_users: unseen.users,
             unseen_items: unseen.items,
             dropped_entries: unseen.entries,

@@ -159,6 +159,7 @@ pub struct Experiment {
     als_patience: usize,
     tol_rel_loss: f64,
     progress: bool,
+    score_left_out: bool,
 }
 
 impl Experiment {
@@ -180,6 +181,7 @@ impl Experiment {
             als_patience: 3,
             tol_rel_loss: 1e-7,
             progress: false,
+            score_left_out: false,
         }
     }
 
@@ -242,6 +244,15 @@ impl Experiment {
         self
     }
 
+    /// Also scores the test ratings a split left out (their user or item
+    /// has no training rating), with the model's policy for unknown ids:
+    /// the prediction with their rows of params at zero (default: they are
+    /// left out, and counted in [`SplitSummary::left_out`]).
+    pub fn score_left_out(mut self, on: bool) -> Experiment {
+        self.score_left_out = on;
+        self
+    }
+
     /// Prints a line to stderr as each candidate finishes on a split, with
     /// the time spent and an estimate of the time left.
     pub fn progress(mut self, on: bool) -> Experiment {
@@ -288,7 +299,9 @@ impl Experiment {
                     .par_iter()
                     .map(|c| {
                         let train = &named.split.train;
-                        let o = search::evaluate(self, c, &carve.train, &carve.test, train, &named.split.test);
+                        let left_out = self.score_left_out.then_some(&named.split.left_out);
+                        let test = (&named.split.test, left_out);
+                        let o = search::evaluate(self, c, &carve.train, &carve.test, train, test);
                         if self.progress {
                             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                             let elapsed = started.elapsed().as_secs_f64();
@@ -309,10 +322,17 @@ impl Experiment {
             splits: self
                 .splits
                 .iter()
-                .map(|s| SplitSummary {
-                    name: s.name.clone(),
-                    scored: s.split.test.nnz(),
-                    left_out: s.split.dropped_entries,
+                .map(|s| match self.score_left_out {
+                    true => SplitSummary {
+                        name: s.name.clone(),
+                        scored: s.split.test.nnz() + s.split.left_out.nnz(),
+                        left_out: 0,
+                    },
+                    false => SplitSummary {
+                        name: s.name.clone(),
+                        scored: s.split.test.nnz(),
+                        left_out: s.split.dropped_entries,
+                    },
                 })
                 .collect(),
             outcomes,

@@ -247,7 +247,7 @@ impl Results {
                 Some(g) => format!("validation-rmse-{g}"),
             };
             let plot = CurvePlot::new()
-                .size(1100, 800)
+                .size(1400, 800)
                 .title(format!("{title}: loss and validation RMSE per step"))
                 .validation_label("validation RMSE");
             for ext in ["svg", "png"] {

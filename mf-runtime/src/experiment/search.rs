@@ -193,15 +193,15 @@ fn stage(c: &Candidate, ranks: &[usize], index: usize, at: &Setting) -> Vec<Sett
 
 /// Searches `c`'s grid on `validation` (fitting `fit`), retrains the
 /// choice on `train` for the steps its validation run kept, and scores it
-/// on `test`. The settings of a stage train concurrently; the choice is
-/// made in grid order.
+/// on the test ratings, and on the left-out ones when given. The settings
+/// of a stage train concurrently; the choice is made in grid order.
 pub(super) fn evaluate(
     e: &Experiment,
     c: &Candidate,
     fit: &Ratings,
     validation: &Ratings,
     train: &Ratings,
-    test: &Ratings,
+    (test, left_out): (&Ratings, Option<&Ratings>),
 ) -> Outcome {
     let started = Instant::now();
     let ranks: Vec<usize> = e.ranks.iter().map(|k| k * c.rank_scale).collect();
@@ -279,7 +279,11 @@ pub(super) fn evaluate(
         Ok(model) => model,
         Err(err) => return failed(Some(format!("final run: {err}")), trials, chosen.setting),
     };
-    let test_accuracy = match model.model.accuracy(test) {
+    let scored = model.model.accuracy(test).and_then(|a| match left_out {
+        Some(more) => Ok(a.merged(model.model.accuracy(more)?)),
+        None => Ok(a),
+    });
+    let test_accuracy = match scored {
         Ok(a) => a,
         Err(err) => return failed(Some(format!("scoring: {err}")), trials, chosen.setting),
     };

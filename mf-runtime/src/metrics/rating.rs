@@ -40,6 +40,29 @@ pub struct Accuracy {
 }
 
 impl Accuracy {
+    /// The errors over the ratings of `self` and `other` together (counts
+    /// weigh the means; an empty side changes nothing).
+    ///
+    /// ```
+    /// # use mf_runtime::metrics::Accuracy;
+    /// let a = Accuracy { rmse: 1.0, mae: 1.0, count: 1 };
+    /// let b = Accuracy { rmse: 3.0, mae: 3.0, count: 3 };
+    /// let both = a.merged(b);
+    /// assert_eq!((both.rmse, both.mae, both.count), (7f64.sqrt(), 2.5, 4));
+    /// ```
+    pub fn merged(self, other: Accuracy) -> Accuracy {
+        let count = self.count + other.count;
+        if self.count == 0 || other.count == 0 {
+            return if self.count == 0 { other } else { self };
+        }
+        let (n, m) = (self.count as f64, other.count as f64);
+        Accuracy {
+            rmse: ((n * self.rmse.powi(2) + m * other.rmse.powi(2)) / (n + m)).sqrt(),
+            mae: (n * self.mae + m * other.mae) / (n + m),
+            count,
+        }
+    }
+
     /// Errors of `predict(user, item)` against every observed rating.
     ///
     /// ```
