@@ -21,7 +21,9 @@
 //! Splits, candidates and the settings of a stage run concurrently on
 //! rayon's pool; every run is seeded and deterministic and each choice is
 //! made in grid order, so the results are the same on any thread count
-//! (seconds aside). A timestamp-ordered split is not offered: [`Ratings`]
+//! (seconds aside). With [`Experiment::ranking`] settings are chosen by
+//! validation NDCG@k and the results carry ranking metrics, for
+//! implicit-feedback losses. A timestamp-ordered split is not offered: [`Ratings`]
 //! keeps no timestamps.
 //!
 //! ```
@@ -55,6 +57,7 @@ pub use results::{mean_std, Results, SplitSummary};
 pub use search::{Outcome, Trial};
 
 use crate::data::{DataError, Holdout, Split};
+use crate::metrics::RankingProtocol;
 use crate::Ratings;
 
 /// A bad experiment: a setting refused where it enters, or data that
@@ -160,6 +163,7 @@ pub struct Experiment {
     tol_rel_loss: f64,
     progress: bool,
     score_left_out: bool,
+    ranking: Option<RankingProtocol>,
 }
 
 impl Experiment {
@@ -182,6 +186,7 @@ impl Experiment {
             tol_rel_loss: 1e-7,
             progress: false,
             score_left_out: false,
+            ranking: None,
         }
     }
 
@@ -250,6 +255,16 @@ impl Experiment {
     /// left out, and counted in [`SplitSummary::left_out`]).
     pub fn score_left_out(mut self, on: bool) -> Experiment {
         self.score_left_out = on;
+        self
+    }
+
+    /// Compares by ranking, for implicit feedback: each setting is chosen by
+    /// its validation NDCG@k (the validation runs stop early on it), and
+    /// each final model is also scored by precision@k, recall@k, NDCG@k,
+    /// MAP@k and AUC over each user's test items, ranking the items the user
+    /// had no training rating for ([`Ranking`](crate::metrics::Ranking)).
+    pub fn ranking(mut self, protocol: RankingProtocol) -> Experiment {
+        self.ranking = Some(protocol);
         self
     }
 
@@ -336,6 +351,7 @@ impl Experiment {
                 })
                 .collect(),
             outcomes,
+            ranking: self.ranking,
         })
     }
 }

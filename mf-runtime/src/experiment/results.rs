@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::search::Outcome;
+use crate::metrics::{Ranking, RankingProtocol};
 use crate::{CurvePlot, History};
 
 /// What one split held: its name and its test side.
@@ -32,6 +33,8 @@ pub struct Results {
     pub splits: Vec<SplitSummary>,
     /// Per split, per candidate.
     pub outcomes: Vec<Vec<Outcome>>,
+    /// The ranking protocol, when the experiment compared by ranking.
+    pub ranking: Option<RankingProtocol>,
 }
 
 /// Mean and sample standard deviation (0 for fewer than two values).
@@ -83,14 +86,30 @@ impl Results {
     }
 
     /// The table: per candidate the method, test RMSE and MAE (mean ± std
-    /// over several splits), iterations and seconds of the final fit, the
-    /// seconds of search and final fit, and the chosen setting; a failed
-    /// run says so in the name column.
+    /// over several splits) — or, comparing by ranking, NDCG@k,
+    /// precision@k, recall@k, MAP@k and AUC — iterations and seconds of the
+    /// final fit, the seconds of search and final fit, and the chosen
+    /// setting; a failed run says so in the name column.
     pub fn markdown(&self) -> String {
         let many = self.splits.len() > 1;
-        let mut out = String::from(
-            "| loss | method | test RMSE | test MAE | iterations | seconds (final fit) | seconds (search + final) | chosen setting |\n\
-             |---|---|---:|---:|---:|---:|---:|---|\n",
+        let metrics: Vec<(String, fn(&Outcome) -> f64)> = match self.ranking {
+            Some(p) => vec![
+                (format!("NDCG@{}", p.k), |o| ranked(o, |r| r.ndcg)),
+                (format!("precision@{}", p.k), |o| ranked(o, |r| r.precision)),
+                (format!("recall@{}", p.k), |o| ranked(o, |r| r.recall)),
+                (format!("MAP@{}", p.k), |o| ranked(o, |r| r.map)),
+                ("AUC".into(), |o| ranked(o, |r| r.auc)),
+            ],
+            None => vec![
+                ("test RMSE".into(), |o| o.test.rmse),
+                ("test MAE".into(), |o| o.test.mae),
+            ],
+        };
+        let names: Vec<&str> = metrics.iter().map(|(n, _)| n.as_str()).collect();
+        let mut out = format!(
+            "| loss | method | {} | iterations | seconds (final fit) | seconds (search + final) | chosen setting |\n|---|---|{}---:|---:|---:|---|\n",
+            names.join(" | "),
+            "---:|".repeat(names.len()),
         );
         for (c, name) in self.names.iter().enumerate() {
             let cell = |f: &dyn Fn(&Outcome) -> f64, digits: usize| {
@@ -110,11 +129,11 @@ impl Results {
                 .iter()
                 .map(|s| s[c].method)
                 .find(|m| !m.is_empty());
+            let values: Vec<String> = metrics.iter().map(|(_, f)| cell(f, 4)).collect();
             out += &format!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {name} | {} | {} | {} | {} | {} | {} |\n",
                 method.unwrap_or("—"),
-                cell(&|o| o.test.rmse, 4),
-                cell(&|o| o.test.mae, 4),
+                values.join(" | "),
                 cell(&|o| o.iterations as f64, 0),
                 cell(&|o| o.seconds, 2),
                 cell(&|o| o.total_seconds, 1),
@@ -127,7 +146,8 @@ impl Results {
     /// One CSV record per split and candidate (header first): split, loss,
     /// method, test RMSE, test MAE, test ratings scored, validation RMSE,
     /// iterations, seconds of the final fit and of search + final, the
-    /// chosen setting, the failure if any.
+    /// chosen setting, the failure if any, and the ranking metrics
+    /// (precision, recall, NDCG, MAP at k, AUC; NaN without ranking).
     pub fn csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
         let header = [
@@ -143,6 +163,11 @@ impl Results {
             "seconds_total",
             "setting",
             "failure",
+            "precision",
+            "recall",
+            "ndcg",
+            "map",
+            "auc",
         ];
         w.write_record(header).expect("writing to memory");
         for (split, outcomes) in self.splits.iter().zip(&self.outcomes) {
@@ -160,6 +185,11 @@ impl Results {
                     o.total_seconds.to_string(),
                     o.chosen.to_string(),
                     o.failure.clone().unwrap_or_default(),
+                    ranked(o, |r| r.precision).to_string(),
+                    ranked(o, |r| r.recall).to_string(),
+                    ranked(o, |r| r.ndcg).to_string(),
+                    ranked(o, |r| r.map).to_string(),
+                    ranked(o, |r| r.auc).to_string(),
                 ])
                 .expect("writing to memory");
             }
@@ -194,6 +224,10 @@ impl Results {
                         "seconds_final": o.seconds,
                         "seconds_total": o.total_seconds,
                         "setting": setting,
+                        "ranking": o.ranking.as_ref().map(|r| serde_json::json!({
+                            "precision": r.precision, "recall": r.recall, "ndcg": r.ndcg,
+                            "map": r.map, "auc": r.auc, "users": r.users,
+                        })),
                         "failure": o.failure,
                     })
                 })
@@ -258,6 +292,11 @@ impl Results {
         }
         Ok(written)
     }
+}
+
+/// A ranking metric of an outcome (NaN without ranking).
+fn ranked(o: &Outcome, metric: fn(&Ranking) -> f64) -> f64 {
+    o.ranking.as_ref().map_or(f64::NAN, metric)
 }
 
 impl fmt::Display for Results {

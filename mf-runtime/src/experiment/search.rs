@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 
 use super::{Candidate, Experiment, Method, Setting};
-use crate::metrics::Accuracy;
+use crate::metrics::{Accuracy, Ranking, RankingProtocol};
 use crate::model::{Model, Unknown};
 use crate::{Als, History, Init, Lbfgs, Minimizer, Params, Ratings, Report, Trainer};
 
@@ -17,7 +17,8 @@ use crate::{Als, History, Init, Lbfgs, Minimizer, Params, Ratings, Report, Train
 pub struct Trial {
     /// The setting.
     pub setting: Setting,
-    /// Its best validation RMSE (infinite when the run failed).
+    /// Its best validation RMSE, or 1 − NDCG@k when the experiment
+    /// compares by ranking (infinite when the run failed).
     pub validation_rmse: f64,
 }
 
@@ -34,6 +35,9 @@ pub struct Outcome {
     pub validation_history: History,
     /// Test RMSE and MAE of the final model (NaN when a run failed).
     pub test: Accuracy,
+    /// The final model's ranking metrics on the test side, when the
+    /// experiment compares by ranking.
+    pub ranking: Option<Ranking>,
     /// The final model, trained on the whole training side.
     pub model: Option<Model>,
     /// The method of the final run (`"ALS"`, `"L-BFGS"`).
@@ -104,9 +108,15 @@ fn run_job(e: &Experiment, c: &Candidate, job: &Job<'_>) -> Result<Trained, BoxE
     let mut x = params.as_slice().to_vec();
     let model_at = &model_at;
     let validation = job.validation.map(|validation| {
-        move |x: &[f64]| match model_at(x).map(|m| m.accuracy(validation)) {
-            Ok(Ok(accuracy)) => accuracy.rmse,
-            _ => f64::NAN,
+        move |x: &[f64]| {
+            let Ok(model) = model_at(x) else {
+                return f64::NAN;
+            };
+            match e.ranking {
+                Some(protocol) => ranking(&model, job.fit, validation, protocol)
+                    .map_or(f64::NAN, |r| 1.0 - r.ndcg),
+                None => model.accuracy(validation).map_or(f64::NAN, |a| a.rmse),
+            }
         }
     });
     let als = c.method == Method::Auto && objective.row_systems().is_ok();
@@ -165,6 +175,21 @@ fn minimize<'a, M: Minimizer>(
             .minimize(objective, x),
         None => trainer.minimize(objective, x),
     }
+}
+
+/// The ranking metrics of `model` (trained on `train`) over the users'
+/// items in `test`.
+fn ranking(
+    model: &Model,
+    train: &Ratings,
+    test: &Ratings,
+    protocol: RankingProtocol,
+) -> Result<Ranking, String> {
+    Ranking::of(train, test, protocol, |u, out| {
+        if model.scores(u as u32, out).is_err() {
+            out.fill(f64::NEG_INFINITY);
+        }
+    })
 }
 
 /// The settings of a search, stage by stage: each grid in turn at the best
@@ -258,6 +283,7 @@ pub(super) fn evaluate(
             mae: f64::NAN,
             count: 0,
         },
+        ranking: None,
         model: None,
         method: "",
         iterations: 0,
@@ -287,9 +313,17 @@ pub(super) fn evaluate(
         Ok(a) => a,
         Err(err) => return failed(Some(format!("scoring: {err}")), trials, chosen.setting),
     };
+    let ranked = match e.ranking {
+        Some(protocol) => match ranking(&model.model, train, test, protocol) {
+            Ok(r) => Some(r),
+            Err(err) => return failed(Some(format!("ranking: {err}")), trials, chosen.setting),
+        },
+        None => None,
+    };
     Outcome {
         trials,
         chosen: chosen.setting,
+        ranking: ranked,
         validation_rmse: chosen.validation_rmse,
         validation_history: run.report.history,
         test: test_accuracy,

@@ -266,6 +266,32 @@ impl Model {
             .collect())
     }
 
+    /// The unclipped scores of every item for user `user` (dense index)
+    /// into `out` (one per item): what a ranking metric ranks by. A user
+    /// without training ratings follows the policy (rows at zero under
+    /// [`Unknown::Baseline`], the value under [`Unknown::Value`]).
+    ///
+    /// # Errors
+    /// [`ModelError::IndexOutOfRange`] for a user index out of range,
+    /// [`ModelError::UnknownUser`] for an unknown user under
+    /// [`Unknown::Error`].
+    ///
+    /// # Panics
+    /// When `out` is not one value per item.
+    pub fn scores(&self, user: u32, out: &mut [f64]) -> Result<(), ModelError> {
+        assert_eq!(out.len(), self.items.len(), "one score per item");
+        let raw = raw_at(&self.users, "user", user)?;
+        let u = Some(user).filter(|&u| self.is_trained_user(u));
+        if u.is_none() && self.unknown == Unknown::Error {
+            return Err(ModelError::UnknownUser(raw.to_string()));
+        }
+        for (i, score) in out.iter_mut().enumerate() {
+            let i = Some(i as u32).filter(|&i| self.is_trained_item(i));
+            *score = self.score(u, i).unwrap_or(f64::NEG_INFINITY);
+        }
+        Ok(())
+    }
+
     /// RMSE and MAE of the (clipped) predictions on the ratings of `data`,
     /// e.g. a test set, via [`metrics`](crate::metrics). `data` may use
     /// other id maps than the model (a test file loaded on its own): its
