@@ -200,7 +200,10 @@ fn ranking_metrics_are_those_of_the_final_models() -> TestResult {
     use mf_runtime::metrics::{Ranking, RankingProtocol};
     let data = Synthetic::new(80, 60, 2000).generate()?;
     let split = NamedSplit::per_user(&data, Holdout::Fraction(0.25), 5)?;
-    let protocol = RankingProtocol { k: 5, ..RankingProtocol::default() };
+    let protocol = RankingProtocol {
+        k: 5,
+        ..RankingProtocol::default()
+    };
     let results = Experiment::new(vec![split.clone()])
         .ranks([3])?
         .max_iters(20)
@@ -210,12 +213,20 @@ fn ranking_metrics_are_those_of_the_final_models() -> TestResult {
     let outcome = &results.outcomes[0][0];
     let model = outcome.model.as_ref().expect("a model");
     let (train, test) = (&split.split.train, &split.split.test);
-    let direct = Ranking::of(train, test, protocol, |u, out| model.scores(u as u32, out).unwrap())?;
+    let direct = Ranking::of(train, test, protocol, |u, out| {
+        model.scores(u as u32, out).unwrap()
+    })?;
     assert_eq!(outcome.ranking, Some(direct));
     // Each trial's validation value is 1 − NDCG@5, and the choice is the best.
-    let best = outcome.trials.iter().map(|t| t.validation_rmse).fold(f64::INFINITY, f64::min);
+    let best = outcome
+        .trials
+        .iter()
+        .map(|t| t.validation_rmse)
+        .fold(f64::INFINITY, f64::min);
     assert_eq!(outcome.validation_rmse, best);
     assert!((0.0..1.0).contains(&best));
-    assert!(results.markdown().starts_with("| loss | method | NDCG@5 | precision@5"));
+    assert!(results
+        .markdown()
+        .starts_with("| loss | method | NDCG@5 | precision@5"));
     Ok(())
 }

@@ -92,7 +92,7 @@ impl Results {
     /// setting; a failed run says so in the name column.
     pub fn markdown(&self) -> String {
         let many = self.splits.len() > 1;
-        let metrics: Vec<(String, fn(&Outcome) -> f64)> = match self.ranking {
+        let metrics: Vec<(String, Metric)> = match self.ranking {
             Some(p) => vec![
                 (format!("NDCG@{}", p.k), |o| ranked(o, |r| r.ndcg)),
                 (format!("precision@{}", p.k), |o| ranked(o, |r| r.precision)),
@@ -293,6 +293,9 @@ impl Results {
         Ok(written)
     }
 }
+
+/// A column of the table: a value per outcome.
+type Metric = fn(&Outcome) -> f64;
 
 /// A ranking metric of an outcome (NaN without ranking).
 fn ranked(o: &Outcome, metric: fn(&Ranking) -> f64) -> f64 {
