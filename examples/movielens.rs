@@ -31,6 +31,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use mf_runtime::data::{find_dataset, Ratings, Split};
+use mf_runtime::model::Unknown;
 use mf_runtime::plot::XAxis;
 use mf_runtime::{
     loss, Adam, Backtracking, CurvePlot, GradientDescent, History, Init, Lbfgs, Minimizer, Model,
@@ -100,10 +101,15 @@ pub fn start(train: &Ratings, k: usize, seed: u64) -> Result<SeedLossParams, Box
 }
 
 /// A model of the flat parameters `x` (laid out like `like`) on `train`'s
-/// id maps; predictions are P·Q, unclipped.
+/// id maps; predictions are P·Q, unclipped. A user or item without a
+/// training rating (a validation carve leaves some) predicts with its row
+/// at zero: 0, where its row of the start would give nearly 0 too.
 pub fn model(like: &Params, x: &[f64], train: &Ratings) -> Model {
     let params = Params::from_vec(like.layout().clone(), x.to_vec()).expect("same layout");
-    Model::new(&SeedLoss::default(), params, train).expect("the params are SeedLoss's")
+    Model::builder(&SeedLoss::default(), params, train)
+        .unknown(Unknown::Baseline)
+        .build()
+        .expect("the params are SeedLoss's")
 }
 
 /// RMSE of the model of `x` on `data`, whose ids are `train`'s.

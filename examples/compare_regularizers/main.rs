@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! cargo run --release --example compare_regularizers                      # synthetic, no download
-//! cargo run --release --example compare_regularizers -- --data ml-100k/u.data   # any MovieLens file, random 80/20 split
+//! cargo run --release --example compare_regularizers -- --data ratings.csv      # any ratings file (format told by content), random 80/20 split
 //! cargo run --release --example compare_regularizers -- --folds           # ml-100k u1–u5, mean ± std
 //! cargo run --release --example compare_regularizers -- --folds --data DIR --out DIR --k 10,50
 //! cargo run --release --example compare_regularizers -- --explain          # every loss's explain()
@@ -275,7 +275,7 @@ fn plan() -> Result<Option<Plan>, BoxError> {
         }));
     }
     if let Some(path) = data {
-        let ratings = Ratings::from_movielens(&path)?;
+        let ratings = Ratings::load(&path)?;
         let mut split = NamedSplit::holdout(&ratings, TEST_FRACTION, SEED)?;
         split.name = path.display().to_string();
         let title = split.name.clone();
