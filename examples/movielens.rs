@@ -9,7 +9,8 @@
 //!
 //! `--data` is the directory holding `u1.base` and `u1.test` (default: the
 //! `ml-100k` data set found by `mf_runtime::data::find_dataset`); `--out` is
-//! where the loss-against-time plots go (default `target/movielens`);
+//! where the loss-against-time plots go (default `movielens` in the target
+//! directory: `$CARGO_TARGET_DIR` when set, else `target`);
 //! `--evals` is the budget of objective evaluations per method in the
 //! comparison table.
 //!
@@ -413,7 +414,7 @@ fn main() -> Result<(), BoxError> {
         );
         return Ok(());
     }
-    let out = arg("--out").map_or_else(|| PathBuf::from("target/movielens"), PathBuf::from);
+    let out = arg("--out").map_or_else(default_out, PathBuf::from);
     let max_evals: usize = match arg("--evals") {
         Some(v) => v.parse().map_err(|_| "--evals needs a whole number")?,
         None => 2000,
@@ -683,4 +684,13 @@ fn rate_str(rate: f64) -> String {
 /// Threads available to the passes over the ratings.
 fn rayon_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Where the files go without `--out`: `movielens` in the build's target
+/// directory, `$CARGO_TARGET_DIR` when set (cargo passes it on to `cargo
+/// run`), else `./target`.
+fn default_out() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("movielens")
 }

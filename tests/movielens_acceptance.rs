@@ -1,24 +1,33 @@
 //! The acceptance criteria of the MovieLens example, on the real data:
 //! L-BFGS reaches a relative change of the loss below 1e-6 within 300
 //! iterations, and early stopping on a validation split carved from
-//! `u1.base` reaches a `u1.test` RMSE of at most 0.96 at k = 10. Both skip,
-//! saying so, when MovieLens 100k is absent.
+//! `u1.base` reaches a `u1.test` RMSE of at most 0.96 at k = 10.
+//!
+//! MovieLens 100k is never part of the repository, so both tests are
+//! `#[ignore]`d with the reason (the test summary counts and names them);
+//! `./test.sh` runs them with `--ignored` when the data set is found, and
+//! CI always does. Run by hand without the data, they fail and say where
+//! they looked.
 
 #[allow(dead_code)]
 #[path = "../examples/movielens.rs"]
 mod movielens;
 
-use mf_runtime::data::{dataset_or_skip, Split};
+use mf_runtime::data::{find_dataset, Split};
 use mf_runtime::StopReason;
 
-fn u1() -> Option<Split> {
-    let dir = dataset_or_skip("ml-100k/u1.base")?.parent()?.to_path_buf();
-    Some(movielens::load_u1(&dir).expect("the u1 split loads"))
+fn u1() -> Split {
+    let base = find_dataset("ml-100k/u1.base").expect(
+        "MovieLens 100k is absent: no ml-100k/u1.base under $MF_DATASETS or ../shared/datasets",
+    );
+    let dir = base.parent().expect("u1.base is in a directory");
+    movielens::load_u1(dir).expect("the u1 split loads")
 }
 
 #[test]
+#[ignore = "needs MovieLens 100k (ml-100k under $MF_DATASETS or ../shared/datasets)"]
 fn lbfgs_reaches_the_minimum_within_300_iterations() {
-    let Some(split) = u1() else { return };
+    let split = u1();
     let x0 = movielens::start(&split.train, movielens::K, movielens::SEED).unwrap();
     let (report, _) = movielens::lbfgs_minimum(&split.train, &x0, movielens::BETA, 300).unwrap();
     assert_eq!(report.stop, StopReason::LossChange, "{report:?}");
@@ -35,8 +44,9 @@ fn lbfgs_reaches_the_minimum_within_300_iterations() {
 }
 
 #[test]
+#[ignore = "needs MovieLens 100k (ml-100k under $MF_DATASETS or ../shared/datasets)"]
 fn early_stopping_reaches_u1_test_rmse_of_at_most_0_96() {
-    let Some(split) = u1() else { return };
+    let split = u1();
     let carved = movielens::carve(&split.train, movielens::SEED).unwrap();
     let es = movielens::early_stopping(
         &carved,

@@ -1,6 +1,6 @@
 //! Numerical edge cases: what the generated losses and the training loop do
 //! at the points where arithmetic goes wrong. Each test is named in the
-//! README's "Numerical edge cases" list.
+//! "Numerical edge cases" list of `docs/correctness.md`.
 
 mod common;
 

@@ -24,12 +24,12 @@ fn every_observed_rating_is_reconstructed_within_a_tenth() {
 }
 
 #[test]
-fn the_readme_shows_the_real_explain_output() {
+fn the_language_reference_shows_the_real_explain_output() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/language.md")).unwrap();
     let explain = quickstart::SeedLoss::explain();
     assert!(
         readme.contains(explain.trim_end()),
-        "README.md's explain() block differs from SeedLoss::explain():\n{explain}"
+        "docs/language.md's explain() block differs from SeedLoss::explain():\n{explain}"
     );
 }

@@ -23,8 +23,10 @@
 //! the rows whose name contains `TEXT` (widen a grid when the choice lands
 //! on its edge; repeatable). `--score-left-out` also scores the test
 //! ratings whose user or item has no training rating (with those rows of
-//! params at zero), instead of leaving them out. The table, `results.csv`, `results.json` and
-//! the validation plots go to `--out` (default `target/compare_regularizers`).
+//! params at zero), instead of leaving them out. The table, `results.csv`,
+//! `results.json` and the validation plots go to `--out` (default
+//! `compare_regularizers` in the target directory: `$CARGO_TARGET_DIR` when
+//! set, else `target`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -309,10 +311,7 @@ fn run_comparison() -> Result<(), BoxError> {
         }
         return Ok(());
     }
-    let out = arg("--out").map_or_else(
-        || PathBuf::from("target/compare_regularizers"),
-        PathBuf::from,
-    );
+    let out = arg("--out").map_or_else(default_out, PathBuf::from);
     let Some(Plan {
         splits,
         ranks: mut ks,
@@ -394,4 +393,13 @@ fn run_comparison() -> Result<(), BoxError> {
         rayon::current_num_threads()
     );
     Ok(())
+}
+
+/// Where the files go without `--out`: `compare_regularizers` in the build's target
+/// directory, `$CARGO_TARGET_DIR` when set (cargo passes it on to `cargo
+/// run`), else `./target`.
+fn default_out() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("compare_regularizers")
 }

@@ -4,8 +4,8 @@
 //!
 //! Every other stage asks this table: the checker for names and arities, the
 //! graph for result shapes, the differentiator for adjoints, the simplifier
-//! for constant folding, the emitter for elementwise code, and the README's
-//! DSL reference is generated from it ([`reference_table`]).
+//! for constant folding, the emitter for elementwise code, and the
+//! DSL reference in `docs/language.md` is generated from it ([`reference_table`]).
 
 use crate::ir::{Graph, NodeId, Op, Shape};
 use proc_macro2::TokenStream;
@@ -43,7 +43,7 @@ pub struct OpSpec {
     pub arity: usize,
     pub class: Class,
     // The documentation columns are read by `reference_table`, which the
-    // README test renders.
+    // test of docs/language.md renders.
     #[cfg_attr(not(test), allow(dead_code))]
     pub meaning: &'static str,
     #[cfg_attr(not(test), allow(dead_code))]
@@ -848,7 +848,7 @@ static COUNT_COLS: OpSpec = OpSpec {
 };
 
 /// The DSL reference as a Markdown table: every operation a user may
-/// write, what it means and its derivative. The README embeds it verbatim
+/// write, what it means and its derivative. docs/language.md embeds it verbatim
 /// (a test keeps the two equal).
 #[cfg(test)]
 pub fn reference_table() -> String {
@@ -903,26 +903,27 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_embeds_the_reference_table() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-            .expect("README.md at the workspace root");
+    fn the_language_reference_embeds_the_op_table() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md"))
+                .expect("docs/language.md in the workspace");
         let table = reference_table();
         if std::env::var_os("MF_BLESS").is_some() && !readme.contains(&table) {
             let start = readme
                 .find("| write | meaning |")
-                .expect("README has a reference table");
+                .expect("docs/language.md has a reference table");
             let end = start + readme[start..].find("\n\n").unwrap_or(readme.len() - start) + 1;
             let updated = format!("{}{}{}", &readme[..start], table, &readme[end..]);
             std::fs::write(
-                concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"),
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md"),
                 updated,
             )
-            .expect("README.md is writable");
+            .expect("docs/language.md is writable");
             return;
         }
         assert!(
             readme.contains(&table),
-            "README.md's DSL reference differs from the op table; run `MF_BLESS=1 cargo test -p mf-compiler` to update it:\n{table}"
+            "docs/language.md's DSL reference differs from the op table; run `MF_BLESS=1 cargo test -p mf-compiler` to update it:\n{table}"
         );
     }
 }

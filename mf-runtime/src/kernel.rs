@@ -25,7 +25,7 @@
 //! value-and-gradient of `sum(mask * (D - P@Q)^2) + beta*(norm(P)+norm(Q))`
 //! at 20M entries (1M users × 100k items, k = 32) went from 2.4 s (a pass by
 //! users, then one by items through the CSC view) to about 0.6 s on 2
-//! threads; see the README, "Performance", for the figures and commands.
+//! threads; see `docs/performance.md`, "Performance", for the figures and commands.
 //!
 //! # Passes over dense domains: [`over_rows`]
 //!
@@ -110,7 +110,7 @@ impl<'a> RowOutput<'a> {
 /// each user's row (of a factor and of its gradient) is read again in every
 /// tile where the user has entries, about `min(B, entries per user)` times,
 /// and with 20 entries per user (20M entries, 1M users) that traffic grows
-/// faster than L2 hits save (see the README, "Performance").
+/// faster than L2 hits save (see `docs/performance.md`, "Performance").
 pub const TILE_COLUMNS: usize = 16384;
 
 /// The fewest entries a tile aims at on average: below that, a round costs

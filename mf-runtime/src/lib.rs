@@ -73,3 +73,10 @@ pub use train::{Best, History, Record, Report, StopReason, TrainError, Trainer};
 pub use ndarray;
 /// Re-exported for generated code: the random number generators of `init`.
 pub use rand;
+
+/// The workspace README's Rust code blocks, compiled and run as doctests
+/// (`cargo test -p mf-runtime --doc`), so the front page's program stays
+/// one that builds and runs as written.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

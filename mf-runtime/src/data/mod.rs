@@ -64,9 +64,10 @@ fn dataset_roots() -> Vec<PathBuf> {
 /// Finds a data set file or directory, e.g. `"ml-100k/u1.base"`, under
 /// `$MF_DATASETS`, then under `../shared/datasets` relative to the workspace
 /// root. `None` when absent: data sets are never part of the repository
-/// (MovieLens may not be redistributed).
+/// (MovieLens may not be redistributed). (This example is compiled, not
+/// run: `mf-runtime/tests/data_movielens.rs` checks these counts.)
 ///
-/// ```
+/// ```no_run
 /// use mf_runtime::data::{find_dataset, Ratings};
 /// match find_dataset("ml-100k/u.data") {
 ///     Some(path) => assert_eq!(Ratings::from_movielens(path).unwrap().nnz(), 100_000),
@@ -81,8 +82,10 @@ pub fn find_dataset(relative: impl AsRef<Path>) -> Option<PathBuf> {
 }
 
 /// [`find_dataset`], printing to stderr, when absent, that it is absent,
-/// where it was looked for, and that the caller skips: the one line tests,
-/// examples and benchmarks print before returning.
+/// where it was looked for, and that the caller skips: the one line the
+/// benchmarks print before returning. (Tests that need a data set are
+/// `#[ignore]`d with the reason instead, so a test run's summary counts
+/// them.)
 ///
 /// ```
 /// use mf_runtime::data::dataset_or_skip;

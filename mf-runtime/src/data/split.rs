@@ -174,9 +174,11 @@ impl Split {
     }
 
     /// A canonical MovieLens 100k split: `dir/{name}.base` and
-    /// `dir/{name}.test`, for `name` in `u1`…`u5`, `ua`, `ub`.
+    /// `dir/{name}.test`, for `name` in `u1`…`u5`, `ua`, `ub`. (This example
+    /// is compiled, not run: `mf-runtime/tests/data_movielens.rs` checks
+    /// every split's counts.)
     ///
-    /// ```
+    /// ```no_run
     /// use mf_runtime::data::{find_dataset, Split};
     /// if let Some(dir) = find_dataset("ml-100k") {
     ///     let s = Split::movielens(&dir, "u1").unwrap();
