@@ -167,3 +167,33 @@ fn user_based_autorec_is_lowered_over_the_entries_with_exact_gradients() {
 fn sparse_operands_in_every_orientation_agree_with_the_dense_lowering() {
     check_twins!(Orientations, DenseOrientations);
 }
+
+#[test]
+fn a_million_by_a_million_problem_never_builds_the_grid() {
+    // 10^12 cells would need 8 TB as a dense f64 grid: every product with
+    // the data, forward and derived, must run over the 10,000 entries.
+    let n: u32 = 1_000_000;
+    let entries = (0..10_000u32).map(|e| {
+        let user = (u64::from(e) * 7919 % u64::from(n)) as u32;
+        let item = (u64::from(e) * 104_729 % u64::from(n)) as u32;
+        (user, item, 1.0 + f64::from(e % 5))
+    });
+    let ratings = Ratings::from_triplets(n, n, entries).unwrap();
+    let init = Init::Uniform {
+        low: 0.0,
+        high: 0.1,
+    };
+    let params = ItemAutoRec::init(&ratings, 1, init, &mut common::rng(1)).unwrap();
+    let mut item = ItemAutoRec::default().objective(&ratings, &params).unwrap();
+    let params = Orientations::init(&ratings, 1, init, &mut common::rng(2)).unwrap();
+    let mut orientations = Orientations::default()
+        .objective(&ratings, &params)
+        .unwrap();
+    for objective in [&mut item as &mut dyn Objective, &mut orientations] {
+        let x = vec![0.05; objective.num_params()];
+        let mut grad = vec![0.0; x.len()];
+        let value = objective.value_and_gradient(&x, &mut grad);
+        assert!(value.is_finite() && value > 0.0);
+        assert!(grad.iter().all(|g| g.is_finite()) && grad.iter().any(|&g| g != 0.0));
+    }
+}
