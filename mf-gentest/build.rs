@@ -20,7 +20,12 @@
 //! - `exp` takes `0.3 * tanh(x)` or a scaled, squared-negative argument.
 //!
 //! `MF_GENTEST_CASES` changes the number of losses (200 by default),
-//! `MF_GENTEST_SEED` the seed.
+//! `MF_GENTEST_SEED` the seed. After them come a few losses whose model
+//! multiplies the sparse data itself, in every orientation
+//! (`build/sparse_operands.rs`).
+
+#[path = "build/sparse_operands.rs"]
+mod sparse_operands;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -150,6 +155,9 @@ struct Gen<'a> {
     hypers: BTreeMap<usize, f64>,
     /// Language features used (coverage).
     tags: BTreeSet<&'static str>,
+    /// The loss's first term multiplies the sparse data: the orientation
+    /// and kind of `sparse_operands`.
+    sparse_operand: Option<(usize, usize)>,
 }
 
 const HYPER_DEFAULTS: [f64; 3] = [0.1, 0.25, 0.5];
@@ -853,7 +861,10 @@ impl Gen<'_> {
     }
 
     fn loss(&mut self) -> String {
-        let mut s = self.fit().s;
+        let mut s = match self.sparse_operand {
+            Some((orientation, kind)) => self.autoencoder_fit(orientation, kind).s,
+            None => self.fit().s,
+        };
         let terms = self.rng.pick(&[0, 1, 1, 2, 2]);
         for _ in 0..terms {
             let x = self.term();
@@ -971,13 +982,15 @@ fn dims(name: &str) -> &'static str {
     }
 }
 
-fn generate(rng: &mut Rng, index: usize) -> Case {
-    let mode = if rng.chance(0.75) {
+/// The `index`-th loss; one with a `sparse_operand` is always compiled as
+/// sparse too, with no weights.
+fn generate(rng: &mut Rng, index: usize, sparse_operand: Option<(usize, usize)>) -> Case {
+    let mode = if rng.chance(0.75) || sparse_operand.is_some() {
         Mode::Sparse
     } else {
         Mode::DenseOnly
     };
-    let with_c = rng.chance(0.12);
+    let with_c = rng.chance(0.12) && sparse_operand.is_none();
     let mut g = Gen {
         rng,
         mode,
@@ -985,6 +998,7 @@ fn generate(rng: &mut Rng, index: usize) -> Case {
         params: BTreeSet::new(),
         hypers: BTreeMap::new(),
         tags: BTreeSet::new(),
+        sparse_operand,
     };
     let expression = g.loss();
     let name = format!("G{index:03}");
@@ -1046,6 +1060,7 @@ fn generate(rng: &mut Rng, index: usize) -> Case {
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=build/sparse_operands.rs");
     println!("cargo::rerun-if-env-changed=MF_GENTEST_CASES");
     println!("cargo::rerun-if-env-changed=MF_GENTEST_SEED");
     let cases: usize = std::env::var("MF_GENTEST_CASES")
@@ -1060,8 +1075,15 @@ fn main() {
     let mut parts = vec![String::new(); PARTS];
     let mut coverage: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut sparse_count = 0;
-    for index in 0..cases {
-        let case = generate(&mut rng, index);
+    // The sparse-operand losses draw from their own stream, so that the
+    // random ones stay what they were.
+    let mut operand_rng = Rng(seed ^ 0x5350_4152_5345);
+    let total = cases + sparse_operands::CASES;
+    for index in 0..total {
+        let case = match index.checked_sub(cases) {
+            None => generate(&mut rng, index, None),
+            Some(j) => generate(&mut operand_rng, index, Some(sparse_operands::pick(j))),
+        };
         for tag in &case.tags {
             *coverage.entry(tag).or_default() += 1;
         }
@@ -1079,7 +1101,7 @@ fn main() {
     );
     let _ = writeln!(
         out,
-        "pub const COUNTS: (usize, usize) = ({cases}, {sparse_count});"
+        "pub const COUNTS: (usize, usize) = ({total}, {sparse_count});"
     );
     let _ = writeln!(
         out,

@@ -53,6 +53,8 @@ enum Leaf {
     Data(u8, Sh),
     /// `(mask(d) * d)`.
     Guarded(u8, Sh),
+    /// `(mask(d) * tanh(d))`: a function of the values under the mask.
+    GuardedTanh(u8, Sh),
     Mask(u8, Sh),
     Hyper(u8),
     Const(f64),
@@ -86,6 +88,9 @@ impl fmt::Display for Leaf {
             Leaf::Param(i, s) => write!(f, "p{i}_{}", shape_name(s)),
             Leaf::Data(i, s) => write!(f, "d{i}_{}", shape_name(s)),
             Leaf::Guarded(i, s) => write!(f, "(mask(d{i}_{0}) * d{i}_{0})", shape_name(s)),
+            Leaf::GuardedTanh(i, s) => {
+                write!(f, "(mask(d{i}_{0}) * tanh(d{i}_{0}))", shape_name(s))
+            }
             Leaf::Mask(i, s) => write!(f, "mask(d{i}_{})", shape_name(s)),
             Leaf::Hyper(i) => write!(f, "h{i}"),
             Leaf::Const(c) if c < 0.0 => write!(f, "(-{:?})", -c),
@@ -148,6 +153,7 @@ impl E {
                 Leaf::Param(i, s) => format!("param p{i}_{}: {}", shape_name(s), dims(s)),
                 Leaf::Data(i, s)
                 | Leaf::Guarded(i, s)
+                | Leaf::GuardedTanh(i, s)
                 | Leaf::Mask(i, s)
                 | Leaf::CountRows(i, s)
                 | Leaf::CountCols(i, s) => {
@@ -174,7 +180,9 @@ impl E {
 
     fn syntax_into(&self, out: &mut Vec<String>) {
         match self {
-            E::Leaf(Leaf::Mask(..) | Leaf::Guarded(..)) => out.push("mask".into()),
+            E::Leaf(Leaf::Mask(..) | Leaf::Guarded(..) | Leaf::GuardedTanh(..)) => {
+                out.push("mask".into())
+            }
             E::Leaf(Leaf::CountRows(..) | Leaf::CountCols(..)) => out.push("count".into()),
             E::Leaf(_) => {}
             E::Neg(x) => {
@@ -330,6 +338,40 @@ fn nonzero(s: Sh, lower: &Level) -> BoxedStrategy<E> {
     one_of(options)
 }
 
+/// A product of shape `s` with data as one operand, the way an
+/// autoencoder reads ratings: its mask, its values under the mask or a
+/// function of them, on the left or the right, plain or transposed (`S @ x`,
+/// `x @ S`, `S.T @ x`, `x @ S.T`).
+fn sparse_product(s: Sh, lower: &Level) -> BoxedStrategy<E> {
+    one_of(
+        (0..4u8)
+            .map(|k| {
+                let p = (
+                    (0..2u8, 0..3u8, 0..4u8),
+                    at(lower, (s.0, k)),
+                    at(lower, (k, s.1)),
+                )
+                    .prop_map(move |((i, kind, orientation), x, y)| {
+                        let data = |sh: Sh| match kind {
+                            0 => leaf(Leaf::Mask(i, sh)),
+                            1 => leaf(Leaf::Guarded(i, sh)),
+                            _ => leaf(Leaf::GuardedTanh(i, sh)),
+                        };
+                        let t = |x: E| E::T(Box::new(x));
+                        match orientation {
+                            0 => bin("@", data((s.0, k)), y),
+                            1 => bin("@", x, data((k, s.1))),
+                            2 => bin("@", t(data((k, s.0))), y),
+                            _ => bin("@", x, t(data((s.1, k)))),
+                        }
+                    })
+                    .boxed();
+                (1, p)
+            })
+            .collect(),
+    )
+}
+
 /// Random expressions of shape `s` whose operands come from `lower`.
 fn expr(s: Sh, lower: &Level) -> BoxedStrategy<E> {
     let sub = at(lower, s);
@@ -376,6 +418,7 @@ fn expr(s: Sh, lower: &Level) -> BoxedStrategy<E> {
         (6, binary),
         (2, quotient),
         (3, product),
+        (1, sparse_product(s, lower)),
         (
             2,
             (

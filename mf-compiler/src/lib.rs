@@ -140,10 +140,17 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
     let printer = explain::Printer::new(&graph, &symbols);
     let lower = |grads: &[Option<ir::NodeId>]| {
         lower::plan(&graph, loss, grads, &sparse).map_err(|e| {
-            // At the term in the source when it is one (not a derivative).
-            let at = origins.get(&e.node).copied().unwrap_or(def.body.range());
+            // At the term in the source when it is one; at the product it
+            // comes from when the compiler derived it.
+            let (at, derived) = match origins.get(&e.node) {
+                Some(&at) => (at, ""),
+                None => match derived_from(&graph, &origins, e.node) {
+                    Some(at) => (at, " (derived by the compiler from this product)"),
+                    None => (def.body.range(), ""),
+                },
+            };
             at.error(format!(
-                "cannot lower `{}`: {}",
+                "cannot lower `{}`{derived}: {}",
                 printer.math(e.node),
                 e.message
             ))
@@ -190,6 +197,26 @@ fn try_compile(input: TokenStream) -> syn::Result<TokenStream> {
         source,
         blocks: &blocks,
     }))
+}
+
+/// For a product the compiler built (a gradient, a Gram form), where the
+/// user wrote a product with one of the same operands: the term it derives
+/// from.
+fn derived_from(
+    g: &ir::Graph,
+    origins: &std::collections::BTreeMap<ir::NodeId, parse::SpanRange>,
+    node: ir::NodeId,
+) -> Option<parse::SpanRange> {
+    if g.op(node) != ir::Op::MatMul {
+        return None;
+    }
+    let operands = |id: ir::NodeId| g.args(id).iter().map(|&a| lower::untransposed(g, a));
+    origins
+        .iter()
+        .find(|&(&id, _)| {
+            g.op(id) == ir::Op::MatMul && operands(id).any(|a| operands(node).any(|b| a == b))
+        })
+        .map(|(_, &at)| at)
 }
 
 /// The tokens without their attributes (`#[…]`, doc comments included), at

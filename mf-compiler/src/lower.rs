@@ -282,12 +282,10 @@ fn check_sparse_loops(g: &Graph, sparse: &SparseDomains, steps: &[Step]) -> Resu
                             message: "a product of two sparse matrices is not lowered over the observed entries: declare the data dense (`[..]` instead of `sparse[..]`)".into(),
                         });
                     }
-                    if g.op(operand) == Op::Transpose && g.args(node)[1] == operand {
-                        return Err(LowerError {
-                            node,
-                            message: "a product with a transposed sparse matrix on its right is not lowered over the observed entries: write `X @ A.T` as `(A @ X.T).T`".into(),
-                        });
-                    }
+                    // (A product with a transposed masked term on its right,
+                    // which no pass computes, is never built: the
+                    // simplifier turns `X @ Sᵀ` into `(S @ Xᵀ)ᵀ`. An
+                    // unmasked one is refused below.)
                     (
                         untransposed(g, operand),
                         "multiplies a full users × items matrix",

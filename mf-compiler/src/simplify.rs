@@ -386,13 +386,20 @@ fn rewrite_matmul(g: &mut Graph, a: NodeId, b: NodeId, shape: Shape) -> Option<N
     if g.shape(a).is_scalar() || g.shape(b).is_scalar() {
         return Some(g.apply(Op::Mul, &[a, b]));
     }
-    // A mask on the right moves to the left, `A @ M = (Mᵀ Aᵀ)ᵀ`, so that a
-    // product with sparse data's mask is always a pass scattering by the
-    // mask's rows or columns (never a product with a transposed mask on the
-    // right, which the sparse lowering does not have).
+    // A mask on the right moves to the left, `A @ M = (Mᵀ Aᵀ)ᵀ`, and so
+    // does a transposed masked term, `A @ (m ∘ X)ᵀ = ((m ∘ X) Aᵀ)ᵀ` (the
+    // derivative of `A @ (m ∘ X)` in `A`): a product with sparse data is
+    // then always a pass scattering by the data's rows or columns, never a
+    // product with a transposed sparse matrix on the right, which the
+    // sparse lowering does not have.
     let is_mask =
         |g: &Graph, x: NodeId| matches!(g.op(crate::lower::untransposed(g, x)), Op::Mask(_));
-    if is_mask(g, b) && !is_mask(g, a) {
+    let is_masked_transposed =
+        |g: &Graph, x: NodeId| g.op(x) == Op::Transpose && masked_inner(g, g.args(x)[0]).is_some();
+    let is_sparse = |g: &Graph, x: NodeId| {
+        is_mask(g, x) || masked_inner(g, crate::lower::untransposed(g, x)).is_some()
+    };
+    if (is_mask(g, b) || is_masked_transposed(g, b)) && !is_sparse(g, a) {
         let (bt, at) = (g.apply(Op::Transpose, &[b]), g.apply(Op::Transpose, &[a]));
         let product = g.apply(Op::MatMul, &[bt, at]);
         return Some(g.apply(Op::Transpose, &[product]));

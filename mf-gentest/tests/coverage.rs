@@ -50,4 +50,20 @@ fn every_feature_in_many_losses() {
             .map_or(0, |&(_, n)| n);
         assert!(n >= 5, "`{feature}` in only {n} losses: {COVERAGE:?}");
     }
+    // The losses multiplying the sparse data: every orientation, every kind.
+    for feature in [
+        "S @ X",
+        "X @ S",
+        "S.T @ X",
+        "X @ S.T",
+        "mask(D) operand",
+        "values operand",
+        "f(values) operand",
+    ] {
+        let n = COVERAGE
+            .iter()
+            .find(|(f, _)| *f == feature)
+            .map_or(0, |&(_, n)| n);
+        assert!(n >= 3, "`{feature}` in only {n} losses: {COVERAGE:?}");
+    }
 }
