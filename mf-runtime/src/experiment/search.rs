@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::{Candidate, Experiment, Method, Setting};
 use crate::metrics::{Accuracy, Ranking, RankingProtocol};
-use crate::model::{Model, Unknown};
+use crate::model::{Model, Rated, Unknown};
 use crate::{Als, History, Init, Lbfgs, Minimizer, Params, Ratings, Report, Trainer};
 
 /// One trained setting of the search.
@@ -96,10 +96,12 @@ fn run_job(e: &Experiment, c: &Candidate, job: &Job<'_>) -> Result<Trained, BoxE
     let params = loss.start(job.fit, job.setting.rank, init, &mut rng)?;
     let layout = params.layout().clone();
     let range = value_range(job.fit);
+    // Gathered once: every validation check builds a model on `job.fit`.
+    let rated = std::sync::Arc::new(Rated::of(job.fit));
     let model_at = |x: &[f64]| {
         let params =
             Params::from_vec(layout.clone(), x.to_vec()).expect("x has the layout's length");
-        Model::builder(loss.as_ref(), params, job.fit)
+        Model::builder_rated(loss.as_ref(), params, job.fit, rated.clone())
             .clip(range.0, range.1)
             .unknown(Unknown::Baseline)
             .build()

@@ -66,7 +66,7 @@ use std::sync::Arc;
 pub use error::ModelError;
 pub use files::{MODEL_FILE, PARAMS_FILE, RATED_FILE, TABLES_FILE};
 pub use loss::{fingerprint, unknown_hyper, HyperError, Hypers, ParamDecl, Prediction, Trainable};
-use query::Rated;
+pub(crate) use query::Rated;
 pub use query::{Recommendation, TopN};
 
 use ndarray::Array2;
@@ -375,6 +375,18 @@ impl Model {
         params: impl Into<Params>,
         train: &Ratings,
     ) -> ModelBuilder {
+        Model::builder_rated(loss, params, train, Arc::new(Rated::of(train)))
+    }
+
+    /// [`Model::builder`] with `train`'s training items already gathered
+    /// (`Rated::of(train)`): a caller that builds many models on one
+    /// training set (each validation check of a run) gathers them once.
+    pub(crate) fn builder_rated(
+        loss: &dyn Prediction,
+        params: impl Into<Params>,
+        train: &Ratings,
+        rated: Arc<Rated>,
+    ) -> ModelBuilder {
         let params = params.into();
         ModelBuilder {
             rule: Arc::from(loss.boxed()),
@@ -382,7 +394,7 @@ impl Model {
             params,
             users: train.user_ids().clone(),
             items: train.item_ids().clone(),
-            rated: Arc::new(Rated::of(train)),
+            rated,
             range: None,
             unknown: Unknown::Error,
         }
