@@ -19,7 +19,8 @@
 //! `--dump DIR` also writes that split as `train.tsv` and `test.tsv` (for
 //! the peer scripts in `benches/peers/`); `--carve F` trains on all but a
 //! random share F of the training side (seed 42) and scores that share
-//! instead of the test side, to choose settings on validation. `--methods als,lbfgs,adam`,
+//! instead of the test side, to choose settings on validation. `--methods als,als-cg,lbfgs,adam`
+//! (`als-cg`: ALS with `--cg-steps N` conjugate gradient iterations per row, 3 by default),
 //! `--iters N` (per method; 10 for ALS, 300 for the others), `--lambda L`, `--thresholds a,b,c`. Threads:
 //! `RAYON_NUM_THREADS`.
 //!
@@ -119,6 +120,8 @@ struct Args {
     lambda_b: f64,
     /// Steps per method; by default 10 for ALS, 300 for L-BFGS and Adam.
     iters: Option<usize>,
+    /// Conjugate gradient iterations per row for `als-cg`.
+    cg_steps: usize,
     methods: Vec<String>,
     thresholds: Vec<f64>,
 }
@@ -129,6 +132,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
     let (mut k, mut lambda, mut lambda_b, mut iters) = (None, 0.05f64, 5.0f64, None);
     let mut loss = "weighted".to_string();
     let mut init_std = 0.1f64;
+    let mut cg_steps = 3;
     let mut carve = None;
     let mut methods = vec!["als".to_string(), "lbfgs".into(), "adam".into()];
     let mut thresholds = None;
@@ -152,6 +156,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--init-std" => init_std = value()?.parse()?,
             "--carve" => carve = Some(value()?.parse::<f64>()?),
             "--iters" => iters = Some(value()?.parse()?),
+            "--cg-steps" => cg_steps = value()?.parse()?,
             "--methods" => methods = value()?.split(',').map(String::from).collect(),
             "--thresholds" => {
                 thresholds = Some(
@@ -252,6 +257,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         lambda,
         lambda_b,
         iters,
+        cg_steps,
         methods,
         thresholds: thresholds.unwrap_or(default_thresholds),
     })
@@ -339,9 +345,15 @@ fn run<O: Objective>(
         scoring.set(scoring.get() + start.elapsed());
         rmse
     };
-    let steps = args.iters.unwrap_or(if method == "als" { 10 } else { 300 });
+    let steps = args
+        .iters
+        .unwrap_or(if method.starts_with("als") { 10 } else { 300 });
+    let als = match method {
+        "als-cg" => Als::default().conjugate_gradient(args.cg_steps),
+        _ => Als::default(),
+    };
     let report: Report = match method {
-        "als" => Als::default()
+        "als" | "als-cg" => als
             .train()
             .max_iters(steps)
             .tol_rel_loss(0.0)
@@ -363,7 +375,7 @@ fn run<O: Objective>(
             .progress(false)
             .validation(score)
             .minimize(&mut objective, x)?,
-        other => return Err(format!("unknown method {other} (als, lbfgs, adam)").into()),
+        other => return Err(format!("unknown method {other} (als, als-cg, lbfgs, adam)").into()),
     };
     // Training seconds at each record: elapsed minus the scoring before it.
     let points = points.into_inner();

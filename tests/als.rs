@@ -1,6 +1,7 @@
 //! Row-block Newton steps derived by `loss!`: each row's gradient is the
 //! loss's gradient restricted to the row, ALS on a quadratic loss reaches
 //! the exact block minimum (checked against normal equations solved here),
+//! and so does ALS-CG given as many iterations as coordinates,
 //! damped rows never increase their loss, fold-in is the block minimum, and
 //! a loss without row systems is refused with the term named.
 
@@ -261,6 +262,13 @@ fn assert_block_minimum(k: usize) {
     Als::default()
         .sweep(&mut objective, "users", &mut after)
         .expect("users group");
+    // Conjugate gradient with as many iterations as coordinates: the same
+    // minimum, up to round-off.
+    let mut by_cg = x.clone();
+    Als::default()
+        .conjugate_gradient(k + 1)
+        .sweep(&mut objective, "users", &mut by_cg)
+        .expect("users group");
     let users = objective.row_systems().expect("systems").groups()[0].clone();
     for u in 0..d.num_users() {
         let (items, values) = d.csr().row(u);
@@ -286,8 +294,9 @@ fn assert_block_minimum(k: usize) {
             };
         }
         let expected = solve_dense(a, b);
-        let mut z = vec![0.0; k + 1];
+        let (mut z, mut z_cg) = (vec![0.0; k + 1], vec![0.0; k + 1]);
         users.gather(&after, u, &mut z);
+        users.gather(&by_cg, u, &mut z_cg);
         let row = Row {
             index: u,
             others: items,
@@ -302,6 +311,12 @@ fn assert_block_minimum(k: usize) {
                 expected[t]
             );
             assert!(
+                (z_cg[t] - expected[t]).abs() < 1e-7,
+                "k = {k}, user {u}: ALS-CG {} vs {}",
+                z_cg[t],
+                expected[t]
+            );
+            assert!(
                 (folded[t] - expected[t]).abs() < 1e-9,
                 "k = {k}, user {u}: fold-in {} vs {}",
                 folded[t],
@@ -311,9 +326,15 @@ fn assert_block_minimum(k: usize) {
     }
 }
 
-/// Per sweep the loss never increases, for every loss with row systems.
+/// Per sweep the loss never increases, for every loss with row systems,
+/// with exact row solves and with two conjugate gradient iterations.
 #[test]
 fn sweeps_never_increase_the_loss() {
+    sweeps_never_increase_the_loss_with(Als::default());
+    sweeps_never_increase_the_loss_with(Als::default().conjugate_gradient(2));
+}
+
+fn sweeps_never_increase_the_loss_with(als: Als) {
     let d = data(5);
     let mut rng = common::rng(6);
     let init = Init::Normal {
@@ -324,7 +345,8 @@ fn sweeps_never_increase_the_loss() {
         ($loss:ident) => {{
             let mut params = $loss::init(&d, 3, init, &mut rng).expect("init");
             let mut objective = $loss::default().objective(&d, &params).expect("binds");
-            let report = Als::default()
+            let report = als
+                .clone()
                 .train()
                 .max_iters(15)
                 .tol_rel_loss(0.0)

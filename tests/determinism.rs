@@ -33,6 +33,7 @@ enum Method {
     Lbfgs,
     Adam,
     Als,
+    AlsCg,
 }
 
 /// Initialises from `seed` and trains for exactly `STEPS` steps; the final
@@ -65,6 +66,13 @@ fn train(data: &Ratings, method: Method, seed: u64) -> (Vec<u64>, u64) {
             .progress(false)
             .minimize(&mut objective, x),
         Method::Als => Als::default()
+            .train()
+            .max_iters(STEPS)
+            .tol_rel_loss(0.0)
+            .progress(false)
+            .minimize(&mut objective, x),
+        Method::AlsCg => Als::default()
+            .conjugate_gradient(3)
             .train()
             .max_iters(STEPS)
             .tol_rel_loss(0.0)
@@ -127,4 +135,9 @@ fn adam_runs_are_bit_identical_across_threads_and_repeats() {
 #[test]
 fn als_runs_are_bit_identical_across_threads_and_repeats() {
     check(Method::Als);
+}
+
+#[test]
+fn als_cg_runs_are_bit_identical_across_threads_and_repeats() {
+    check(Method::AlsCg);
 }

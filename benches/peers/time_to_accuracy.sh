@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Time to accuracy, side by side in one run: mf's ALS (the row-block method
-# `loss!` derives) and LIBMF's SGD (defaults, 20 epochs) on the same
-# train/test pair, with the same number of threads, one after the other,
-# REPEATS times each, interleaved.
+# `loss!` derives; by default with conjugate gradient row solves, `als-cg`)
+# and LIBMF's SGD (defaults, 20 epochs) on the same train/test pair, with
+# the same number of threads, one after the other, REPEATS times each,
+# interleaved.
 #
 # Usage:
 #   benches/peers/time_to_accuracy.sh u1 [DATA_DIR]     # ml-100k u1.base → u1.test, k = 50
 #   benches/peers/time_to_accuracy.sh syn20m [WORK_DIR] # synthetic 20M (200,000 × 20,000), k = 32
-# Environment: THREADS [2], REPEATS [3], LIBMF_DIR [/tmp/peers/libmf].
+# Environment: THREADS [2], REPEATS [3], LIBMF_DIR [/tmp/peers/libmf],
+# METHOD [als-cg] (mf's method: als-cg or als, the exact row solves).
 #
 # mf's line is `time_to_accuracy`'s table row: seconds of training (scoring
 # excluded) to each test RMSE threshold; its "data read" line and the
@@ -28,7 +30,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 case=${1:?usage: time_to_accuracy.sh u1|syn20m [DIR]}
-THREADS=${THREADS:-2} REPEATS=${REPEATS:-3}
+THREADS=${THREADS:-2} REPEATS=${REPEATS:-3} METHOD=${METHOD:-als-cg}
 bin=$root/target/release/examples/time_to_accuracy
 (cd "$root" && cargo build --release --example time_to_accuracy >/dev/null)
 
@@ -37,7 +39,7 @@ u1)
     dir=${2:-$root/../shared/datasets/ml-100k}
     # 4 steps: the first at test RMSE ≤ 0.921 (0.9204), so mf's wall time is
     # the whole process to that accuracy (`--iters 10` shows the later steps).
-    mf_args=(--data "$dir" --k 50 --loss sqrtn --lambda 1.3 --lambda-b 3 --methods als
+    mf_args=(--data "$dir" --k 50 --loss sqrtn --lambda 1.3 --lambda-b 3 --methods "$METHOD"
         --iters 4 --thresholds 0.93,0.925,0.921)
     libmf_args=("$dir")
     export K=50
@@ -48,7 +50,7 @@ syn20m)
     if [ ! -s "$work/train.tsv" ]; then
         "$bin" --synthetic 200000,20000,20000000 --k 32 --methods als --iters 1 --dump "$work" >/dev/null
     fi
-    mf_args=(--synthetic 200000,20000,20000000 --k 32 --lambda 0.05 --methods als --iters 6
+    mf_args=(--synthetic 200000,20000,20000000 --k 32 --lambda 0.05 --methods "$METHOD" --iters 6
         --thresholds 0.7,0.66,0.65,0.6474)
     libmf_args=("$work/train.tsv" "$work/test.tsv")
     export K=32
@@ -64,7 +66,7 @@ trap 'rm -f "$err" "$walls" "$walls.libmf"' EXIT
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "load: $(uptime)"
 for r in $(seq "$REPEATS"); do
-    echo "== run $r: mf ALS, $THREADS threads"
+    echo "== run $r: mf $METHOD, $THREADS threads"
     start=$EPOCHREALTIME
     RAYON_NUM_THREADS=$THREADS /usr/bin/time -v "$bin" "${mf_args[@]}" 2>"$err" |
         grep -E '^\| als|data read' || true

@@ -40,15 +40,16 @@
 // Generated code names this crate `::mf_runtime`, also inside its own tests.
 extern crate self as mf_runtime;
 
+// `wide!` (run-time dispatch to AVX-512 or AVX2) for the row solves and the
+// optimizers' sweeps too: declared first, so that every module sees it.
+#[macro_use]
+pub mod linalg;
 pub mod blocks;
 pub mod data;
 mod dims;
 pub mod experiment;
 pub mod gradcheck;
 pub mod kernel;
-// `wide!` (run-time dispatch to AVX-512 or AVX2) for the optimizers' sweeps too.
-#[macro_use]
-pub mod linalg;
 pub mod metrics;
 pub mod model;
 mod objective;

@@ -204,31 +204,33 @@ fn add_outer_tiles(h: &mut [f64], n: usize, o: usize, m: usize, scaled: &[f64], 
 }
 
 /// Defines `$name`, which runs `$body` compiled for the widest vector unit
-/// the processor has (AVX-512 or AVX2 on x86-64 when present, detected at
-/// run time),
-/// with the same arithmetic in the same order on every path: only the
-/// width of loads, stores and vector operations changes, so results are
-/// identical with or without it.
+/// the processor has (AVX-512 or AVX2, each with FMA, on x86-64 when
+/// present, detected at run time), with the same arithmetic in the same
+/// order on every path: only the width of loads, stores and vector
+/// operations changes, so results are identical with or without it. A
+/// body's `f64::mul_add` is one fused instruction on both wide paths and
+/// the same correctly rounded operation (in software, slowly) elsewhere.
 macro_rules! wide {
     ($(#[$doc:meta])* fn $name:ident = $body:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
         $(#[$doc])*
         fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = "avx512f,fma")]
                 unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the processor supports AVX-512F, checked just above.
+                let fma = std::arch::is_x86_feature_detected!("fma");
+                if fma && std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the processor supports AVX-512F and FMA, checked just above.
                     return unsafe { avx512($($arg),*) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the processor supports AVX2, checked just above.
+                if fma && std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the processor supports AVX2 and FMA, checked just above.
                     return unsafe { avx2($($arg),*) };
                 }
             }
@@ -237,11 +239,11 @@ macro_rules! wide {
     };
 }
 
-/// `acc += s · x` on one row of a tile.
+/// `acc += s · x` on one row of a tile, fused (one rounding per value).
 #[inline(always)]
 fn axpy_tile(acc: &mut [f64; TILE], s: f64, x: &[f64; TILE]) {
     for (a, &xc) in acc.iter_mut().zip(x) {
-        *a += s * xc;
+        *a = s.mul_add(xc, *a);
     }
 }
 
@@ -368,7 +370,7 @@ fn factor_upper(u: &mut [f64], n: usize) -> bool {
                 let (upi, row) = (row_p[i - p], &row_p[i - p..]);
                 let target = &mut rest[(i - p - 1) * n + i..(i - p) * n];
                 for (t, &v) in target.iter_mut().zip(row) {
-                    *t -= upi * v;
+                    *t = (-upi).mul_add(v, *t);
                 }
             }
         }
@@ -380,7 +382,8 @@ fn factor_upper(u: &mut [f64], n: usize) -> bool {
                 let target = &mut rest[(i - end) * n + i..(i - end + 1) * n];
                 let it = target.iter_mut().zip(&r[0][i..]).zip(&r[1][i..]);
                 for (((t, &v0), &v1), (&v2, &v3)) in it.zip(r[2][i..].iter().zip(&r[3][i..])) {
-                    *t = (((*t - a0 * v0) - a1 * v1) - a2 * v2) - a3 * v3;
+                    let t01 = (-a1).mul_add(v1, (-a0).mul_add(v0, *t));
+                    *t = (-a3).mul_add(v3, (-a2).mul_add(v2, t01));
                 }
             }
         }
@@ -407,7 +410,7 @@ fn solve_upper(u: &[f64], n: usize, b: &mut [f64]) {
         let y = b[k] / u[k * n + k];
         b[k] = y;
         for (t, &v) in b[k + 1..].iter_mut().zip(&u[k * n + k + 1..(k + 1) * n]) {
-            *t -= y * v;
+            *t = (-y).mul_add(v, *t);
         }
     }
     for i in (0..n).rev() {

@@ -13,6 +13,7 @@
 //! each loss's `explain()`.
 
 mod hessian;
+mod low_rank;
 
 pub use hessian::RowHessian;
 

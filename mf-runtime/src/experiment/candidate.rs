@@ -14,8 +14,9 @@ use crate::model::Trainable;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Method {
-    /// ALS (row-block Newton steps, validated every step) when the loss has
-    /// row systems, L-BFGS otherwise.
+    /// ALS (row-block Newton steps, validated every step; each row solved
+    /// by three conjugate gradient iterations, [`Als::conjugate_gradient`](crate::Als::conjugate_gradient))
+    /// when the loss has row systems, L-BFGS otherwise.
     #[default]
     Auto,
     /// Always L-BFGS (for a loss whose only regularizer is early stopping,

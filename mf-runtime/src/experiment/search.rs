@@ -12,6 +12,12 @@ use crate::metrics::{Accuracy, Ranking, RankingProtocol};
 use crate::model::{Model, Rated, Unknown};
 use crate::{Als, History, Init, Lbfgs, Minimizer, Params, Ratings, Report, Trainer};
 
+/// Conjugate gradient iterations per row when a run trains by ALS (the
+/// `implicit` library's default): a step costs a few passes over a row's
+/// entries instead of a `k × k` Hessian and its factorization, and the
+/// validation checks after every step decide when to stop either way.
+const ALS_CG_STEPS: usize = 3;
+
 /// One trained setting of the search.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trial {
@@ -125,7 +131,7 @@ fn run_job(e: &Experiment, c: &Candidate, job: &Job<'_>) -> Result<Trained, BoxE
     let (objective, x) = (objective.as_mut(), &mut x);
     let report = match als {
         true => minimize(
-            Als::default().train(),
+            Als::default().conjugate_gradient(ALS_CG_STEPS).train(),
             1,
             e.als_patience,
             e,
