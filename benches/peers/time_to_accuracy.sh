@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Time to accuracy, side by side in one run: mf's ALS (the row-block method
-# `loss!` derives; by default with conjugate gradient row solves, `als-cg`)
-# and LIBMF's SGD (defaults, 20 epochs) on the same train/test pair, with
+# `loss!` derives; on u1 with conjugate gradient row solves, `als-cg`, at
+# 20M entries with exact ones, which reach the accuracy a step sooner there
+# for about the same time per step) and LIBMF's SGD (defaults, 20 epochs) on the same train/test pair, with
 # the same number of threads, one after the other, REPEATS times each,
 # interleaved.
 #
@@ -9,7 +10,8 @@
 #   benches/peers/time_to_accuracy.sh u1 [DATA_DIR]     # ml-100k u1.base → u1.test, k = 50
 #   benches/peers/time_to_accuracy.sh syn20m [WORK_DIR] # synthetic 20M (200,000 × 20,000), k = 32
 # Environment: THREADS [2], REPEATS [3], LIBMF_DIR [/tmp/peers/libmf],
-# METHOD [als-cg] (mf's method: als-cg or als, the exact row solves).
+# METHOD [als-cg on u1, als on syn20m] (mf's method: als-cg, or als for
+# exact row solves).
 #
 # mf's line is `time_to_accuracy`'s table row: seconds of training (scoring
 # excluded) to each test RMSE threshold; its "data read" line and the
@@ -30,7 +32,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 case=${1:?usage: time_to_accuracy.sh u1|syn20m [DIR]}
-THREADS=${THREADS:-2} REPEATS=${REPEATS:-3} METHOD=${METHOD:-als-cg}
+THREADS=${THREADS:-2} REPEATS=${REPEATS:-3}
 bin=$root/target/release/examples/time_to_accuracy
 (cd "$root" && cargo build --release --example time_to_accuracy >/dev/null)
 
@@ -39,6 +41,7 @@ u1)
     dir=${2:-$root/../shared/datasets/ml-100k}
     # 4 steps: the first at test RMSE ≤ 0.921 (0.9204), so mf's wall time is
     # the whole process to that accuracy (`--iters 10` shows the later steps).
+    METHOD=${METHOD:-als-cg}
     mf_args=(--data "$dir" --k 50 --loss sqrtn --lambda 1.3 --lambda-b 3 --methods "$METHOD"
         --iters 4 --thresholds 0.93,0.925,0.921)
     libmf_args=("$dir")
@@ -50,6 +53,7 @@ syn20m)
     if [ ! -s "$work/train.tsv" ]; then
         "$bin" --synthetic 200000,20000,20000000 --k 32 --methods als --iters 1 --dump "$work" >/dev/null
     fi
+    METHOD=${METHOD:-als}
     mf_args=(--synthetic 200000,20000,20000000 --k 32 --lambda 0.05 --methods "$METHOD" --iters 6
         --thresholds 0.7,0.66,0.65,0.6474)
     libmf_args=("$work/train.tsv" "$work/test.tsv")

@@ -11,6 +11,22 @@ use crate::Objective;
 /// only, so results are the same on any number of threads.
 const ROWS_PER_TASK: usize = 64;
 
+/// The most values (entries × coordinates, 256 KiB) a row of fewer than
+/// [`CG_ALWAYS_FROM`] coordinates keeps for its conjugate gradient solve; a
+/// longer one is solved exactly. The iterations pass over those values
+/// eight times, from the L2 cache when they fit there and from memory
+/// otherwise, where building the dense Hessian reads each entry once: at
+/// 20M entries and k = 32, conjugate gradient on every row made steps no
+/// faster, and a popular item's vectors took 50 MB per thread.
+const CG_MAX_VALUES: usize = 32 * 1024;
+
+/// From this many coordinates a row takes conjugate gradient steps however
+/// long it is: the dense build's `n²/2` multiply-adds per entry (about
+/// 16 per ns at full vector width) then cost more than eight passes over
+/// its `n` values from memory (about 1.25 values per ns), a model, not a
+/// measurement at the crossover.
+const CG_ALWAYS_FROM: usize = 192;
+
 /// Damping tries per row before a row is left where it is.
 const MAX_DAMPING_TRIES: usize = 40;
 
@@ -89,7 +105,9 @@ impl Als {
     /// loss less. Every row step still never increases its loss (see
     /// [`RowHessian::solve_iterative`]); a row whose Hessian has a dense
     /// block (the Gram term of implicit feedback) or is not positive
-    /// definite is solved exactly.
+    /// definite, and a row of fewer than 192 coordinates whose entries'
+    /// values would not fit in 256 KiB (entries × coordinates > 32,768: a
+    /// popular item), are solved exactly.
     ///
     /// ```
     /// let als = mf_runtime::Als::default().conjugate_gradient(3);
@@ -303,8 +321,10 @@ fn newton_row(
     let n = z.len();
     w.grad.fill(0.0);
     match w.cg_steps {
-        Some(_) => w.hess.reset_low_rank(n),
-        None => w.hess.reset(n, row.len()),
+        Some(_) if row.len() * n <= CG_MAX_VALUES || n >= CG_ALWAYS_FROM => {
+            w.hess.reset_low_rank(n)
+        }
+        _ => w.hess.reset(n, row.len()),
     }
     let f0 = systems.system(group, row, x, z, &mut w.grad, &mut w.hess);
     if !f0.is_finite() || w.grad.iter().any(|v| !v.is_finite()) {
