@@ -371,7 +371,7 @@ mod tests {
         }
         // Just inside the limit, the whole pipeline runs (code, or an
         // ordinary error such as a shape mismatch).
-        for (shape, body) in deep_bodies(crate::parse::MAX_DEPTH - 5) {
+        for (shape, body) in deep_bodies(crate::parse::expr::MAX_DEPTH - 5) {
             let output = compile_body(&body);
             assert!(
                 !output.contains("nested too deeply"),
