@@ -10,7 +10,7 @@
 //! they looked.
 
 #[allow(dead_code)]
-#[path = "../examples/movielens.rs"]
+#[path = "../examples/movielens/protocol.rs"]
 mod movielens;
 
 use mf_runtime::data::{find_dataset, Split};
