@@ -130,6 +130,15 @@ pub enum DataError {
         #[source]
         source: io::Error,
     },
+    /// The file could not be created or written.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        /// The file (`<writer>` for a writer given in memory).
+        file: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
     /// One field of one line is wrong.
     #[error("{file}:{line}: field `{field}` (column {column}): {problem}")]
     Field {
@@ -214,6 +223,17 @@ pub enum DataError {
         setting: &'static str,
         /// What is wrong.
         message: String,
+    },
+    /// A time-ordered split of ratings that have no timestamps.
+    #[error(
+        "{split}: the ratings have no timestamps; load a file that has them \
+         (MovieLens, Netflix, or a `timestamp` column: LoadOptions::columns, \
+         `--columns user,item,rating,timestamp` in the examples) with \
+         LoadOptions::keep_timestamps left on"
+    )]
+    NoTimestamps {
+        /// The split asked for, e.g. `Ratings::split_latest_per_user`.
+        split: &'static str,
     },
     /// A setting or request is invalid (a split fraction outside (0, 1), k < 2, …).
     #[error("invalid argument: {0}")]
