@@ -44,6 +44,14 @@ pub enum Problem {
     },
     /// The text is not a calendar date `YYYY-MM-DD`.
     NotADate(String),
+    /// The text is not among the values the field allows (a gender other
+    /// than `M` or `F`, a flag other than `0` or `1`, …).
+    Unexpected {
+        /// The text found.
+        text: String,
+        /// What the field must be, e.g. `M or F`.
+        expected: &'static str,
+    },
     /// The rating lies outside the range given to the loader.
     OutOfRange {
         /// The rating read.
@@ -74,6 +82,9 @@ impl fmt::Display for Problem {
             }
             Problem::NotUtf8 { byte } => write!(f, "not valid UTF-8 (byte {byte})"),
             Problem::NotADate(t) => write!(f, "`{}` is not a date YYYY-MM-DD", escaped(t)),
+            Problem::Unexpected { text, expected } => {
+                write!(f, "`{}` is not {expected}", escaped(text))
+            }
             Problem::Negative(v) => write!(f, "`{v}` is negative (ids must be ≥ 0)"),
             Problem::OutOfRange { value, min, max } => {
                 write!(f, "{value} is outside the allowed range [{min}, {max}]")

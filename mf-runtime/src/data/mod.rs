@@ -12,6 +12,9 @@
 //! * Writing back ([`Ratings::write_csv`], [`Split::write_csv`]): CSV the
 //!   loaders read, with raw ids and timestamps, for scoring other libraries
 //!   on the same split.
+//! * Side information ([`Features`]): user and item attributes (MovieLens
+//!   `u.user`, `u.item`, `movies.csv`) as one-hot and multi-hot matrices
+//!   with one row per id of a ratings id map, for `data F: [users, f]`.
 //! * [`MaskedMatrix`]: the original dense form, a full `users × items` array
 //!   with an observation mask.
 //! * [`find_dataset`]: where tests, examples and benchmarks find MovieLens.
@@ -30,6 +33,7 @@
 
 mod dense;
 mod error;
+mod features;
 pub mod ids;
 pub mod load;
 pub mod ratings;
@@ -41,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 pub use dense::MaskedMatrix;
 pub use error::{DataError, Problem};
+pub use features::Features;
 pub use ids::{IdMap, RawId};
 pub use load::{timestamp_of_date, Columns, Delimiter, Header, IdKind, LoadOptions};
 pub use ratings::{CscView, CsrView, Duplicates, Entries, Ratings, RatingsBuilder, Unseen};

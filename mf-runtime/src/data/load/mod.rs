@@ -53,6 +53,7 @@ mod netflix;
 mod pipeline;
 mod records;
 mod rows;
+mod side;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
