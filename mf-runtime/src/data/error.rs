@@ -183,6 +183,12 @@ pub enum DataError {
         /// `the file is empty`, `only a header`, `only blank lines`, …
         reason: String,
     },
+    /// An attribute file describes no id (it is empty or blank).
+    #[error("{file}: no attributes: the file describes no id")]
+    NoAttributes {
+        /// The file.
+        file: String,
+    },
     /// The same (user, item) pair is rated twice under [`Duplicates::Error`](super::Duplicates::Error).
     #[error(
         "{file}:{second}: duplicate rating for user `{user}` and item `{item}` \

@@ -84,9 +84,8 @@ impl<'a> Described<'a> {
 
     fn features(self, attributes: &[Attribute]) -> Result<Features, DataError> {
         if self.lines.is_empty() && self.unused == 0 {
-            return Err(DataError::Empty {
+            return Err(DataError::NoAttributes {
                 file: self.file.into(),
-                reason: "no line describes an id".into(),
             });
         }
         let mut described = vec![false; self.ids.len()];
@@ -210,8 +209,9 @@ impl Features {
     ///
     /// # Errors
     /// A [`DataError`] naming the file, the line and the field: a line
-    /// without five fields, an id or age that is not an integer ≥ 0, a
-    /// gender other than `M` or `F`, an empty field, a user described twice.
+    /// without five fields, an id that is not an integer ≥ 0, an age that
+    /// is not an integer from 1 to 120, a gender other than `M` or `F`, an
+    /// empty field, a user described twice; an empty file.
     ///
     /// ```no_run
     /// use mf_runtime::data::{find_dataset, Features, Split};
@@ -242,7 +242,12 @@ impl Features {
         let layout = "a u.user line has 5 (user id, age, gender, occupation, zip code)";
         for_each_line(path, Delimiter::Char('|'), 5, layout, |at| {
             let row = described.row(at, 0, "user")?;
-            let years = at.integer_id(1, "age")?;
+            let years = at.integer(1, "age")?;
+            if !(1..=120).contains(&years) {
+                let text = years.to_string();
+                let expected = "an age in years from 1 to 120";
+                return Err(at.error(1, "age", Problem::Unexpected { text, expected }));
+            }
             let sex = at.one_of(2, "gender", &["F", "M"], "M or F")?;
             let job = at.text(3, "occupation")?;
             let code = at.text(4, "zip code")?;
