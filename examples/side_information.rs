@@ -10,7 +10,7 @@
 //! (`Trainable::bind`), and a loss that reads more data has no `Model`
 //! (its prediction reads `F` and `G`): 10 % of the training side carved
 //! off for validation (seed 42), λ searched on the validation RMSE at the
-//! first rank, then the ranks, each run from the same seeded start by
+//! first rank, then γ (the penalty on the attribute maps), then the ranks, each run from the same seeded start by
 //! L-BFGS validated every 5 steps with a patience of 10 checks; the choice
 //! retrained on the whole training side for the steps its validation run
 //! kept, and scored on the test side, predictions clipped to the training
@@ -60,15 +60,37 @@ loss! {
         param bi: [1, items] = 0,
         param mu: [] = mean(D),
         hyper lambda: f64 = 1.0,
+        hyper gamma: f64 = 1.0,
     }
     minimize sum(mask(D) * (D - (P + F@W) @ (Q + V@G.T) - bu - bi - mu)^2)
-        + lambda * (sum(P^2) + sum(W^2) + sum(Q^2) + sum(V^2) + sum(bu^2) + sum(bi^2))
+        + lambda * (sum(P^2) + sum(Q^2) + sum(bu^2) + sum(bi^2))
+        + gamma * (sum(W^2) + sum(V^2))
 }
 
 type BoxError = Box<dyn std::error::Error>;
 
-/// The λ grid of the comparison's squared penalties.
-const LAMBDAS: [f64; 5] = [0.3, 1.0, 3.0, 10.0, 30.0];
+/// The λ grid of the comparison's squared penalties, widened by 100 (the
+/// choice lands on 30 otherwise).
+const LAMBDAS: [f64; 6] = [0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+/// The grid of γ, the penalty on the attribute maps `W` and `V`, searched
+/// after λ as the experiment searches grids; its first value, at which λ
+/// is searched, is a strong penalty, so that λ is chosen near the loss
+/// without attributes.
+const GAMMAS: [f64; 6] = [100.0, 0.1, 1.0, 10.0, 1000.0, 10000.0];
+
+/// A point of the search.
+#[derive(Clone, Copy, Debug)]
+struct Setting {
+    lambda: f64,
+    gamma: f64,
+    k: usize,
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "λ = {}, γ = {}, k = {}", self.lambda, self.gamma, self.k)
+    }
+}
 /// Seed of the validation carve and of every start.
 const SEED: u64 = 42;
 
@@ -111,11 +133,11 @@ impl<'a> Row<'a> {
         })
     }
 
-    /// The loss at `lambda` bound to `train`.
+    /// The loss at `at`'s hyper-settings bound to `train`.
     fn objective<'t>(
         self,
         train: &'t Ratings,
-        lambda: f64,
+        at: Setting,
         params: &Params,
     ) -> Result<Box<dyn Objective + 't>, BoxError>
     where
@@ -124,6 +146,7 @@ impl<'a> Row<'a> {
         Ok(match self {
             Row::Plain => {
                 let params = BiasedParams::from_params(params.clone())?;
+                let lambda = at.lambda;
                 Box::new(Biased { lambda }.objective(train, &params)?)
             }
             Row::Features { users, items } => {
@@ -133,7 +156,8 @@ impl<'a> Row<'a> {
                     F: users,
                     G: items,
                 };
-                Box::new(WithFeatures { lambda }.objective(data, &params)?)
+                let (lambda, gamma) = (at.lambda, at.gamma);
+                Box::new(WithFeatures { lambda, gamma }.objective(data, &params)?)
             }
         })
     }
@@ -177,8 +201,8 @@ impl Factors {
     }
 }
 
-/// One run: `row` at `lambda` and rank `k` trained on `fit` by L-BFGS,
-/// validated on `validation` (early stopping) or for exactly `steps`.
+/// One run: `row` at `at` trained on `fit` by L-BFGS, validated on
+/// `validation` (early stopping) or for exactly `steps`.
 struct Run {
     params: Params,
     validation_rmse: f64,
@@ -189,14 +213,13 @@ fn run(
     row: Row<'_>,
     fit: &Ratings,
     validation: Option<&Ratings>,
-    lambda: f64,
-    k: usize,
+    at: Setting,
     steps: usize,
 ) -> Result<Run, BoxError> {
     let range = rating_range(fit);
-    let mut params = row.start(fit, k)?;
+    let mut params = row.start(fit, at.k)?;
     let layout = params.layout().clone();
-    let mut objective = row.objective(fit, lambda, &params)?;
+    let mut objective = row.objective(fit, at, &params)?;
     let trainer = Lbfgs::default()
         .train()
         .max_iters(steps)
@@ -228,52 +251,67 @@ fn rating_range(r: &Ratings) -> (f64, f64) {
     (lo, hi)
 }
 
-/// Trains `row` at `lambda` and `k` on the carve's training side,
-/// validated on its test side; keeps it in `best` when its validation
-/// RMSE is the lowest so far (the first in grid order on a tie).
+/// Trains `row` at `at` on the carve's training side, validated on its
+/// test side; keeps it in `best` when its validation RMSE is the lowest so
+/// far (the first in grid order on a tie).
 fn consider(
-    best: &mut Option<(f64, usize, Run)>,
+    best: &mut Option<(Setting, Run)>,
     row: Row<'_>,
     carve: &Split,
-    lambda: f64,
-    k: usize,
+    at: Setting,
 ) -> Result<(), BoxError> {
-    let r = run(row, &carve.train, Some(&carve.test), lambda, k, 1500)?;
+    let r = run(row, &carve.train, Some(&carve.test), at, 1500)?;
     eprintln!(
-        "  {}: λ = {lambda}, k = {k}: validation RMSE {:.4} at step {}",
+        "  {}: {at}: validation RMSE {:.4} at step {}",
         row.name(),
         r.validation_rmse,
         r.steps
     );
     if best
         .as_ref()
-        .is_none_or(|(_, _, b)| r.validation_rmse < b.validation_rmse)
+        .is_none_or(|(_, b)| r.validation_rmse < b.validation_rmse)
     {
-        *best = Some((lambda, k, r));
+        *best = Some((at, r));
     }
     Ok(())
 }
 
-/// λ on validation at the first rank, then the ranks; retrained on the
-/// whole training side for the kept steps; scored on the test side.
+/// λ on validation at the first rank, then γ (with side information),
+/// then the ranks; retrained on the whole training side for the kept
+/// steps; scored on the test side.
 fn compare(row: Row<'_>, split: &Split, ranks: &[usize]) -> Result<String, BoxError> {
     let started = Instant::now();
     let carve = split.train.split_random(0.1, SEED)?;
-    let mut best: Option<(f64, usize, Run)> = None;
+    let mut best: Option<(Setting, Run)> = None;
+    let first = Setting {
+        lambda: LAMBDAS[0],
+        gamma: GAMMAS[0],
+        k: ranks[0],
+    };
     for &lambda in &LAMBDAS {
-        consider(&mut best, row, &carve, lambda, ranks[0])?;
+        consider(&mut best, row, &carve, Setting { lambda, ..first })?;
     }
-    let chosen = best.as_ref().map(|(l, _, _)| *l).expect("a λ");
+    if let Row::Features { .. } = row {
+        let at = best.as_ref().expect("a setting").0;
+        for &gamma in &GAMMAS[1..] {
+            consider(&mut best, row, &carve, Setting { gamma, ..at })?;
+        }
+    }
+    let at = best.as_ref().expect("a setting").0;
     for &k in &ranks[1..] {
-        consider(&mut best, row, &carve, chosen, k)?;
+        consider(&mut best, row, &carve, Setting { k, ..at })?;
     }
-    let (lambda, k, chosen) = best.expect("a setting");
-    let last = run(row, &split.train, None, lambda, k, chosen.steps.max(1))?;
+    let (at, chosen) = best.expect("a setting");
+    let last = run(row, &split.train, None, at, chosen.steps.max(1))?;
     let test = row
         .factors(&last.params)
         .accuracy(&split.test, rating_range(&split.train));
+    let shown = match row {
+        Row::Plain => format!("λ = {}, k = {}", at.lambda, at.k),
+        Row::Features { .. } => at.to_string(),
+    };
     Ok(format!(
-        "| {} | {:.4} | {:.4} | {:.4} | {} | λ = {lambda}, k = {k} | {:.0} |",
+        "| {} | {:.4} | {:.4} | {:.4} | {} | {shown} | {:.0} |",
         row.name(),
         test.rmse,
         test.mae,
