@@ -206,7 +206,8 @@ impl Features {
     /// let a = Features::one_hot(&ids, "g", [(0, "x")]);
     /// let b = Features::one_hot(&ids, "h", [(1, "y")]);
     /// let both = a.concat(&b);
-    /// assert_eq!((both.dim(), both.missing()), ((2, 2), &[][..]));
+    /// assert_eq!(both.names(), ["g=x", "h=y"]);
+    /// assert_eq!(both.missing(), ["1", "0"]); // each lacks one of them
     /// ```
     pub fn concat(&self, other: &Features) -> Features {
         assert_eq!(

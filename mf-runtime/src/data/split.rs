@@ -1,5 +1,5 @@
 //! Train/test splits: random holdout, k-fold, per-user holdout, given
-//! files; the time-ordered splits are in [`time`](self::time).
+//! files; the time-ordered splits are in the `time` submodule.
 //!
 //! Every random split is a function of its seed alone
 //! (`StdRng::seed_from_u64`): the same data and seed give the same split on

@@ -524,7 +524,7 @@ impl RatingsBuilder {
         let unit = if lines.is_some() { "line" } else { "entry" };
         if let Some(e) = mixed {
             let (has, lacks) = match timed {
-                Some(true) => ("has", "no timestamp"),
+                Some(true) => ("has one", "no timestamp"),
                 _ => ("has none", "a timestamp"),
             };
             return Err(DataError::Entry {

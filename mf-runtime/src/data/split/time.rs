@@ -28,12 +28,13 @@ impl Ratings {
     /// ```
     /// use mf_runtime::data::{Holdout, RatingsBuilder};
     /// let mut b = RatingsBuilder::new();
-    /// for (item, time) in [("dune", 30), ("heat", 10), ("alien", 20)] {
-    ///     b.push_timed("ann", item, 4.0, time);
+    /// for (user, item, time) in [("ann", "dune", 30), ("ann", "heat", 10), ("ann", "alien", 20), ("bob", "dune", 5), ("bob", "heat", 6)] {
+    ///     b.push_timed(user, item, 4.0, time);
     /// }
     /// let s = b.build()?.split_latest_per_user(Holdout::Count(1))?;
-    /// assert_eq!(s.test.get_raw("ann", "dune"), Some(4.0)); // the latest
-    /// assert_eq!(s.train.nnz(), 2);
+    /// assert_eq!(s.test.get_raw("ann", "dune"), Some(4.0)); // ann's latest
+    /// assert_eq!(s.test.get_raw("bob", "heat"), Some(4.0)); // bob's
+    /// assert_eq!(s.train.nnz(), 3);
     /// assert!(mf_runtime::data::Ratings::from_triplets(1, 1, [(0, 0, 1.0)])?
     ///     .split_latest_per_user(Holdout::Count(1))
     ///     .is_err());
@@ -74,11 +75,12 @@ impl Ratings {
     /// use mf_runtime::data::{timestamp_of_date, RatingsBuilder};
     /// let mut b = RatingsBuilder::new();
     /// b.push_timed("ann", "dune", 4.0, timestamp_of_date("1998-01-05")?);
+    /// b.push_timed("bob", "heat", 3.0, timestamp_of_date("1998-01-20")?);
     /// b.push_timed("ann", "heat", 2.0, timestamp_of_date("1998-03-01")?);
     /// b.push_timed("bob", "dune", 5.0, timestamp_of_date("1998-02-10")?);
     /// let data = b.build()?;
     /// let s = data.split_at_time(timestamp_of_date("1998-02-01")?)?;
-    /// assert_eq!((s.train.nnz(), s.test.nnz(), s.dropped_entries), (1, 1, 1));
+    /// assert_eq!((s.train.nnz(), s.test.nnz(), s.dropped_entries), (2, 2, 0));
     /// assert_eq!(s.test.get_raw("ann", "heat"), Some(2.0));
     /// assert!(data.split_at_time(0).is_err()); // nothing before 1970
     /// # Ok::<(), mf_runtime::data::DataError>(())
