@@ -35,9 +35,9 @@ done
 if [ -n "$movielens" ] || [ -n "$require_all" ]; then
     cargo test -p mf --test movielens_acceptance -- --ignored
     cargo test -p mf-runtime --test data_movielens -- --ignored
-    summary+=("ran the 4 MovieLens 100k tests (data: ${movielens:-not found, required})")
+    summary+=("ran the 5 MovieLens 100k tests (data: ${movielens:-not found, required})")
 else
-    summary+=("SKIPPED 4 tests: MovieLens 100k not found under \$MF_DATASETS or ../shared/datasets")
+    summary+=("SKIPPED 5 tests: MovieLens 100k not found under \$MF_DATASETS or ../shared/datasets")
 fi
 
 if python3 -c "import numpy" >/dev/null 2>&1 || [ -n "$require_all" ]; then

@@ -13,6 +13,8 @@
 //! cargo run --release --example data_scale -- --write /tmp/ratings-25m.csv --lines 25000000
 //! # load a file (format detected) RUNS times; prints each time and the median
 //! cargo run --release --example data_scale -- --load ../shared/datasets/ml-100k/u.data --runs 9
+//! # the same, dropping the timestamps (LoadOptions::keep_timestamps(false))
+//! cargo run --release --example data_scale -- --load /tmp/ratings-25m.csv --runs 1 --no-timestamps
 //! ```
 //!
 //! Peak memory is the process's high-water mark (`VmHWM` in
@@ -47,7 +49,12 @@ fn main() -> Result<(), BoxError> {
         }
         (None, Some(path)) => {
             let runs = value("--runs").map_or(Ok(5), str::parse)?;
-            time_loads(Path::new(path), runs)
+            let keep = !args.iter().any(|a| a == "--no-timestamps");
+            time_loads(
+                Path::new(path),
+                runs,
+                LoadOptions::new().keep_timestamps(keep),
+            )
         }
         (None, None) => {
             synthetic_20m_entries();
@@ -83,13 +90,14 @@ fn write_ratings_csv(path: &Path, lines: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Loads `path` `runs` times; prints each time, the median and the peak RSS.
-fn time_loads(path: &Path, runs: usize) -> Result<(), BoxError> {
+/// Loads `path` `runs` times with `options`; prints each time, the median
+/// and the peak RSS.
+fn time_loads(path: &Path, runs: usize, options: LoadOptions) -> Result<(), BoxError> {
     let mut secs = Vec::with_capacity(runs);
     let mut nnz = 0;
     for _ in 0..runs.max(1) {
         let start = Instant::now();
-        let r = LoadOptions::new().load(path)?;
+        let r = options.load(path)?;
         secs.push(start.elapsed().as_secs_f64());
         nnz = r.nnz();
     }

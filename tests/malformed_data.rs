@@ -14,8 +14,8 @@ mod cases;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cases::{cases, Outcome};
-use mf_runtime::data::{IdKind, LoadOptions, Ratings};
+use cases::{cases, side_cases, Outcome, Side};
+use mf_runtime::data::{Features, IdKind, IdMap, LoadOptions, Ratings};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/malformed")
@@ -44,7 +44,12 @@ fn every_corpus_file_has_an_expected_outcome() {
         .filter(|name| !name.starts_with('.')) // .gitattributes
         .collect();
     // A file may be listed more than once, with other options.
-    let listed: BTreeSet<String> = cases().iter().map(|c| c.file.to_string()).collect();
+    let listed: BTreeSet<String> = cases()
+        .iter()
+        .map(|c| c.file)
+        .chain(side_cases().iter().map(|c| c.file))
+        .map(String::from)
+        .collect();
     assert_eq!(on_disk, listed, "the corpus and the table differ");
     let broken = cases()
         .iter()
@@ -69,21 +74,10 @@ fn malformed_files_name_the_file_line_field_and_problem() {
                 },
                 Err(err),
             ) => {
-                let msg = err.to_string();
-                let place = match line {
-                    Some(line) => format!("{shown}:{line}: "),
-                    None => format!("{shown}: "),
-                };
-                let mut ok = msg.starts_with(&place) && msg.contains(problem);
-                if let Some(field) = field {
-                    ok &= msg.contains(&format!("field `{field}`"));
-                }
-                if !ok {
-                    failures.push(format!(
-                        "{}: {msg:?} should start with {place:?}, name field {field:?} and say {problem:?}",
-                        case.file
-                    ));
-                }
+                failures.extend(
+                    misplaced(&shown, &err.to_string(), *line, *field, problem)
+                        .map(|why| format!("{}: {why}", case.file)),
+                );
             }
             (Outcome::Fails { .. }, Ok(r)) => {
                 failures.push(format!("{}: loaded {} ratings", case.file, r.nnz()))
@@ -99,6 +93,65 @@ fn malformed_files_name_the_file_line_field_and_problem() {
                 }
             }
             (Outcome::Loads(_), Err(err)) => failures.push(format!("{}: {err}", case.file)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Why `msg`, the error for file `shown`, does not name the `line`, the
+/// `field` and the `problem` it must; `None` when it does.
+fn misplaced(
+    shown: &str,
+    msg: &str,
+    line: Option<usize>,
+    field: Option<&str>,
+    problem: &str,
+) -> Option<String> {
+    let place = match line {
+        Some(line) => format!("{shown}:{line}: "),
+        None => format!("{shown}: "),
+    };
+    let mut ok = msg.starts_with(&place) && msg.contains(problem);
+    if let Some(field) = field {
+        ok &= msg.contains(&format!("field `{field}`"));
+    }
+    (!ok).then(|| {
+        format!("{msg:?} should start with {place:?}, name field {field:?} and say {problem:?}")
+    })
+}
+
+/// Malformed user and item attribute files: each error names the file,
+/// the line and the field, read on the ids 0 … 9.
+#[test]
+fn malformed_side_information_names_the_file_line_field_and_problem() {
+    let ids = IdMap::identity(10);
+    let mut failures = Vec::new();
+    let cases = side_cases();
+    assert!(
+        cases.len() >= 15,
+        "only {} side-information files",
+        cases.len()
+    );
+    for case in cases {
+        let path = corpus_dir().join(case.file);
+        let shown = path.display().to_string();
+        let result = match case.side {
+            Side::Users => Features::movielens_users(&path, &ids),
+            Side::Items => Features::movielens_items(&path, &ids),
+            Side::Genres => Features::movielens_genres(&path, &ids),
+        };
+        match result {
+            Ok(f) => failures.push(format!("{}: loaded {f}", case.file)),
+            Err(err) => failures.extend(
+                misplaced(
+                    &shown,
+                    &err.to_string(),
+                    case.line,
+                    case.field,
+                    case.problem,
+                )
+                .map(|why| format!("{}: {why}", case.file)),
+            ),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

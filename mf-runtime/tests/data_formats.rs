@@ -291,3 +291,69 @@ proptest! {
         prop_assert_eq!(triplets(&loaded), want, "{:?}", text);
     }
 }
+
+/// Every format that has times keeps them, in seconds since the Unix
+/// epoch (Netflix dates at their midnight, UTC: `date -u -d 2005-09-06 +%s`),
+/// aligned with the entries; a repeat kept keeps its own time.
+#[test]
+fn timestamps_are_kept_in_every_format() {
+    use mf_runtime::data::Duplicates;
+    let times = |opts: LoadOptions, name: &str, text: &str| {
+        let r = opts.parse_str(name, text).unwrap();
+        let values = r.csr().values.to_vec();
+        (values, r.timestamps().map(<[i64]>::to_vec))
+    };
+    let new = LoadOptions::new;
+    let cases = [
+        (
+            new(),
+            "u.data",
+            "196\t242\t3\t881250949\n186\t302\t4\t891717742\n",
+            vec![881_250_949, 891_717_742],
+        ),
+        (
+            new(),
+            "ratings.dat",
+            "1::1193::5::978300760\n",
+            vec![978_300_760],
+        ),
+        (
+            new(),
+            "x.csv",
+            "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n",
+            vec![1_260_759_144],
+        ),
+        (
+            new(),
+            "n.txt",
+            "1:\n1488844,3,2005-09-06\n7,4,1970-01-02\n",
+            vec![1_125_964_800, 86_400],
+        ),
+        (
+            new(),
+            "g.txt",
+            "user;item;rating;timestamp\nann;dune;4;-17\n",
+            vec![-17],
+        ),
+        (
+            LoadOptions::comma().columns("timestamp,user,item,rating".parse().unwrap()),
+            "g.csv",
+            "17,ann,dune,4\n",
+            vec![17],
+        ),
+    ];
+    for (opts, name, text, want) in cases {
+        assert_eq!(times(opts, name, text).1, Some(want), "{name}");
+    }
+    assert_eq!(times(new(), "g.csv", "ann,dune,4\n").1, None);
+    let repeats = "1,1,1,5\n1,1,3,9\n1,1,2,7\n";
+    let timed = || LoadOptions::comma().columns("user,item,rating,timestamp".parse().unwrap());
+    for (policy, value, time) in [
+        (Duplicates::KeepFirst, 1.0, 5),
+        (Duplicates::KeepLast, 2.0, 7),
+        (Duplicates::Average, 2.0, 9),
+    ] {
+        let got = times(timed().duplicates(policy), "d.csv", repeats);
+        assert_eq!(got, (vec![value], Some(vec![time])), "{policy:?}");
+    }
+}

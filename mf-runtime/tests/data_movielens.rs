@@ -84,3 +84,61 @@ fn canonical_splits() {
         assert_eq!(s.unseen_users, 0, "{name}");
     }
 }
+
+/// Timestamps kept and split on, the split written back and read again,
+/// and the side information of `u.user` and `u.item` aligned with the
+/// ratings' id maps. Expected counts from the files by `awk` (22,015
+/// ratings of `u.data` from 1998-03-01 on, by 207 users who rated nothing
+/// earlier; 21 occupations).
+#[test]
+#[ignore = "needs MovieLens 100k (ml-100k under $MF_DATASETS or ../shared/datasets)"]
+fn timestamps_write_back_and_side_information() {
+    use mf_runtime::data::{timestamp_of_date, Features, LoadOptions};
+    let dir = dataset("ml-100k");
+    let r = Ratings::from_movielens(dir.join("u.data")).unwrap();
+    let times = r.timestamps().expect("u.data has timestamps");
+    let (first, last) = (times.iter().min(), times.iter().max());
+    assert_eq!((first, last), (Some(&874_724_710), Some(&893_286_638)));
+
+    let latest = r.split_latest_per_user(Holdout::Count(10)).unwrap();
+    assert_eq!(latest.train.nnz(), 100_000 - 943 * 10);
+    assert_eq!(latest.test.nnz() + latest.dropped_entries, 943 * 10);
+    let cut = r
+        .split_at_time(timestamp_of_date("1998-03-01").unwrap())
+        .unwrap();
+    assert_eq!(cut.test.nnz() + cut.dropped_entries, 22_015);
+    assert_eq!((cut.train.nnz(), cut.unseen_users), (100_000 - 22_015, 207));
+    println!("from 1998-03-01: {cut}");
+
+    let out = tempfile::tempdir().unwrap();
+    cut.write_csv(out.path()).unwrap();
+    let again = Split::from_files(
+        out.path().join("train.csv"),
+        out.path().join("test.csv"),
+        &LoadOptions::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        (again.train.nnz(), again.test.nnz(), again.dropped_entries),
+        (cut.train.nnz(), cut.test.nnz(), 0)
+    );
+    let (train, _) = LoadOptions::new()
+        .load_on(out.path().join("train.csv"), &cut.train)
+        .unwrap();
+    assert_eq!(train, cut.train);
+
+    let u1 = Split::movielens(&dir, "u1").unwrap();
+    let users = Features::movielens_users(dir.join("u.user"), u1.train.user_ids()).unwrap();
+    assert_eq!(users.dim(), (943, 7 + 2 + 21 + 11));
+    assert!(users.missing().is_empty());
+    // Every user has one age group, one gender, one occupation, one zip.
+    assert!(users
+        .matrix()
+        .rows()
+        .into_iter()
+        .all(|row| row.sum() == 4.0));
+    let items = Features::movielens_items(dir.join("u.item"), u1.train.item_ids()).unwrap();
+    assert_eq!(items.dim(), (1650, 19 + 5));
+    assert_eq!((items.missing().len(), items.unused()), (0, 1682 - 1650));
+    println!("u.user: {users}\nu.item: {items}");
+}

@@ -44,6 +44,14 @@ pub enum Problem {
     },
     /// The text is not a calendar date `YYYY-MM-DD`.
     NotADate(String),
+    /// The text is not among the values the field allows (a gender other
+    /// than `M` or `F`, a flag other than `0` or `1`, …).
+    Unexpected {
+        /// The text found.
+        text: String,
+        /// What the field must be, e.g. `M or F`.
+        expected: &'static str,
+    },
     /// The rating lies outside the range given to the loader.
     OutOfRange {
         /// The rating read.
@@ -74,6 +82,9 @@ impl fmt::Display for Problem {
             }
             Problem::NotUtf8 { byte } => write!(f, "not valid UTF-8 (byte {byte})"),
             Problem::NotADate(t) => write!(f, "`{}` is not a date YYYY-MM-DD", escaped(t)),
+            Problem::Unexpected { text, expected } => {
+                write!(f, "`{}` is not {expected}", escaped(text))
+            }
             Problem::Negative(v) => write!(f, "`{v}` is negative (ids must be ≥ 0)"),
             Problem::OutOfRange { value, min, max } => {
                 write!(f, "{value} is outside the allowed range [{min}, {max}]")
@@ -130,6 +141,15 @@ pub enum DataError {
         #[source]
         source: io::Error,
     },
+    /// The file could not be created or written.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        /// The file (`<writer>` for a writer given in memory).
+        file: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
     /// One field of one line is wrong.
     #[error("{file}:{line}: field `{field}` (column {column}): {problem}")]
     Field {
@@ -162,6 +182,12 @@ pub enum DataError {
         file: String,
         /// `the file is empty`, `only a header`, `only blank lines`, …
         reason: String,
+    },
+    /// An attribute file describes no id (it is empty or blank).
+    #[error("{file}: no attributes: the file describes no id")]
+    NoAttributes {
+        /// The file.
+        file: String,
     },
     /// The same (user, item) pair is rated twice under [`Duplicates::Error`](super::Duplicates::Error).
     #[error(
@@ -214,6 +240,17 @@ pub enum DataError {
         setting: &'static str,
         /// What is wrong.
         message: String,
+    },
+    /// A time-ordered split of ratings that have no timestamps.
+    #[error(
+        "{split}: the ratings have no timestamps; load a file that has them \
+         (MovieLens, Netflix, or a `timestamp` column: LoadOptions::columns, \
+         `--columns user,item,rating,timestamp` in the examples) with \
+         LoadOptions::keep_timestamps left on"
+    )]
+    NoTimestamps {
+        /// The split asked for, e.g. `Ratings::split_latest_per_user`.
+        split: &'static str,
     },
     /// A setting or request is invalid (a split fraction outside (0, 1), k < 2, …).
     #[error("invalid argument: {0}")]

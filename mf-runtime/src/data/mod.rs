@@ -5,8 +5,16 @@
 //!   ([`LoadOptions`], [`Ratings::load`], [`Ratings::from_movielens`]), a
 //!   [`RatingsBuilder`], [`Ratings::from_triplets`] or the [`synthetic`](fn@synthetic)
 //!   generator.
-//! * Splits ([`Split`]): random holdout, k-fold, per-user holdout and given
-//!   files, with unseen users and items counted.
+//! * Splits ([`Split`]): random holdout, k-fold, per-user holdout, given
+//!   files, and time-ordered (each user's latest ratings, or a cut-off
+//!   time, when the ratings have timestamps), with unseen users and items
+//!   counted.
+//! * Writing back ([`Ratings::write_csv`], [`Split::write_csv`]): CSV the
+//!   loaders read, with raw ids and timestamps, for scoring other libraries
+//!   on the same split.
+//! * Side information ([`Features`]): user and item attributes (MovieLens
+//!   `u.user`, `u.item`, `movies.csv`) as one-hot and multi-hot matrices
+//!   with one row per id of a ratings id map, for `data F: [users, f]`.
 //! * [`MaskedMatrix`]: the original dense form, a full `users × items` array
 //!   with an observation mask.
 //! * [`find_dataset`]: where tests, examples and benchmarks find MovieLens.
@@ -25,18 +33,21 @@
 
 mod dense;
 mod error;
+mod features;
 pub mod ids;
 pub mod load;
 pub mod ratings;
 pub mod split;
 pub mod synthetic;
+mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use dense::MaskedMatrix;
 pub use error::{DataError, Problem};
+pub use features::Features;
 pub use ids::{IdMap, RawId};
-pub use load::{Columns, Delimiter, Header, IdKind, LoadOptions};
+pub use load::{timestamp_of_date, Columns, Delimiter, Header, IdKind, LoadOptions};
 pub use ratings::{CscView, CsrView, Duplicates, Entries, Ratings, RatingsBuilder, Unseen};
 pub use split::{Holdout, KFold, Split};
 pub use synthetic::{synthetic, Planted, Synthetic};

@@ -10,6 +10,7 @@
 //! | CSR `indptr`          | `usize`       | users + 1       | always       |
 //! | CSR `indices` (items) | `u32`         | nnz             | always       |
 //! | CSR `values`          | `f64`         | nnz             | always       |
+//! | timestamps            | `i64`         | nnz             | when the source has them |
 //! | CSC `indptr`          | `usize`       | items + 1       | always       |
 //! | CSC `indices` (users) | `u32`         | nnz             | on first use |
 //! | CSC `values`          | `f64`         | nnz             | on first use |
@@ -18,7 +19,9 @@
 //! That is **12 bytes per observed entry** plus 8 bytes per user and per
 //! item (240 MB for 20M entries, 1.2 GB for 100M), and 16 bytes more per
 //! entry once the column-major view is asked for (28 in all: 560 MB and
-//! 2.8 GB). The generated kernels read the CSR arrays only (see
+//! 2.8 GB). Timestamps, kept when the file has them (MovieLens, Netflix,
+//! a `timestamp` column), cost 8 bytes per entry more; data without them
+//! holds none. The generated kernels read the CSR arrays only (see
 //! [`kernel`](crate::kernel)), so training never builds the CSC copy. Rows
 //! are sorted by item, columns by user, and no (user, item) pair appears
 //! twice.
@@ -38,7 +41,9 @@
 //! [`Ratings::iter`], [`Ratings::csr`] and slices of per-entry predictions
 //! (see [`metrics`](crate::metrics)) all use that order.
 
-use std::collections::HashSet;
+mod build;
+mod views;
+
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -47,110 +52,9 @@ use ndarray::Array2;
 use super::error::DataError;
 use super::ids::{IdMap, RawId};
 use crate::MaskedMatrix;
-
-/// What to do when the same (user, item) pair is rated more than once.
-///
-/// The default is [`Duplicates::Error`]: a repeat is more often a bug in the
-/// data pipeline than a feature, and silently keeping one value hides it.
-///
-/// ```
-/// use mf_runtime::data::{Duplicates, RatingsBuilder};
-/// let mut b = RatingsBuilder::new().duplicates(Duplicates::Average);
-/// b.push(1, 10, 4.0);
-/// b.push(1, 10, 5.0);
-/// let r = b.build().unwrap();
-/// assert_eq!(r.get(0, 0), Some(4.5));
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Duplicates {
-    /// Fail, naming the pair and both lines (or entries).
-    #[default]
-    Error,
-    /// Keep the rating given first.
-    KeepFirst,
-    /// Keep the rating given last (a later line overrides an earlier one).
-    KeepLast,
-    /// Keep the mean of all the ratings of the pair.
-    Average,
-}
-
-/// Row-major (CSR) view of the entries: row `u` holds items
-/// `indices[indptr[u]..indptr[u + 1]]` (sorted) with their `values`.
-///
-/// ```
-/// use mf_runtime::data::Ratings;
-/// let r = Ratings::from_triplets(2, 3, [(0, 2, 1.0), (1, 0, 2.0), (0, 1, 3.0)]).unwrap();
-/// let csr = r.csr();
-/// assert_eq!(csr.indptr, &[0, 2, 3]);
-/// assert_eq!(csr.indices, &[1, 2, 0]);
-/// assert_eq!(csr.values, &[3.0, 1.0, 2.0]);
-/// ```
-#[derive(Clone, Copy, Debug)]
-pub struct CsrView<'a> {
-    /// Row pointers, `num_users + 1` long, starting at 0 and ending at nnz.
-    pub indptr: &'a [usize],
-    /// Item index of each entry.
-    pub indices: &'a [u32],
-    /// Rating of each entry.
-    pub values: &'a [f64],
-}
-
-impl<'a> CsrView<'a> {
-    /// Items and ratings of user `u`.
-    ///
-    /// ```
-    /// # use mf_runtime::data::Ratings;
-    /// let r = Ratings::from_triplets(2, 3, [(0, 2, 1.0), (0, 1, 3.0)]).unwrap();
-    /// assert_eq!(r.csr().row(0), (&[1, 2][..], &[3.0, 1.0][..]));
-    /// assert!(r.csr().row(1).0.is_empty());
-    /// ```
-    pub fn row(&self, u: usize) -> (&'a [u32], &'a [f64]) {
-        let range = self.indptr[u]..self.indptr[u + 1];
-        (&self.indices[range.clone()], &self.values[range])
-    }
-}
-
-/// Column-major (CSC) view of the entries: column `i` holds users
-/// `indices[indptr[i]..indptr[i + 1]]` (sorted) with their `values`;
-/// `csr_pos[p]` is the position in the CSR arrays of the entry at CSC
-/// position `p`.
-///
-/// ```
-/// use mf_runtime::data::Ratings;
-/// let r = Ratings::from_triplets(2, 2, [(0, 1, 1.0), (1, 0, 2.0), (1, 1, 3.0)]).unwrap();
-/// let csc = r.csc();
-/// assert_eq!(csc.indptr, &[0, 1, 3]);
-/// assert_eq!(csc.indices, &[1, 0, 1]);
-/// assert_eq!(csc.values, &[2.0, 1.0, 3.0]);
-/// for (p, &q) in csc.csr_pos.iter().enumerate() {
-///     assert_eq!(r.csr().values[q as usize], csc.values[p]);
-/// }
-/// ```
-#[derive(Clone, Copy, Debug)]
-pub struct CscView<'a> {
-    /// Column pointers, `num_items + 1` long.
-    pub indptr: &'a [usize],
-    /// User index of each entry.
-    pub indices: &'a [u32],
-    /// Rating of each entry.
-    pub values: &'a [f64],
-    /// CSR position of each entry.
-    pub csr_pos: &'a [u32],
-}
-
-impl<'a> CscView<'a> {
-    /// Users and ratings of item `i`.
-    ///
-    /// ```
-    /// # use mf_runtime::data::Ratings;
-    /// let r = Ratings::from_triplets(2, 1, [(1, 0, 4.0), (0, 0, 3.0)]).unwrap();
-    /// assert_eq!(r.csc().col(0), (&[0, 1][..], &[3.0, 4.0][..]));
-    /// ```
-    pub fn col(&self, i: usize) -> (&'a [u32], &'a [f64]) {
-        let range = self.indptr[i]..self.indptr[i + 1];
-        (&self.indices[range.clone()], &self.values[range])
-    }
-}
+use build::{assemble, Triplets};
+pub use build::{Duplicates, RatingsBuilder, Unseen};
+pub use views::{CscView, CsrView, Entries};
 
 /// The observed entries of a users × items ratings matrix, with raw-id maps.
 ///
@@ -175,6 +79,9 @@ pub struct Ratings {
     row_ptr: Vec<usize>,
     col_idx: Vec<u32>,
     csr_values: Vec<f64>,
+    /// Seconds since the Unix epoch of each entry, in CSR order, when the
+    /// source gave them.
+    timestamps: Option<Vec<i64>>,
     col_ptr: Vec<usize>,
     /// The column-major copy, built by the first [`Ratings::csc`].
     csc: OnceLock<CscArrays>,
@@ -197,6 +104,7 @@ impl PartialEq for Ratings {
             && self.row_ptr == other.row_ptr
             && self.col_idx == other.col_idx
             && self.csr_values == other.csr_values
+            && self.timestamps == other.timestamps
     }
 }
 
@@ -206,6 +114,7 @@ impl fmt::Debug for Ratings {
             .field("num_users", &self.num_users())
             .field("num_items", &self.num_items())
             .field("nnz", &self.nnz())
+            .field("timestamps", &self.timestamps.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -245,7 +154,7 @@ impl Ratings {
                     message,
                 });
             }
-            t.push(u, i, v);
+            t.push(u, i, v, None);
         }
         let users = Arc::new(IdMap::identity(num_users));
         let items = Arc::new(IdMap::identity(num_items));
@@ -306,13 +215,15 @@ impl Ratings {
         MaskedMatrix::new(values, observed).expect("same shapes")
     }
 
-    /// Assembles from CSR arrays whose rows are sorted without repeats.
+    /// Assembles from CSR arrays whose rows are sorted without repeats
+    /// (`timestamps`, when given, as long as the values).
     pub(crate) fn from_csr(
         users: Arc<IdMap>,
         items: Arc<IdMap>,
         row_ptr: Vec<usize>,
         col_idx: Vec<u32>,
         csr_values: Vec<f64>,
+        timestamps: Option<Vec<i64>>,
     ) -> Ratings {
         let nnz = col_idx.len();
         assert!(
@@ -321,6 +232,7 @@ impl Ratings {
         );
         debug_assert_eq!(row_ptr.len(), users.len() + 1);
         debug_assert_eq!(row_ptr[users.len()], nnz);
+        debug_assert!(timestamps.as_ref().is_none_or(|t| t.len() == nnz));
         let num_items = items.len();
         let mut col_ptr = vec![0usize; num_items + 1];
         for &i in &col_idx {
@@ -335,6 +247,7 @@ impl Ratings {
             row_ptr,
             col_idx,
             csr_values,
+            timestamps,
             col_ptr,
             csc: OnceLock::new(),
         }
@@ -361,31 +274,59 @@ impl Ratings {
         csc
     }
 
-    /// The entries at the CSR positions for which `keep` is true, on the
-    /// same id maps (so with the same dimensions).
+    /// The entries at the CSR positions for which `keep` is true, with
+    /// their timestamps, on the same id maps (so with the same dimensions).
     pub(crate) fn select(&self, mut keep: impl FnMut(usize) -> bool) -> Ratings {
         let mut row_ptr = Vec::with_capacity(self.row_ptr.len());
-        let mut col_idx = Vec::new();
-        let mut values = Vec::new();
+        let mut kept = Vec::new();
         row_ptr.push(0);
         for w in self.row_ptr.windows(2) {
-            for p in w[0]..w[1] {
-                if keep(p) {
-                    col_idx.push(self.col_idx[p]);
-                    values.push(self.csr_values[p]);
-                }
-            }
-            row_ptr.push(col_idx.len());
+            kept.extend((w[0]..w[1]).filter(|&p| keep(p)));
+            row_ptr.push(kept.len());
         }
-        col_idx.shrink_to_fit();
-        values.shrink_to_fit();
+        let col_idx = kept.iter().map(|&p| self.col_idx[p]).collect();
+        let values = kept.iter().map(|&p| self.csr_values[p]).collect();
+        let timestamps = self
+            .timestamps
+            .as_ref()
+            .map(|t| kept.iter().map(|&p| t[p]).collect());
         Ratings::from_csr(
             self.users.clone(),
             self.items.clone(),
             row_ptr,
             col_idx,
             values,
+            timestamps,
         )
+    }
+
+    /// The time of each entry, in seconds since the Unix epoch (UTC), in
+    /// CSR order (aligned with [`csr`](Self::csr)`().values`); `None` when
+    /// the source had no timestamps. MovieLens files give seconds, Netflix
+    /// dates become the midnight (UTC) that starts the day, and a generic
+    /// file's `timestamp` column is read as it is.
+    ///
+    /// ```
+    /// use mf_runtime::data::LoadOptions;
+    /// let r = LoadOptions::new().parse_str("u.data", "7\t2\t4\t881250949\n7\t1\t3\t881250950\n").unwrap();
+    /// // Items are indexed in first-seen order: item 2 is index 0.
+    /// assert_eq!(r.timestamps(), Some(&[881250949, 881250950][..]));
+    /// assert_eq!(LoadOptions::comma().parse_str("x", "7,2,4\n").unwrap().timestamps(), None);
+    /// ```
+    pub fn timestamps(&self) -> Option<&[i64]> {
+        self.timestamps.as_deref()
+    }
+
+    /// The same entries without their timestamps (8 bytes per entry less).
+    ///
+    /// ```
+    /// use mf_runtime::data::LoadOptions;
+    /// let r = LoadOptions::new().parse_str("u.data", "7\t2\t4\t881250949\n").unwrap();
+    /// assert!(r.without_timestamps().timestamps().is_none());
+    /// ```
+    pub fn without_timestamps(mut self) -> Ratings {
+        self.timestamps = None;
+        self
     }
 
     /// Number of users (rows), the length of the user id map.
@@ -577,11 +518,7 @@ impl Ratings {
     /// assert_eq!(r.iter().collect::<Vec<_>>(), [(0, 1, 2.0), (1, 0, 1.0)]);
     /// ```
     pub fn iter(&self) -> Entries<'_> {
-        Entries {
-            ratings: self,
-            pos: 0,
-            user: 0,
-        }
+        Entries::new(self)
     }
 
     /// The rating of `(u, i)` by dense indices, if observed (binary search in the row).
@@ -630,483 +567,6 @@ impl Ratings {
     /// ```
     pub fn mean(&self) -> f64 {
         self.csr_values.iter().sum::<f64>() / self.nnz() as f64
-    }
-}
-
-/// Iterator over `(user, item, rating)` in CSR order; see [`Ratings::iter`].
-///
-/// ```
-/// # use mf_runtime::data::Ratings;
-/// let r = Ratings::from_triplets(3, 1, [(2, 0, 1.0)]).unwrap();
-/// assert_eq!(r.iter().len(), 1);
-/// ```
-#[derive(Clone, Debug)]
-pub struct Entries<'a> {
-    ratings: &'a Ratings,
-    pos: usize,
-    user: usize,
-}
-
-impl Iterator for Entries<'_> {
-    type Item = (u32, u32, f64);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let r = self.ratings;
-        if self.pos >= r.nnz() {
-            return None;
-        }
-        while r.row_ptr[self.user + 1] <= self.pos {
-            self.user += 1;
-        }
-        let p = self.pos;
-        self.pos += 1;
-        Some((self.user as u32, r.col_idx[p], r.csr_values[p]))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.ratings.nnz() - self.pos;
-        (n, Some(n))
-    }
-}
-
-impl ExactSizeIterator for Entries<'_> {}
-
-impl<'a> IntoIterator for &'a Ratings {
-    type Item = (u32, u32, f64);
-    type IntoIter = Entries<'a>;
-
-    fn into_iter(self) -> Entries<'a> {
-        self.iter()
-    }
-}
-
-/// Entries as three parallel arrays, in the order given.
-#[derive(Default)]
-struct Triplets {
-    users: Vec<u32>,
-    items: Vec<u32>,
-    values: Vec<f64>,
-}
-
-impl Triplets {
-    fn push(&mut self, u: u32, i: u32, v: f64) {
-        self.users.push(u);
-        self.items.push(i);
-        self.values.push(v);
-    }
-}
-
-/// Sorts triplets into CSR by two stable counting sorts (by item, then by
-/// user), so that repeats of a pair end up adjacent in input order, and
-/// resolves them by `policy`. `duplicate(first, second, user, item)` makes
-/// the error for the repeat with the smallest `second` (0-based entries).
-fn assemble(
-    users: Arc<IdMap>,
-    items: Arc<IdMap>,
-    t: Triplets,
-    policy: Duplicates,
-    duplicate: impl Fn(usize, usize, RawId<'_>, RawId<'_>) -> DataError,
-) -> Result<Ratings, DataError> {
-    let n = t.values.len();
-    if u32::try_from(n).is_err() {
-        return Err(DataError::Invalid(format!(
-            "{n} entries: at most u32::MAX are supported"
-        )));
-    }
-    let (num_users, num_items) = (users.len(), items.len());
-    let by_item = {
-        let mut next = vec![0usize; num_items + 1];
-        for &i in &t.items {
-            next[i as usize + 1] += 1;
-        }
-        for j in 0..num_items {
-            next[j + 1] += next[j];
-        }
-        let mut out = vec![0u32; n];
-        for (e, &i) in t.items.iter().enumerate() {
-            out[next[i as usize]] = e as u32;
-            next[i as usize] += 1;
-        }
-        out
-    };
-    let mut row_start = vec![0usize; num_users + 1];
-    for &u in &t.users {
-        row_start[u as usize + 1] += 1;
-    }
-    for j in 0..num_users {
-        row_start[j + 1] += row_start[j];
-    }
-    let order = {
-        let mut next = row_start[..num_users].to_vec();
-        let mut out = vec![0u32; n];
-        for &e in &by_item {
-            let u = t.users[e as usize] as usize;
-            out[next[u]] = e;
-            next[u] += 1;
-        }
-        out
-    };
-    drop(by_item);
-    drop(t.users);
-
-    let mut row_ptr = Vec::with_capacity(num_users + 1);
-    let mut col_idx = Vec::with_capacity(n);
-    let mut values = Vec::with_capacity(n);
-    let mut first_repeat: Option<(usize, usize, u32, u32)> = None;
-    row_ptr.push(0);
-    for (u, w) in row_start.windows(2).enumerate() {
-        let row = &order[w[0]..w[1]];
-        let mut k = 0;
-        while k < row.len() {
-            let item = t.items[row[k] as usize];
-            let mut end = k + 1;
-            while end < row.len() && t.items[row[end] as usize] == item {
-                end += 1;
-            }
-            let group = &row[k..end];
-            let value = |g: u32| t.values[g as usize];
-            let v = match policy {
-                _ if group.len() == 1 => value(group[0]),
-                Duplicates::Error => {
-                    let (first, second) = (group[0] as usize, group[1] as usize);
-                    if first_repeat.is_none_or(|(_, s, _, _)| second < s) {
-                        first_repeat = Some((first, second, u as u32, item));
-                    }
-                    value(group[0])
-                }
-                Duplicates::KeepFirst => value(group[0]),
-                Duplicates::KeepLast => value(group[group.len() - 1]),
-                Duplicates::Average => {
-                    group.iter().map(|&g| value(g)).sum::<f64>() / group.len() as f64
-                }
-            };
-            col_idx.push(item);
-            values.push(v);
-            k = end;
-        }
-        row_ptr.push(col_idx.len());
-    }
-    if let Some((first, second, u, i)) = first_repeat {
-        let raw_u = users.raw(u).expect("index in map");
-        let raw_i = items.raw(i).expect("index in map");
-        return Err(duplicate(first, second, raw_u, raw_i));
-    }
-    drop(order);
-    col_idx.shrink_to_fit();
-    values.shrink_to_fit();
-    Ok(Ratings::from_csr(users, items, row_ptr, col_idx, values))
-}
-
-/// Where each stored entry came from: its line in a file, or its entry number.
-///
-/// Stores only the points where the line numbering jumps (header, blank
-/// lines, dropped entries), so it costs nothing per entry.
-#[derive(Default)]
-struct LineIndex {
-    /// `(entry, line)` pairs: entry `e ≥ entry` came from `line + (e - entry)`
-    /// until the next jump.
-    jumps: Vec<(usize, usize)>,
-    last: usize,
-}
-
-impl LineIndex {
-    fn record(&mut self, entry: usize, line: usize) {
-        if self.jumps.is_empty() || line != self.last + 1 {
-            self.jumps.push((entry, line));
-        }
-        self.last = line;
-    }
-
-    fn line_of(&self, entry: usize) -> usize {
-        let k = self.jumps.partition_point(|&(e, _)| e <= entry) - 1;
-        let (e, line) = self.jumps[k];
-        line + (entry - e)
-    }
-}
-
-/// Entries unseen in training: counted when a test set is built on the id
-/// maps of a training set (see [`RatingsBuilder::with_id_maps`]).
-///
-/// ```
-/// use mf_runtime::data::{Ratings, RatingsBuilder};
-/// let mut train = RatingsBuilder::new();
-/// train.push("ann", "dune", 4.0);
-/// let train = train.build().unwrap();
-/// let mut test = RatingsBuilder::with_id_maps(&train);
-/// test.push("ann", "dune", 5.0);
-/// test.push("bob", "dune", 3.0);
-/// test.push("bob", "solaris", 2.0);
-/// let unseen = test.unseen();
-/// assert_eq!((unseen.users, unseen.items, unseen.entries), (1, 1, 2));
-/// assert_eq!(test.build().unwrap().nnz(), 1);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Unseen {
-    /// Distinct users absent from training.
-    pub users: usize,
-    /// Distinct items absent from training.
-    pub items: usize,
-    /// Entries dropped because their user or item is absent from training.
-    pub entries: usize,
-}
-
-enum Ids {
-    Growing(IdMap),
-    Fixed(Arc<IdMap>),
-}
-
-impl Ids {
-    fn lookup(&mut self, raw: RawId<'_>) -> Option<u32> {
-        match self {
-            Ids::Growing(m) => Some(m.get_or_insert(raw)),
-            Ids::Fixed(m) => m.index(raw),
-        }
-    }
-
-    fn into_arc(self) -> Arc<IdMap> {
-        match self {
-            Ids::Growing(m) => Arc::new(m),
-            Ids::Fixed(m) => m,
-        }
-    }
-}
-
-/// Builds [`Ratings`] from entries given by raw ids, one at a time.
-///
-/// Either with fresh id maps ([`new`](Self::new), indices in first-seen
-/// order) or on the id maps of an existing `Ratings`
-/// ([`with_id_maps`](Self::with_id_maps)), for a test set: entries whose user
-/// or item the maps lack are dropped and counted in [`unseen`](Self::unseen).
-/// Repeated pairs follow the [`Duplicates`] policy (default: error).
-///
-/// ```
-/// use mf_runtime::data::RatingsBuilder;
-/// let mut b = RatingsBuilder::new();
-/// b.push("ann", "dune", 4.0);
-/// b.push("bob", 17, 2.5);
-/// let r = b.build().unwrap();
-/// assert_eq!((r.num_users(), r.num_items(), r.nnz()), (2, 2, 2));
-/// ```
-pub struct RatingsBuilder {
-    users: Ids,
-    items: Ids,
-    entries: Triplets,
-    duplicates: Duplicates,
-    source: String,
-    lines: Option<LineIndex>,
-    pushed: usize,
-    unseen_users: HashSet<String>,
-    unseen_items: HashSet<String>,
-    dropped: usize,
-}
-
-impl Default for RatingsBuilder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl RatingsBuilder {
-    /// A builder with empty id maps.
-    ///
-    /// ```
-    /// # use mf_runtime::data::RatingsBuilder;
-    /// assert!(RatingsBuilder::new().build().is_err()); // nothing pushed
-    /// ```
-    pub fn new() -> Self {
-        Self::on_maps(Ids::Growing(IdMap::new()), Ids::Growing(IdMap::new()))
-    }
-
-    /// A builder on the id maps of `train`: the result has the same
-    /// dimensions and indices, and ids `train` lacks are counted, not added.
-    ///
-    /// ```
-    /// # use mf_runtime::data::{Ratings, RatingsBuilder};
-    /// let train = Ratings::from_triplets(3, 3, [(0, 0, 1.0)]).unwrap();
-    /// let mut b = RatingsBuilder::with_id_maps(&train);
-    /// assert!(b.push(2, 1, 5.0));
-    /// assert!(!b.push(7, 1, 5.0));
-    /// let test = b.build().unwrap();
-    /// assert_eq!((test.num_users(), test.nnz()), (3, 1));
-    /// ```
-    pub fn with_id_maps(train: &Ratings) -> Self {
-        Self::on_maps(
-            Ids::Fixed(train.users.clone()),
-            Ids::Fixed(train.items.clone()),
-        )
-    }
-
-    fn on_maps(users: Ids, items: Ids) -> Self {
-        RatingsBuilder {
-            users,
-            items,
-            entries: Triplets::default(),
-            duplicates: Duplicates::Error,
-            source: "<triplets>".into(),
-            lines: None,
-            pushed: 0,
-            unseen_users: HashSet::new(),
-            unseen_items: HashSet::new(),
-            dropped: 0,
-        }
-    }
-
-    /// The policy for repeated (user, item) pairs.
-    ///
-    /// ```
-    /// # use mf_runtime::data::{Duplicates, RatingsBuilder};
-    /// let mut b = RatingsBuilder::new().duplicates(Duplicates::KeepLast);
-    /// b.push(1, 1, 1.0);
-    /// b.push(1, 1, 2.0);
-    /// assert_eq!(b.build().unwrap().get_raw(1, 1), Some(2.0));
-    /// ```
-    pub fn duplicates(mut self, policy: Duplicates) -> Self {
-        self.duplicates = policy;
-        self
-    }
-
-    /// The name errors give as the source (default `<triplets>`).
-    ///
-    /// ```
-    /// # use mf_runtime::data::RatingsBuilder;
-    /// let mut b = RatingsBuilder::new().source("my-feed");
-    /// b.push(1, 1, f64::NAN);
-    /// assert!(b.build().unwrap_err().to_string().starts_with("my-feed: entry 1"));
-    /// ```
-    pub fn source(mut self, name: impl Into<String>) -> Self {
-        self.source = name.into();
-        self
-    }
-
-    /// Adds one rating; returns whether it was kept (false when built on
-    /// fixed id maps that lack the user or the item). Values are checked in
-    /// [`build`](Self::build).
-    ///
-    /// ```
-    /// # use mf_runtime::data::RatingsBuilder;
-    /// let mut b = RatingsBuilder::new();
-    /// assert!(b.push("u1", "i1", 3.0));
-    /// ```
-    pub fn push<'a, 'b>(
-        &mut self,
-        user: impl Into<RawId<'a>>,
-        item: impl Into<RawId<'b>>,
-        value: f64,
-    ) -> bool {
-        let (user, item) = (user.into(), item.into());
-        self.pushed += 1;
-        let u = self.users.lookup(user);
-        let i = self.items.lookup(item);
-        if u.is_none() {
-            self.unseen_users.insert(user.to_string());
-        }
-        if i.is_none() {
-            self.unseen_items.insert(item.to_string());
-        }
-        match (u, i) {
-            (Some(u), Some(i)) => {
-                self.entries.push(u, i, value);
-                true
-            }
-            _ => {
-                self.dropped += 1;
-                false
-            }
-        }
-    }
-
-    /// [`push`](Self::push), remembering the line the entry came from.
-    pub(crate) fn push_line(&mut self, line: usize, user: RawId<'_>, item: RawId<'_>, value: f64) {
-        let entry = self.entries.values.len();
-        if self.push(user, item, value) {
-            self.lines
-                .get_or_insert_with(LineIndex::default)
-                .record(entry, line);
-        }
-    }
-
-    /// Number of entries pushed so far (kept or not).
-    ///
-    /// ```
-    /// # use mf_runtime::data::RatingsBuilder;
-    /// let mut b = RatingsBuilder::new();
-    /// b.push(1, 2, 3.0);
-    /// assert_eq!(b.pushed(), 1);
-    /// ```
-    pub fn pushed(&self) -> usize {
-        self.pushed
-    }
-
-    /// What was dropped for lack of an id in fixed maps (all zero with fresh maps).
-    ///
-    /// ```
-    /// # use mf_runtime::data::RatingsBuilder;
-    /// assert_eq!(RatingsBuilder::new().unseen().entries, 0);
-    /// ```
-    pub fn unseen(&self) -> Unseen {
-        Unseen {
-            users: self.unseen_users.len(),
-            items: self.unseen_items.len(),
-            entries: self.dropped,
-        }
-    }
-
-    /// The `Ratings`. Errors when nothing was pushed, when a rating is not
-    /// finite, and on a repeated pair under [`Duplicates::Error`]. (All
-    /// entries being dropped as unseen is not an error: the result is empty.)
-    ///
-    /// ```
-    /// # use mf_runtime::data::RatingsBuilder;
-    /// let mut b = RatingsBuilder::new();
-    /// b.push(1, 2, 3.0);
-    /// b.push(1, 2, 4.0);
-    /// let err = b.build().unwrap_err().to_string();
-    /// assert!(err.contains("duplicate rating for user `1` and item `2`"), "{err}");
-    /// assert!(err.contains("entry 1"), "{err}");
-    /// ```
-    pub fn build(self) -> Result<Ratings, DataError> {
-        let RatingsBuilder {
-            users,
-            items,
-            entries,
-            duplicates,
-            source,
-            lines,
-            pushed,
-            ..
-        } = self;
-        if pushed == 0 {
-            return Err(DataError::Empty {
-                file: source,
-                reason: "no entry was given".into(),
-            });
-        }
-        let origin = |e: usize| match &lines {
-            Some(index) => index.line_of(e),
-            None => e + 1,
-        };
-        if let Some(e) = entries.values.iter().position(|v| !v.is_finite()) {
-            return Err(DataError::Entry {
-                file: source,
-                entry: origin(e),
-                message: format!("rating {} is not finite", entries.values[e]),
-            });
-        }
-        let unit = if lines.is_some() { "line" } else { "entry" };
-        assemble(
-            users.into_arc(),
-            items.into_arc(),
-            entries,
-            duplicates,
-            |first, second, u, i| DataError::Duplicate {
-                file: source.clone(),
-                user: u.to_string(),
-                item: i.to_string(),
-                unit,
-                first: origin(first),
-                second: origin(second),
-            },
-        )
     }
 }
 
@@ -1187,55 +647,6 @@ mod tests {
         let counts: usize = r.user_counts().sum();
         assert_eq!(counts, r.nnz());
         assert_eq!(r.item_counts().sum::<usize>(), r.nnz());
-    }
-
-    #[test]
-    fn duplicate_policies() {
-        let build = |policy| {
-            let mut b = RatingsBuilder::new().duplicates(policy);
-            for (u, i, v) in [(1, 1, 1.0), (2, 2, 5.0), (1, 1, 2.0), (1, 1, 6.0)] {
-                b.push(u, i, v);
-            }
-            b.build()
-        };
-        assert_eq!(build(Duplicates::KeepFirst).unwrap().get(0, 0), Some(1.0));
-        assert_eq!(build(Duplicates::KeepLast).unwrap().get(0, 0), Some(6.0));
-        assert_eq!(build(Duplicates::Average).unwrap().get(0, 0), Some(3.0));
-        let err = build(Duplicates::Error).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DataError::Duplicate {
-                    first: 1,
-                    second: 3,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn the_earliest_repeat_is_reported() {
-        let mut b = RatingsBuilder::new();
-        for (u, i) in [(5, 5), (1, 1), (5, 5), (1, 1)] {
-            b.push(u, i, 1.0);
-        }
-        let err = b.build().unwrap_err();
-        assert!(
-            matches!(&err, DataError::Duplicate { first: 1, second: 3, user, .. } if user == "5"),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn line_index_maps_entries_to_lines() {
-        let mut index = LineIndex::default();
-        for (e, line) in [2, 3, 4, 7, 8, 10].into_iter().enumerate() {
-            index.record(e, line);
-        }
-        let lines: Vec<_> = (0..6).map(|e| index.line_of(e)).collect();
-        assert_eq!(lines, [2, 3, 4, 7, 8, 10]);
     }
 
     #[test]

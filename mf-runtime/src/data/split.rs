@@ -1,4 +1,5 @@
-//! Train/test splits: random holdout, k-fold, per-user holdout, given files.
+//! Train/test splits: random holdout, k-fold, per-user holdout, given
+//! files; the time-ordered splits are in the `time` submodule.
 //!
 //! Every random split is a function of its seed alone
 //! (`StdRng::seed_from_u64`): the same data and seed give the same split on
@@ -33,6 +34,8 @@ use rand::{Rng, SeedableRng};
 use super::error::DataError;
 use super::load::LoadOptions;
 use super::ratings::Ratings;
+
+mod time;
 
 /// A training set, a test set on its id maps, and what the test set lost.
 ///
@@ -86,7 +89,7 @@ impl fmt::Display for Split {
 impl Split {
     /// A split of `data` into the entries for which `in_test(position)` is
     /// false (train) and true (test), unseen ones left out of test.
-    fn of(data: &Ratings, in_test: impl Fn(usize) -> bool) -> Split {
+    pub(super) fn of(data: &Ratings, in_test: impl Fn(usize) -> bool) -> Split {
         let train = data.select(|p| !in_test(p));
         let user_seen: Vec<bool> = train.user_counts().map(|c| c > 0).collect();
         let item_seen: Vec<bool> = train.item_counts().map(|c| c > 0).collect();
@@ -211,6 +214,26 @@ pub enum Holdout {
     Fraction(f64),
 }
 
+impl Holdout {
+    /// Refuses a fraction outside (0, 1).
+    fn check(self) -> Result<(), DataError> {
+        match self {
+            Holdout::Fraction(f) => check_fraction(f),
+            Holdout::Count(_) => Ok(()),
+        }
+    }
+
+    /// How many of a user's `count` ratings go to the test side: at most
+    /// all but one.
+    fn test_count(self, count: usize) -> usize {
+        let wanted = match self {
+            Holdout::Count(n) => n,
+            Holdout::Fraction(f) => (f * count as f64).round() as usize,
+        };
+        wanted.min(count.saturating_sub(1))
+    }
+}
+
 fn check_fraction(f: f64) -> Result<(), DataError> {
     if f > 0.0 && f < 1.0 {
         Ok(())
@@ -267,18 +290,12 @@ impl Ratings {
     /// assert_eq!(s.train.user_counts().collect::<Vec<_>>(), [1, 1, 1]);
     /// ```
     pub fn split_per_user(&self, holdout: Holdout, seed: u64) -> Result<Split, DataError> {
-        if let Holdout::Fraction(f) = holdout {
-            check_fraction(f)?;
-        }
+        holdout.check()?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut in_test = vec![false; self.nnz()];
         let mut row: Vec<usize> = Vec::new();
         for (u, count) in self.user_counts().enumerate() {
-            let wanted = match holdout {
-                Holdout::Count(n) => n,
-                Holdout::Fraction(f) => (f * count as f64).round() as usize,
-            };
-            let n_test = wanted.min(count.saturating_sub(1));
+            let n_test = holdout.test_count(count);
             let start = self.csr().indptr[u];
             row.clear();
             row.extend(start..start + count);

@@ -331,6 +331,7 @@ impl Synthetic {
             row_ptr,
             col_idx,
             values,
+            None,
         );
         let planted = Planted {
             p,

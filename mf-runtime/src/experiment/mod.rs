@@ -23,8 +23,8 @@
 //! made in grid order, so the results are the same on any thread count
 //! (seconds aside). With [`Experiment::ranking`] settings are chosen by
 //! validation NDCG@k and the results carry ranking metrics, for
-//! implicit-feedback losses. A timestamp-ordered split is not offered: [`Ratings`]
-//! keeps no timestamps.
+//! implicit-feedback losses. On ratings with timestamps, the splits can be
+//! time-ordered ([`NamedSplit::latest_per_user`], [`NamedSplit::at_time`]).
 //!
 //! ```
 //! use mf_runtime::experiment::{Candidate, Experiment, NamedSplit};
@@ -129,6 +129,63 @@ impl NamedSplit {
         Ok(NamedSplit {
             name: "per-user holdout".into(),
             split: data.split_per_user(holdout, seed)?,
+        })
+    }
+
+    /// A time-ordered per-user holdout of `data`: each user's latest
+    /// ratings as `holdout` says go to the test side.
+    ///
+    /// # Errors
+    /// As [`Ratings::split_latest_per_user`]: the data must have timestamps.
+    ///
+    /// ```
+    /// use mf_runtime::data::{Holdout, Ratings, RatingsBuilder};
+    /// use mf_runtime::experiment::NamedSplit;
+    /// let mut b = RatingsBuilder::new();
+    /// for k in 0..40i64 {
+    ///     b.push_timed(k % 4, k / 4, 3.0, 1000 + (k * 7) % 40); // 4 users × 10 items
+    /// }
+    /// let split = NamedSplit::latest_per_user(&b.build()?, Holdout::Count(2))?;
+    /// assert_eq!((split.name.as_str(), split.split.train.nnz()), ("latest per user", 32));
+    /// let untimed = Ratings::from_triplets(2, 2, [(0, 0, 1.0), (1, 1, 2.0)])?;
+    /// assert!(NamedSplit::latest_per_user(&untimed, Holdout::Count(1)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn latest_per_user(
+        data: &Ratings,
+        holdout: Holdout,
+    ) -> Result<NamedSplit, ExperimentError> {
+        Ok(NamedSplit {
+            name: "latest per user".into(),
+            split: data.split_latest_per_user(holdout)?,
+        })
+    }
+
+    /// A global time-ordered split of `data`: the ratings at or after
+    /// `cutoff` (seconds since the Unix epoch) are the test side; named
+    /// `from <cutoff>`.
+    ///
+    /// # Errors
+    /// As [`Ratings::split_at_time`]: the data must have timestamps on
+    /// both sides of the cut-off.
+    ///
+    /// ```
+    /// use mf_runtime::data::RatingsBuilder;
+    /// use mf_runtime::experiment::NamedSplit;
+    /// let mut b = RatingsBuilder::new();
+    /// for k in 0..40i64 {
+    ///     b.push_timed(k % 4, k / 4, 3.0, 1000 + (k * 7) % 40); // 4 users × 10 items
+    /// }
+    /// let split = NamedSplit::at_time(&b.build()?, 1030)?;
+    /// let s = &split.split;
+    /// assert_eq!(split.name, "from 1030");
+    /// assert_eq!((s.train.nnz(), s.test.nnz() + s.dropped_entries), (30, 10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn at_time(data: &Ratings, cutoff: i64) -> Result<NamedSplit, ExperimentError> {
+        Ok(NamedSplit {
+            name: format!("from {cutoff}"),
+            split: data.split_at_time(cutoff)?,
         })
     }
 

@@ -122,19 +122,17 @@ impl<'a> Line<'a> {
         Ok(value)
     }
 
-    /// A calendar date `YYYY-MM-DD` (checked, not kept).
-    pub(super) fn date(&self, column: usize, name: &'static str) -> Result<(), DataError> {
+    /// A calendar date `YYYY-MM-DD`, as the seconds since the Unix epoch
+    /// of the midnight (UTC) that starts it.
+    pub(super) fn date(&self, column: usize, name: &'static str) -> Result<i64, DataError> {
         let text = self.text(column, name)?;
-        if valid_date(text) {
-            Ok(())
-        } else {
-            Err(self.error(column, name, Problem::NotADate(text.into())))
-        }
+        parse_date(text).ok_or_else(|| self.error(column, name, Problem::NotADate(text.into())))
     }
 }
 
-/// `YYYY-MM-DD` naming a day that exists (leap years included).
-fn valid_date(text: &str) -> bool {
+/// `YYYY-MM-DD` naming a day that exists (leap years included), as the
+/// seconds since the Unix epoch of its first instant (UTC).
+pub(crate) fn parse_date(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
         b[r].iter().try_fold(0u32, |acc, &c| {
@@ -142,20 +140,31 @@ fn valid_date(text: &str) -> bool {
         })
     };
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
+        return None;
     }
-    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
-        return false;
-    };
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
         2 if leap => 29,
         2 => 28,
-        _ => return false,
+        _ => return None,
     };
-    (1..=days).contains(&day)
+    (1..=days)
+        .contains(&day)
+        .then(|| days_from_epoch(year.into(), month.into(), day.into()) * 86_400)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
+/// (Howard Hinnant's `days_from_civil`).
+fn days_from_epoch(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -164,8 +173,15 @@ mod tests {
 
     #[test]
     fn dates_are_real_days() {
-        for ok in ["2005-09-06", "2000-02-29", "1999-12-31"] {
-            assert!(valid_date(ok), "{ok}");
+        // The seconds of `date -u -d … +%s`.
+        for (ok, seconds) in [
+            ("1970-01-01", 0),
+            ("2005-09-06", 1_125_964_800),
+            ("2000-02-29", 951_782_400),
+            ("1999-12-31", 946_598_400),
+            ("1969-12-31", -86_400),
+        ] {
+            assert_eq!(parse_date(ok), Some(seconds), "{ok}");
         }
         for bad in [
             "1900-02-29",
@@ -177,7 +193,7 @@ mod tests {
             "20050906xx",
             "2005-09-0a",
         ] {
-            assert!(!valid_date(bad), "{bad}");
+            assert_eq!(parse_date(bad), None, "{bad}");
         }
     }
 

@@ -35,7 +35,7 @@ pub enum Delimiter {
 
 impl Delimiter {
     /// The byte the `csv` crate splits on, for single-byte delimiters.
-    pub(super) fn byte(self) -> Option<u8> {
+    pub(crate) fn byte(self) -> Option<u8> {
         match self {
             Delimiter::Tab => Some(b'\t'),
             Delimiter::Comma => Some(b','),
@@ -123,8 +123,8 @@ pub enum IdKind {
 }
 
 /// Which column (0-based) holds the user, the item, the rating and, when
-/// there is one, an integer timestamp (checked, not kept). Other columns
-/// are ignored.
+/// there is one, an integer timestamp (kept: [`Ratings::timestamps`](crate::data::Ratings::timestamps)).
+/// Other columns are ignored.
 ///
 /// Read from a list of names, `user`, `item`, `rating`, `timestamp`, with
 /// `_` for a column to skip; the default is `user,item,rating`.

@@ -10,7 +10,8 @@ use super::pipeline::Sink;
 use crate::data::{DataError, RawId};
 
 /// Reads every rating of `input` into `sink`: users are customers, items
-/// movies; ids are integers ≥ 0, dates `YYYY-MM-DD` are checked (not kept).
+/// movies; ids are integers ≥ 0, dates `YYYY-MM-DD` are checked and kept
+/// as the midnight (UTC) that starts the day.
 pub(super) fn read(
     file: &str,
     mut input: Input<'_>,
@@ -50,7 +51,7 @@ pub(super) fn read(
                 };
                 let user = at.id(0, "user", IdKind::Integer)?;
                 let rating = at.rating(1, range)?;
-                at.date(2, "date")?;
+                let time = at.date(2, "date")?;
                 let Some(movie) = movie else {
                     return Err(DataError::Line {
                         file: file.into(),
@@ -68,7 +69,7 @@ pub(super) fn read(
                         ),
                     });
                 }
-                sink.push(line, user, RawId::Int(movie), rating);
+                sink.push(line, user, RawId::Int(movie), rating, Some(time));
             }
         }
     }

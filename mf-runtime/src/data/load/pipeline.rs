@@ -25,6 +25,8 @@ struct Batch {
     users: Vec<Id>,
     items: Vec<Id>,
     ratings: Vec<f64>,
+    /// Empty, or one timestamp per rating.
+    times: Vec<i64>,
     text: String,
 }
 
@@ -50,7 +52,8 @@ impl Batch {
     fn push_into(&self, builder: &mut RatingsBuilder) {
         for k in 0..self.lines.len() {
             let (user, item) = (self.raw(self.users[k]), self.raw(self.items[k]));
-            builder.push_line(self.lines[k], user, item, self.ratings[k]);
+            let time = self.times.get(k).copied();
+            builder.push_line(self.lines[k], user, item, self.ratings[k], time);
         }
     }
 }
@@ -58,17 +61,30 @@ impl Batch {
 /// Where the parser puts each rating it reads.
 pub(super) struct Sink {
     batch: Batch,
+    /// Timestamps are passed on (else dropped here).
+    keep_times: bool,
     to_builder: SyncSender<Batch>,
 }
 
 impl Sink {
-    /// Adds the rating read on `line`.
-    pub(super) fn push(&mut self, line: usize, user: RawId<'_>, item: RawId<'_>, rating: f64) {
+    /// Adds the rating read on `line`, with its time (seconds since the
+    /// Unix epoch) when the file gives one.
+    pub(super) fn push(
+        &mut self,
+        line: usize,
+        user: RawId<'_>,
+        item: RawId<'_>,
+        rating: f64,
+        time: Option<i64>,
+    ) {
         let (user, item) = (self.batch.id(user), self.batch.id(item));
         self.batch.lines.push(line);
         self.batch.users.push(user);
         self.batch.items.push(item);
         self.batch.ratings.push(rating);
+        if self.keep_times {
+            self.batch.times.extend(time);
+        }
         if self.batch.lines.len() == BATCH {
             self.flush();
         }
@@ -83,9 +99,11 @@ impl Sink {
 }
 
 /// Runs `parse` on this thread, feeding `builder` on another; returns the
-/// builder with every rating `parse` pushed, or `parse`'s error.
+/// builder with every rating `parse` pushed (with their timestamps when
+/// `keep_times`), or `parse`'s error.
 pub(super) fn run(
     builder: RatingsBuilder,
+    keep_times: bool,
     parse: impl FnOnce(&mut Sink) -> Result<(), DataError>,
 ) -> Result<RatingsBuilder, DataError> {
     thread::scope(|scope| {
@@ -99,6 +117,7 @@ pub(super) fn run(
         });
         let mut sink = Sink {
             batch: Batch::default(),
+            keep_times,
             to_builder,
         };
         let parsed = parse(&mut sink);

@@ -40,11 +40,14 @@ pub(super) fn for_each(
             // any blank lines it skipped; the reader's count after the record
             // is right: the record began on the line before its terminator,
             // less its quoted line breaks (counted only when the two differ).
+            // A quote left open at the end of the input has no terminator
+            // after the record: the count is then one short, and the start
+            // is right (hence the larger of the two).
             let end = reader.position().line() as usize - 1;
             let start = record.position().map_or(0, |p| p.line() as usize);
             let line = match end == start {
                 true => end,
-                false => end - memchr::memchr_iter(b'\n', record.as_slice()).count(),
+                false => start.max(end - memchr::memchr_iter(b'\n', record.as_slice()).count()),
             };
             each(line, &record)?;
         }
@@ -122,6 +125,15 @@ mod tests {
                 row(1, &["Smith, J", "42", "4"]),
                 row(3, &["say \"hi\"", "two\nlines", "3"]),
                 row(5, &["x", "y", "1"]),
+            ]
+        );
+        // A quote left open runs to the end, from the line it opened on.
+        assert_eq!(
+            records(b"h,t,g\n1,a,b\n2,\"c,d\n3,e,f\n", Delimiter::Comma),
+            [
+                row(1, &["h", "t", "g"]),
+                row(2, &["1", "a", "b"]),
+                row(3, &["2", "c,d\n3,e,f\n"]),
             ]
         );
     }

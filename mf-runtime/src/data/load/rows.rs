@@ -63,9 +63,10 @@ impl<'a> Rows<'a> {
         let user = at.id(columns.user, "user", self.spec.ids)?;
         let item = at.id(columns.item, "item", self.spec.ids)?;
         let rating = at.rating(columns.rating, self.range)?;
-        if let Some(t) = columns.timestamp {
-            at.integer(t, "timestamp")?;
-        }
+        let time = match columns.timestamp {
+            Some(t) => Some(at.integer(t, "timestamp")?),
+            None => None,
+        };
         let n = fields.len();
         let wrong = |message| DataError::Line {
             file: self.file.into(),
@@ -86,7 +87,7 @@ impl<'a> Rows<'a> {
                 "{n} fields, but line {first_line} has {width}: column {column} {what}"
             )));
         }
-        self.sink.push(line, user, item, rating);
+        self.sink.push(line, user, item, rating, time);
         Ok(())
     }
 
