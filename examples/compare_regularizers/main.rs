@@ -308,7 +308,8 @@ fn plan() -> Result<Option<Plan>, BoxError> {
                 return Err(format!("--fold {fold}: the folds are u1 … u5").into());
             }
         }
-        let (ranks, title) = (MOVIELENS_KS.to_vec(), "ml-100k u1".into());
+        let title = format!("ml-100k {}", splits[0].name); // the plots are of the first split
+        let ranks = MOVIELENS_KS.to_vec();
         return Ok(Some(Plan {
             splits,
             ranks,
