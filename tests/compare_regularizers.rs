@@ -158,9 +158,10 @@ fn the_concurrent_search_chooses_as_one_thread_does() {
     }
 }
 
-/// Every loss of the comparison round-trips through its model's files:
-/// save → load → the same predictions to the bit, for known and unknown
-/// ids (SVD++ through its saved table).
+/// Every loss of the comparison, the AutoRec rows' too, round-trips
+/// through its model's files: save → load → the same predictions to the
+/// bit, for known and unknown ids (SVD++ and AutoRec through their saved
+/// tables).
 #[test]
 fn every_comparison_model_saves_and_loads_bit_identically() {
     use mf_runtime::model::{Model, Unknown};
@@ -169,7 +170,9 @@ fn every_comparison_model_saves_and_loads_bit_identically() {
     let split = compare::synthetic_split_sized(60, 40, 900).unwrap();
     let fit = &split.split.train;
     let dir = tempfile::tempdir().unwrap();
-    for (n, c) in compare::candidates(false).unwrap().iter().enumerate() {
+    let mut cands = compare::candidates(false).unwrap();
+    cands.extend(compare::autorec_candidates(false).unwrap());
+    for (n, c) in cands.iter().enumerate() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
         let init = Init::Normal {
             mean: 0.0,
@@ -200,4 +203,50 @@ fn every_comparison_model_saves_and_loads_bit_identically() {
         );
         assert_eq!(unknown.0.to_bits(), unknown.1.to_bits(), "{}", c.name());
     }
+}
+
+/// The AutoRec rows (`--autorec`) train through the experiment with the
+/// rank as their hidden size `k` (times `AUTOREC_RANK_SCALE`: `k` is the
+/// loss's only free dimension) and predict through their encoder tables;
+/// the item-based model beats predicting the mean training rating. Their
+/// λ grid is MovieLens's (about 80,000 ratings, 20 times this set), so
+/// here λ = 3; the user-based model, with about 13 ratings per user to
+/// encode, validates no better than its start on this set.
+#[test]
+fn the_autorec_rows_train_with_the_rank_as_hidden_size() {
+    use mf_runtime::experiment::Experiment;
+    let split = compare::synthetic_split_sized(250, 120, 4000).unwrap();
+    let rank = compare::SYNTHETIC_KS[0];
+    let experiment = compare::autorec_candidates(false)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.grid("lambda", [3.0]).unwrap())
+        .fold(
+            Experiment::new(vec![split.clone()]).ranks([rank]).unwrap(),
+            Experiment::candidate,
+        );
+    let results = experiment.run().unwrap();
+    print!("{results}");
+    let hidden = rank * compare::AUTOREC_RANK_SCALE;
+    let (users, items) = (split.split.train.num_users(), split.split.train.num_items());
+    let encoder_shapes = [(hidden, users), (items, hidden)]; // V, item- then user-based
+    for ((name, o), shape) in results
+        .names
+        .iter()
+        .zip(&results.outcomes[0])
+        .zip(encoder_shapes)
+    {
+        assert!(o.failure.is_none(), "{name}: {:?}", o.failure);
+        assert_eq!((o.method, o.chosen.rank), ("L-BFGS", hidden), "{name}");
+        let model = o.model.as_ref().unwrap();
+        assert_eq!(model.params().view("V").unwrap().dim(), shape, "{name}");
+        assert_eq!(model.tables().len(), 1, "{name}: the encoder table");
+    }
+    let mean = split.split.train.mean();
+    let baseline = mf_runtime::metrics::rmse(&split.split.test, |_, _| mean);
+    let item_based = results.outcomes[0][0].test.rmse;
+    assert!(
+        item_based < 0.95 * baseline,
+        "item-based test RMSE {item_based} against the mean's {baseline}"
+    );
 }

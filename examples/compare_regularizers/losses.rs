@@ -1,5 +1,6 @@
-//! The seventeen losses of the comparison, written with `loss!`. Every one
-//! is over the observed ratings only (`sparse`); the ones "with biases"
+//! The losses of the comparison, written with `loss!`: the seventeen
+//! factorizations and the two AutoRec autoencoders. Every one is over the
+//! observed ratings only (`sparse`); the factorizations "with biases"
 //! predict P@Q + bu + bi + mu (their biases start at 0 and `mu` at the mean
 //! rating, as declared), the others P@Q.
 
@@ -237,4 +238,37 @@ loss! {
         + lambda * (sum(sqrt(count_rows(D)) * P^2) + sum(sqrt(count_cols(D)) * Q^2)
             + sum(sqrt(count_rows(D)) * bu^2) + sum(sqrt(count_cols(D)) * bi^2)
             + ratio * sum(sqrt(count_cols(D).T) * Y^2))
+}
+
+loss! {
+    /// Item-based AutoRec (Sedhain et al., WWW 2015): each item's column of
+    /// training ratings is encoded through `V` to `k` sigmoid hidden units
+    /// and decoded, with an identity output, through `W` back to every
+    /// user; the error counts the observed ratings only and `λ` penalizes
+    /// both weight matrices. The output bias `c` starts at the mean rating.
+    pub struct ItemAutoRec {
+        data D: sparse[users, items],
+        param V: [k, users],
+        param b: [k, 1] = 0,
+        param W: [users, k],
+        param c: [users, 1] = mean(D),
+        hyper lambda: f64 = 1.0,
+    }
+    minimize sum(mask * (D - W @ sigmoid(V @ (mask(D) * D) + b) - c)^2)
+        + lambda * (sum(V^2) + sum(W^2))
+}
+
+loss! {
+    /// User-based AutoRec: [`ItemAutoRec`] the other way round, each
+    /// user's row of training ratings encoded and decoded to every item.
+    pub struct UserAutoRec {
+        data D: sparse[users, items],
+        param V: [items, k],
+        param b: [1, k] = 0,
+        param W: [k, items],
+        param c: [1, items] = mean(D),
+        hyper lambda: f64 = 1.0,
+    }
+    minimize sum(mask * (D - sigmoid((mask(D) * D) @ V + b) @ W - c)^2)
+        + lambda * (sum(V^2) + sum(W^2))
 }

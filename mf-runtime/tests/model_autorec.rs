@@ -4,7 +4,7 @@
 //! (user-based), computed here by hand from the training ratings.
 
 use mf_runtime::data::Ratings;
-use mf_runtime::model::{Model, Prediction};
+use mf_runtime::model::{Model, Prediction, Unknown};
 use mf_runtime::{loss, Init, Params};
 use rand::SeedableRng;
 
@@ -67,9 +67,15 @@ const ITEMS: usize = 5;
 const K: usize = 2;
 
 fn train() -> Ratings {
+    train_in(USERS, ITEMS)
+}
+
+/// The training ratings in a grid of `users × items` (at least `USERS ×
+/// ITEMS`: the others have no rating).
+fn train_in(users: usize, items: usize) -> Ratings {
     Ratings::from_triplets(
-        USERS as u32,
-        ITEMS as u32,
+        users as u32,
+        items as u32,
         [
             (0, 0, 5.0),
             (0, 2, 3.0),
@@ -173,4 +179,38 @@ fn user_based_autorec_predicts_its_reconstruction() -> TestResult {
     let dense = Model::new(&UserAutoRecDense::default(), p.clone(), &train)?;
     let d = grid(&train);
     check([&sparse, &dense], |u, i| user_based_by_hand(&p, &d, u, i))
+}
+
+/// Unknown ids follow the policy of rows at zero, the encoder table's
+/// included (its column or row for the id is zero, not the encoding of
+/// an empty one): under [`Unknown::Baseline`] an item without training
+/// ratings is predicted, item-based, by the output bias `c[u]` alone, and
+/// a user without training ratings, user-based, by `c[i]`; an id whose
+/// decoder rows are params (the user item-based, the item user-based)
+/// gets 0.
+#[test]
+fn autorec_unknown_ids_predict_with_their_rows_at_zero() -> TestResult {
+    let train = train_in(USERS + 1, ITEMS + 1);
+    let (new_user, new_item) = (USERS as u32, ITEMS as u32);
+    let baseline = |loss: &dyn Prediction, p: &Params| {
+        Model::builder(loss, p.clone(), &train)
+            .unknown(Unknown::Baseline)
+            .build()
+    };
+    let p = start(ItemAutoRec::layout(&train, K)?, 7);
+    let item_based = baseline(&ItemAutoRec::default(), &p)?;
+    let c = p.view("c").ok_or("no param c")?.to_owned();
+    for u in 0..USERS {
+        assert_eq!(item_based.predict_index(u as u32, new_item)?, c[[u, 0]]);
+    }
+    assert_eq!(item_based.predict_index(new_user, 0)?, 0.0);
+
+    let p = start(UserAutoRec::layout(&train, K)?, 8);
+    let user_based = baseline(&UserAutoRec::default(), &p)?;
+    let c = p.view("c").ok_or("no param c")?.to_owned();
+    for i in 0..ITEMS {
+        assert_eq!(user_based.predict_index(new_user, i as u32)?, c[[0, i]]);
+    }
+    assert_eq!(user_based.predict_index(0, new_item)?, 0.0);
+    Ok(())
 }
