@@ -21,7 +21,9 @@ fn rank() {
     let Some(out) = std::env::var_os("MF_MPI_OUT") else {
         return;
     };
-    let universe = mpi::initialize().expect("MPI initialised once");
+    // The harness runs the test on a thread of its own, not the main one.
+    let (universe, _) =
+        mpi::initialize_with_threading(mpi::Threading::Serialized).expect("MPI initialised once");
     let connect = || Box::new(MpiLink::new(universe.world())) as Box<dyn Link>;
     let results = outcomes(&sharded::ratings(), Some(&connect)).expect("binds");
     if connect().rank() == 0 {

@@ -97,7 +97,10 @@ pub const NO_ROW_SYSTEMS: &str = "the row-block methods (ALS, fold-in) do not ru
 
 /// The transport between ranks: a rank's place and two collective
 /// operations. Every rank must make the same calls in the same order.
-pub trait Link {
+///
+/// `Send`, so that an objective holding one can be evaluated on another
+/// thread (a rayon pool's, say); calls through `&mut self` never overlap.
+pub trait Link: Send {
     /// This process's rank, `0..ranks()`.
     fn rank(&self) -> usize;
 
@@ -216,6 +219,10 @@ pub struct Shards {
     bounds: Vec<usize>,
     communicating: Duration,
     received: u64,
+    /// Scratch of the combining (the sums, the rows gathered), kept
+    /// between passes so its pages are touched once.
+    buffer: Vec<f64>,
+    gathered: Vec<f64>,
 }
 
 impl std::fmt::Debug for Shards {
@@ -253,6 +260,8 @@ impl Shards {
             bounds,
             communicating: Duration::ZERO,
             received: 0,
+            buffer: Vec::new(),
+            gathered: Vec::new(),
         })
     }
 
@@ -340,56 +349,53 @@ impl Shards {
     /// Combines the partial results of one pass over this rank's entries:
     /// `sums` (scalars) and `columns` (item-side outputs) are summed across
     /// ranks in one buffer, in rank order; in each of `rows` (an output of
-    /// `width` values per data row) this rank's block of rows is sent and
-    /// the other ranks' blocks received, also in one buffer. Afterwards every
+    /// `width` values per data row, every row of the data) this rank's
+    /// block of rows is sent and the other ranks' blocks received. Afterwards every
     /// rank holds what one process over all the entries computes (up to
-    /// the order of additions).
+    /// the order of additions). With one rank there is nothing to do.
     pub fn combine_pass(
         &mut self,
         sums: &mut [f64],
         columns: &mut [&mut [f64]],
         rows: &mut [(&mut [f64], usize)],
     ) {
-        let start = Instant::now();
-        let ranks = self.ranks();
-        let mut summed: Vec<f64> = sums.to_vec();
-        for column in columns.iter() {
-            summed.extend_from_slice(column);
+        if self.ranks() == 1 {
+            return;
         }
-        self.link.sum_in_rank_order(&mut summed);
-        let (head, mut tail) = summed.split_at(sums.len());
+        let start = Instant::now();
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let mut gathered = std::mem::take(&mut self.gathered);
+        buffer.clear();
+        buffer.extend_from_slice(sums);
+        for column in columns.iter() {
+            buffer.extend_from_slice(column);
+        }
+        self.link.sum_in_rank_order(&mut buffer);
+        let (head, mut tail) = buffer.split_at(sums.len());
         sums.copy_from_slice(head);
         for column in columns.iter_mut() {
             let (part, rest) = tail.split_at(column.len());
             column.copy_from_slice(part);
             tail = rest;
         }
-        let mut received = summed.len() * usize::from(ranks > 1);
-        if !rows.is_empty() {
-            let width: usize = rows.iter().map(|(_, w)| w).sum();
-            let mine = self.rows();
-            let mut block = Vec::with_capacity(mine.len() * width);
-            for (values, w) in rows.iter() {
-                block.extend_from_slice(&values[mine.start * w..mine.end * w]);
+        let mut received = buffer.len();
+        // Each row output: this rank's rows out, the other ranks' in.
+        let mine = self.rows();
+        for (values, width) in rows.iter_mut() {
+            let w = *width;
+            let counts: Vec<usize> = self.bounds.windows(2).map(|b| (b[1] - b[0]) * w).collect();
+            if gathered.len() < values.len() {
+                gathered.resize(values.len(), 0.0);
             }
-            let counts: Vec<usize> = self
-                .bounds
-                .windows(2)
-                .map(|b| (b[1] - b[0]) * width)
-                .collect();
-            let mut all = vec![0.0; counts.iter().sum()];
-            self.link.all_gather(&block, &counts, &mut all);
-            // Rank r's part: its rows of the first output, then of the second, …
-            let mut at = 0;
-            for b in self.bounds.windows(2) {
-                for (values, w) in rows.iter_mut() {
-                    let n = (b[1] - b[0]) * *w;
-                    values[b[0] * *w..b[1] * *w].copy_from_slice(&all[at..at + n]);
-                    at += n;
-                }
-            }
-            received += all.len() - block.len();
+            let all = &mut gathered[..values.len()];
+            self.link
+                .all_gather(&values[mine.start * w..mine.end * w], &counts, all);
+            values[..mine.start * w].copy_from_slice(&all[..mine.start * w]);
+            values[mine.end * w..].copy_from_slice(&all[mine.end * w..]);
+            received += values.len() - mine.len() * w;
         }
+        self.buffer = buffer;
+        self.gathered = gathered;
         self.communicating += start.elapsed();
         self.received += 8 * received as u64;
     }

@@ -14,6 +14,11 @@ use mpi::Count;
 /// result, so neither the MPI library's reduction algorithm nor the
 /// mapping of ranks to machines changes a bit of it.
 ///
+/// An objective evaluated on the thread that initialised MPI needs nothing
+/// more than `mpi::initialize()`; one evaluated on other threads (a rayon
+/// pool's `install`, a test harness's threads) needs MPI initialised with
+/// `Threading::Serialized` or above.
+///
 /// ```no_run
 /// use mf_runtime::shard::{Link, MpiLink};
 /// let universe = mpi::initialize().expect("MPI initialised once");
@@ -24,6 +29,14 @@ use mpi::Count;
 pub struct MpiLink {
     world: SimpleCommunicator,
 }
+
+// SAFETY: a communicator is a handle the MPI library owns; moving it to
+// another thread is allowed, and `Link`'s `&mut self` methods never call
+// MPI from two threads at once. Calling MPI from a thread other than the
+// one that initialised it needs a threading level of at least
+// `Threading::Serialized` (`mpi::initialize_with_threading`), as the
+// library's documentation says.
+unsafe impl Send for MpiLink {}
 
 impl MpiLink {
     /// The link over the ranks of `world`.
