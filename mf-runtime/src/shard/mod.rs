@@ -281,7 +281,13 @@ impl Shards {
         self.bounds[r]..self.bounds[r + 1]
     }
 
-    /// The row bounds of every rank.
+    /// The row bounds of every rank: `ranks() + 1` row indices.
+    ///
+    /// ```
+    /// use mf_runtime::shard::{Shards, Solo};
+    /// let shards = Shards::new(Box::new(Solo), vec![0, 7]).unwrap();
+    /// assert_eq!((shards.rank(), shards.ranks(), shards.bounds()), (0, 1, &[0, 7][..]));
+    /// ```
     pub fn bounds(&self) -> &[usize] {
         &self.bounds
     }
@@ -293,7 +299,15 @@ impl Shards {
     }
 
     /// Bytes this rank has received from the link so far (the sums
-    /// broadcast and the row blocks of the other ranks).
+    /// broadcast and the row blocks of the other ranks); 0 on one rank.
+    ///
+    /// ```
+    /// use mf_runtime::shard::{Shards, Solo};
+    /// let mut shards = Shards::new(Box::new(Solo), vec![0, 2]).unwrap();
+    /// shards.sum(&mut [1.0, 2.0]);
+    /// assert_eq!(shards.bytes_received(), 0);
+    /// assert!(shards.communication().as_secs_f64() < 1.0);
+    /// ```
     pub fn bytes_received(&self) -> u64 {
         self.received
     }
@@ -302,6 +316,16 @@ impl Shards {
     /// matrix) all hold this rank's rows only and as many rows as the
     /// bounds cover, and there is no dense data (`dense`, names). Called by
     /// the generated `over_shards`.
+    ///
+    /// ```
+    /// use mf_runtime::data::Ratings;
+    /// use mf_runtime::shard::{Shards, Solo};
+    /// let r = Ratings::from_triplets(2, 2, [(0, 0, 1.0)]).unwrap();
+    /// let shards = Shards::new(Box::new(Solo), vec![0, 2]).unwrap();
+    /// assert!(shards.check_data(&[("D", &r)], &[]).is_ok());
+    /// let err = shards.check_data(&[], &["M"]).unwrap_err();
+    /// assert_eq!(err.to_string(), "this loss cannot be trained over shards: data `M` is dense; only sparse data is split into row blocks");
+    /// ```
     pub fn check_data(
         &self,
         sparse: &[(&str, &Ratings)],
@@ -353,6 +377,15 @@ impl Shards {
     /// block of rows is sent and the other ranks' blocks received. Afterwards every
     /// rank holds what one process over all the entries computes (up to
     /// the order of additions). With one rank there is nothing to do.
+    ///
+    /// ```
+    /// use mf_runtime::shard::{Shards, Solo};
+    /// let mut shards = Shards::new(Box::new(Solo), vec![0, 2]).unwrap();
+    /// let (mut sums, mut dq, mut dp) = ([3.0], [1.0, 2.0], [5.0, 6.0, 7.0, 8.0]);
+    /// // One sum, an item-side output, a user-side output of width 2.
+    /// shards.combine_pass(&mut sums, &mut [&mut dq[..]], &mut [(&mut dp[..], 2)]);
+    /// assert_eq!((sums, dq), ([3.0], [1.0, 2.0])); // one rank: unchanged
+    /// ```
     pub fn combine_pass(
         &mut self,
         sums: &mut [f64],
