@@ -20,10 +20,11 @@
 use std::time::Instant;
 
 use mf_runtime::data::{Ratings, Synthetic};
-use mf_runtime::shard::{row_bounds, shard_rows, MpiLink, Shards};
+use mf_runtime::shard::{row_bounds, shard_rows, Link, MpiLink, Shards};
 use mf_runtime::{
     loss, Adam, GradientDescent, Init, Lbfgs, Minimizer, Model, Objective, Report, TrainError,
 };
+use mpi::traits::Communicator;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -129,7 +130,7 @@ fn parse() -> Result<Settings, String> {
     Ok(s)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
     let s = match parse() {
         Ok(s) => s,
         Err(message) => {
@@ -137,12 +138,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     };
-    let universe = mpi::initialize().ok_or("MPI was initialised already")?;
+    let Some(universe) = mpi::initialize() else {
+        eprintln!("error: MPI was initialised already");
+        std::process::exit(1);
+    };
     let link = MpiLink::new(universe.world());
-    let (rank, ranks) = (
-        mf_runtime::shard::Link::rank(&link),
-        mf_runtime::shard::Link::ranks(&link),
-    );
+    let rank = link.rank();
+    if let Err(e) = train(&s, link) {
+        // Every rank that fails says so (most errors are every rank's) and
+        // ends the job: the other ranks may be waiting for it.
+        eprintln!("rank {rank}: error: {e}");
+        universe.world().abort(1);
+    }
+}
+
+/// Reads the data, binds the loss to this rank's shard and trains it (or
+/// times `--evals` evaluations); rank 0 reports and saves the model.
+fn train(s: &Settings, link: MpiLink) -> Result<(), Box<dyn std::error::Error>> {
+    let (rank, ranks) = (link.rank(), link.ranks());
     let say = |text: String| {
         if rank == 0 {
             println!("{text}");
@@ -218,7 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             x,
         )?,
         "gd" => run(
-            GradientDescent::new(s.rate.unwrap_or(1e-4)),
+            GradientDescent::new(s.rate.unwrap_or(1e-5)),
             s.iters,
             &mut objective,
             x,
