@@ -298,8 +298,9 @@ impl Shards {
         self.communicating
     }
 
-    /// Bytes this rank has received from the link so far (the sums
-    /// broadcast and the row blocks of the other ranks); 0 on one rank.
+    /// Bytes this rank has received from the link so far: about twice
+    /// each summed buffer (its slices from every rank, then the summed
+    /// slices) and the other ranks' row blocks; 0 on one rank.
     ///
     /// ```
     /// use mf_runtime::shard::{Shards, Solo};
@@ -367,7 +368,8 @@ impl Shards {
         let start = Instant::now();
         self.link.sum_in_rank_order(values);
         self.communicating += start.elapsed();
-        self.received += 8 * values.len() as u64 * u64::from(self.ranks() > 1);
+        let ranks = self.ranks() as u64;
+        self.received += 16 * values.len() as u64 * (ranks - 1) / ranks;
     }
 
     /// Combines the partial results of one pass over this rank's entries:
@@ -411,7 +413,8 @@ impl Shards {
             column.copy_from_slice(part);
             tail = rest;
         }
-        let mut received = buffer.len();
+        // A sum moves about twice its buffer per rank (see `MpiLink`).
+        let mut received = 2 * buffer.len() * (self.ranks() - 1) / self.ranks();
         // Each row output: this rank's rows out, the other ranks' in.
         let mine = self.rows();
         for (values, width) in rows.iter_mut() {

@@ -1,18 +1,21 @@
-//! The [`Link`] between MPI ranks (cargo feature `mpi`): sums gathered to
-//! rank 0 in rank order, added there in that order and broadcast.
+//! The [`Link`] between MPI ranks (cargo feature `mpi`): sums as a
+//! reduce-scatter added in rank order, then an all-gather.
 
 use super::Link;
-use mpi::datatype::PartitionMut;
+use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::{Communicator, SimpleCommunicator};
-use mpi::traits::{CommunicatorCollectives, Root};
+use mpi::traits::CommunicatorCollectives;
 use mpi::Count;
 
 /// The ranks of an MPI communicator (usually `universe.world()`).
 ///
-/// Sums are deterministic: rank 0 gathers every rank's buffer (`MPI_Gather`
-/// places them in rank order), adds them in rank order and broadcasts the
-/// result, so neither the MPI library's reduction algorithm nor the
-/// mapping of ranks to machines changes a bit of it.
+/// Sums are deterministic and spread over the ranks: rank `r` owns the
+/// `r`-th of `ranks` equal slices of the buffer, receives that slice from
+/// every rank (`MPI_Alltoallv` places them by rank), adds them in rank
+/// order (`((v₀ + v₁) + v₂) + …`) and every rank gathers the summed slices
+/// (`MPI_Allgatherv`). Neither the MPI library's reduction algorithm nor
+/// the mapping of ranks to machines changes a bit of the result, and each
+/// rank sends and receives about twice the buffer, whatever the rank count.
 ///
 /// An objective evaluated on the thread that initialised MPI needs nothing
 /// more than `mpi::initialize()`; one evaluated on other threads (a rayon
@@ -45,6 +48,20 @@ impl MpiLink {
     }
 }
 
+/// MPI's counts and displacements of consecutive parts of `counts` values.
+fn layout(counts: &[usize]) -> (Vec<Count>, Vec<Count>) {
+    let count = |c: usize| Count::try_from(c).expect("a part of fewer than 2³¹ values");
+    let displs = counts
+        .iter()
+        .scan(0, |at, &c| {
+            let start = *at;
+            *at += c;
+            Some(count(start))
+        })
+        .collect();
+    (counts.iter().map(|&c| count(c)).collect(), displs)
+}
+
 impl Link for MpiLink {
     fn rank(&self) -> usize {
         self.world.rank() as usize
@@ -55,39 +72,34 @@ impl Link for MpiLink {
     }
 
     fn sum_in_rank_order(&mut self, values: &mut [f64]) {
-        let ranks = self.ranks();
-        if ranks == 1 || values.is_empty() {
+        let (ranks, rank, n) = (self.ranks(), self.rank(), values.len());
+        if ranks == 1 || n == 0 {
             return;
         }
-        let root = self.world.process_at_rank(0);
-        if self.rank() == 0 {
-            let mut all = vec![0.0; values.len() * ranks];
-            root.gather_into_root(&values[..], &mut all[..]);
-            for part in all.chunks_exact(values.len()).skip(1) {
-                for (v, p) in values.iter_mut().zip(part) {
-                    *v += p;
-                }
-            }
-        } else {
-            root.gather_into(&values[..]);
+        // Slice r of the buffer: values[n·r/ranks .. n·(r+1)/ranks].
+        let bound = |r: usize| n * r / ranks;
+        let slices: Vec<usize> = (0..ranks).map(|r| bound(r + 1) - bound(r)).collect();
+        let mine = slices[rank];
+        let mut parts = vec![0.0; mine * ranks];
+        {
+            let (counts, displs) = layout(&slices);
+            let send = Partition::new(&values[..], counts, displs);
+            let (counts, displs) = layout(&vec![mine; ranks]);
+            let mut receive = PartitionMut::new(&mut parts[..], counts, displs);
+            self.world.all_to_all_varcount_into(&send, &mut receive);
         }
-        root.broadcast_into(values);
+        let (sum, rest) = parts.split_at_mut(mine);
+        for part in rest.chunks_exact(mine.max(1)) {
+            for (s, p) in sum.iter_mut().zip(part) {
+                *s += p;
+            }
+        }
+        self.all_gather(sum, &slices, values);
     }
 
     fn all_gather(&mut self, mine: &[f64], counts: &[usize], all: &mut [f64]) {
-        let counts: Vec<Count> = counts
-            .iter()
-            .map(|&c| Count::try_from(c).expect("a row block of fewer than 2³¹ values"))
-            .collect();
-        let displs: Vec<Count> = counts
-            .iter()
-            .scan(0, |at, &c| {
-                let start = *at;
-                *at += c;
-                Some(start)
-            })
-            .collect();
-        let mut partition = PartitionMut::new(all, counts, &displs[..]);
+        let (counts, displs) = layout(counts);
+        let mut partition = PartitionMut::new(all, counts, displs);
         self.world.all_gather_varcount_into(mine, &mut partition);
     }
 }
