@@ -6,6 +6,7 @@
 #[path = "common/sharded.rs"]
 mod sharded;
 
+use mf_runtime::data::Ratings;
 use mf_runtime::shard::{row_bounds, shard_rows, Link, ShardError, Shards, Solo};
 use mf_runtime::{loss, Als, MaskedMatrix, Minimizer, Objective};
 use rand::rngs::StdRng;
@@ -72,14 +73,12 @@ impl Link for Threads {
 }
 
 /// Every rank's outcomes over `ranks` threads (rank 0's: all are equal).
-fn over_threads(ranks: usize) -> Vec<Vec<Vec<f64>>> {
-    let ratings = sharded::ratings();
+fn over_threads(ranks: usize, ratings: &Ratings) -> Vec<Vec<Vec<f64>>> {
     let links = Threads::new(ranks);
     let results: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = links
             .into_iter()
             .map(|link| {
-                let ratings = &ratings;
                 scope.spawn(move || {
                     let connect = move || Box::new(link.clone()) as Box<dyn Link>;
                     outcomes(ratings, Some(&connect)).expect("binds")
@@ -102,10 +101,11 @@ fn over_threads(ranks: usize) -> Vec<Vec<Vec<f64>>> {
 
 #[test]
 fn ranks_as_threads_equal_one_process_to_round_off() {
-    let whole = outcomes(&sharded::ratings(), None).expect("binds");
+    let ratings = sharded::ratings();
+    let whole = outcomes(&ratings, None).expect("binds");
     for ranks in [2, 3] {
-        let first = over_threads(ranks);
-        let again = over_threads(ranks);
+        let first = over_threads(ranks, &ratings);
+        let again = over_threads(ranks, &ratings);
         assert!(
             first == again,
             "{ranks} ranks: not bit-identical from run to run"
@@ -114,6 +114,30 @@ fn ranks_as_threads_equal_one_process_to_round_off() {
         println!("{ranks} ranks: largest relative difference from one process {diff:.1e}");
         assert!(diff < 1e-9, "{ranks} ranks: {diff:e} from one process");
     }
+}
+
+#[test]
+fn ranks_without_rows_take_part() {
+    // 4 ranks over 3 users: at least one block is empty.
+    let ratings = Ratings::from_triplets(
+        3,
+        4,
+        [
+            (0, 0, 5.0),
+            (0, 3, 1.0),
+            (1, 1, 3.0),
+            (2, 2, 4.0),
+            (2, 0, 2.0),
+        ],
+    )
+    .expect("valid triplets");
+    let bounds = row_bounds(&ratings, 4).expect("four blocks");
+    assert!(bounds.windows(2).any(|b| b[0] == b[1]), "{bounds:?}");
+    let diff = max_relative_difference(
+        &over_threads(4, &ratings),
+        &outcomes(&ratings, None).expect("binds"),
+    );
+    assert!(diff < 1e-9, "{diff:e} from one process");
 }
 
 #[test]
