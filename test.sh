@@ -8,7 +8,9 @@
 #   4. the tests that need something the repository cannot hold, which are
 #      #[ignore]d with the reason (the summaries of step 2 list them):
 #      MovieLens 100k (ml-100k under $MF_DATASETS or ../shared/datasets) and
-#      python3 with numpy. They run here when what they need is found, and
+#      python3 with numpy; and the training over MPI ranks (cargo feature
+#      `mpi`: Open MPI's mpirun, clang for the bindings), linted and tested
+#      with the feature on. They run here when what they need is found, and
 #      the last lines say which ran and which were skipped, and why.
 #
 # With MF_REQUIRE_ALL=1 (CI sets it) nothing is skipped: step 4 runs every
@@ -45,6 +47,18 @@ if python3 -c "import numpy" >/dev/null 2>&1 || [ -n "$require_all" ]; then
     summary+=("ran the NumPy interop test")
 else
     summary+=("SKIPPED 1 test: python3 with numpy not found (numpy_reads_the_saved_params)")
+fi
+
+# Open MPI: the crates with the `mpi` feature linted with it, and the test
+# that runs `mpirun -n 2` and `-n 3` against one process.
+if command -v mpirun >/dev/null 2>&1 || [ -n "$require_all" ]; then
+    cargo clippy -p mf-runtime --all-targets --features mpi -- -D warnings
+    cargo clippy -p mf --all-targets --features mpi -- -D warnings
+    cargo test -p mf-runtime --features mpi --doc shard
+    cargo test -p mf --features mpi --test mpi_ranks
+    summary+=("ran the MPI test (mpirun -n 2 and -n 3 against one process)")
+else
+    summary+=("SKIPPED 1 test: mpirun (Open MPI) not found (ranks_equal_one_process, feature mpi)")
 fi
 
 echo

@@ -56,6 +56,7 @@ mod objective;
 pub mod optim;
 mod params;
 pub mod plot;
+pub mod shard;
 pub mod train;
 
 pub use data::{MaskedMatrix, Ratings};

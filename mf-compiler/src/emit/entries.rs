@@ -90,6 +90,10 @@ impl BodyEmitter<'_> {
         }
         let mut row_outputs = Vec::new();
         let mut row_updates = Vec::new();
+        // What the pass leaves for `Shards::combine_pass`, when sharded:
+        // each row output with its width, each column output's slice.
+        let mut row_blocks = Vec::new();
+        let mut col_slices = Vec::new();
         for (r, item) in pass.row_items.iter().enumerate() {
             let target = self.target(item_target(item));
             let x = self.access(plan, &inline_set, scattered_root(g, item), &i, &j);
@@ -98,6 +102,7 @@ impl BodyEmitter<'_> {
                     let slice = self.gathered_row(item, &j);
                     let width = dim_size(g.shape(node).cols);
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
+                    row_blocks.push(quote!((#target.as_slice_mut().expect("contiguous"), #width)));
                     row_updates.push(match partner[r] {
                         Some(c) => {
                             let col_slice = self.gathered_row(&pass.column_items[c], &i);
@@ -108,6 +113,7 @@ impl BodyEmitter<'_> {
                 }
                 _ => {
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), 1usize)));
+                    row_blocks.push(quote!((#target.as_slice_mut().expect("contiguous"), 1usize)));
                     row_updates.push(quote!(outs[#r][0] += #x;));
                 }
             }
@@ -137,10 +143,14 @@ impl BodyEmitter<'_> {
             // (`k × items`) goes through an item-major scratch copied
             // transposed after the pass.
             match column_scratch(g, item) {
-                None => col_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width))),
+                None => {
+                    col_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
+                    col_slices.push(quote!(#target.as_slice_mut().expect("contiguous")));
+                }
                 Some((scratch, _)) => {
                     let items_dim = dim_size(shape.cols);
                     col_outputs.push(quote!(#rt::RowOutput::new(&mut (*#scratch)[..], #width)));
+                    col_slices.push(quote!(&mut (*#scratch)[..]));
                     copies.push(quote! {
                         #rt::transpose(&(*#scratch)[..], #items_dim, #width, #target.as_slice_mut().expect("contiguous"));
                     });
@@ -170,7 +180,7 @@ impl BodyEmitter<'_> {
         let (num_rows, num_cols) = (row_outputs.len(), col_outputs.len());
         quote! {
             #(#prelude)*
-            let totals: [f64; #num_sums] = #rt::over_tiles(
+            let mut totals: [f64; #num_sums] = #rt::over_tiles(
                 &*#tiling,
                 #csr.indptr,
                 #csr.indices,
@@ -188,6 +198,9 @@ impl BodyEmitter<'_> {
                     #(#col_updates)*
                 },
             );
+            if let ::core::option::Option::Some(shards) = shards.as_mut() {
+                shards.combine_pass(&mut totals, &mut [#(#col_slices),*], &mut [#(#row_blocks),*]);
+            }
             #(#sum_results)*
             #(#copies)*
         }

@@ -22,6 +22,7 @@
 //!   coordinate (its leaves, values and gradient and Hessian updates);
 //! - `prediction`: a node's value at one entry from the flat parameters
 //!   (`predict_flat`);
+//! - `shards`: binding the objective to one rank's block of rows;
 //! - `model`: what a trained model needs of the loss (the `Hypers` and
 //!   `Prediction` impls, the objective's `prediction_tables`).
 
@@ -32,6 +33,7 @@ mod objective;
 mod prediction;
 mod row_values;
 mod rows;
+mod shards;
 mod workspace;
 
 pub(crate) use prediction::prediction_code;
@@ -249,6 +251,7 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             Ok(r) => (r.items, r.field, r.field_init, r.method),
             Err(why) => (quote!(), quote!(), quote!(), rows::refusal(&why)),
         };
+    let shard_methods = shards::shard_methods(input);
     let explain = &input.explain;
     let predict_methods = input
         .prediction
@@ -447,6 +450,7 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
                     offsets,
                     workspace: #workspace_ty { #(#workspace_inits)* },
                     #rows_init
+                    shards: ::core::option::Option::None,
                     #(#count_inits)*
                 })
             }
@@ -467,6 +471,8 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             offsets: [usize; #num_params],
             workspace: #workspace_ty,
             #rows_field
+            /// The ranks each pass is combined over, when bound to a shard.
+            shards: ::core::option::Option<#rt::shard::Shards>,
             #(#count_fields)*
         }
 
@@ -488,6 +494,8 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
         }
 
         #tables_method
+
+        #shard_methods
 
         #rows_items
 

@@ -158,6 +158,7 @@ impl BodyEmitter<'_> {
             #(#counts)*
             #grad_views
             let #workspace_ty { #(#buffers,)* .. } = &mut self.workspace;
+            let shards = &mut self.shards;
             #(#steps)*
             #result
         }

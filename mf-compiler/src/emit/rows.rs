@@ -253,6 +253,9 @@ pub(super) fn row_items(
         field_init: quote!(rows: ::core::option::Option::None,),
         method: quote! {
             fn row_systems(&mut self) -> ::core::result::Result<&mut dyn #rt::blocks::RowSystems, ::std::string::String> {
+                if self.shards.is_some() {
+                    return ::core::result::Result::Err(::std::string::String::from(#rt::shard::NO_ROW_SYSTEMS));
+                }
                 let (loss, data, dims, offsets) = (self.loss, self.data, self.dims, self.offsets);
                 ::core::result::Result::Ok(self.rows.get_or_insert_with(|| #rows_ty::new(loss, data, &dims, offsets)))
             }
