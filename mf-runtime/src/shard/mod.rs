@@ -209,6 +209,7 @@ pub fn shard_rows(ratings: &Ratings, rows: Range<usize>) -> Result<Ratings, Shar
         row_ptr,
         csr.indices[first..last].to_vec(),
         csr.values[first..last].to_vec(),
+        ratings.timestamps().map(|t| t[first..last].to_vec()),
     ))
 }
 
