@@ -10,12 +10,15 @@
 
 #[path = "malformed_data/cases.rs"]
 mod cases;
+#[path = "malformed_data/side_cases.rs"]
+mod side_cases;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cases::{cases, side_cases, Outcome, Side};
+use cases::{cases, Outcome};
 use mf_runtime::data::{Features, IdKind, IdMap, LoadOptions, Ratings};
+use side_cases::{side_cases, Side};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/malformed")

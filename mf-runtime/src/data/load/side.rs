@@ -59,6 +59,16 @@ struct Described<'a> {
 }
 
 impl<'a> Described<'a> {
+    /// No line read yet, for the rows of `ids`.
+    fn new(file: &'a str, ids: &'a IdMap) -> Self {
+        Described {
+            file,
+            ids,
+            lines: HashMap::new(),
+            unused: 0,
+        }
+    }
+
     /// The row of the id in `column` of `at`, `None` when the map lacks
     /// it; an error when another line described it.
     fn row(
@@ -224,12 +234,7 @@ impl Features {
     pub fn movielens_users(path: impl AsRef<Path>, users: &IdMap) -> Result<Features, DataError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let mut described = Described {
-            file: &file,
-            ids: users,
-            lines: HashMap::new(),
-            unused: 0,
-        };
+        let mut described = Described::new(&file, users);
         let mut age = Attribute::ordered("age", &AGE_BUCKETS);
         let mut gender = Attribute::ordered("gender", &["F", "M"]);
         let mut occupation = Attribute::new("occupation");
@@ -289,12 +294,7 @@ impl Features {
     pub fn movielens_items(path: impl AsRef<Path>, items: &IdMap) -> Result<Features, DataError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let mut described = Described {
-            file: &file,
-            ids: items,
-            lines: HashMap::new(),
-            unused: 0,
-        };
+        let mut described = Described::new(&file, items);
         let mut genres = Attribute::ordered("genre", &ML100K_GENRES);
         let mut released = Attribute::ordered("released", &DECADES);
         let layout = "a u.item line has 24 (movie id, title, release date, video release date, IMDb URL, 19 genre flags)";
@@ -355,12 +355,7 @@ impl Features {
     pub fn movielens_genres(path: impl AsRef<Path>, items: &IdMap) -> Result<Features, DataError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let mut described = Described {
-            file: &file,
-            ids: items,
-            lines: HashMap::new(),
-            unused: 0,
-        };
+        let mut described = Described::new(&file, items);
         let mut genres = Attribute::new("genre");
         let mut first = true;
         let layout = "a movies.csv line has 3 (movieId, title, genres)";
