@@ -164,6 +164,7 @@ fn the_concurrent_search_chooses_as_one_thread_does() {
 /// tables).
 #[test]
 fn every_comparison_model_saves_and_loads_bit_identically() {
+    use mf_runtime::data::SideData;
     use mf_runtime::model::{Model, Unknown};
     use mf_runtime::Init;
     use rand::SeedableRng;
@@ -178,7 +179,10 @@ fn every_comparison_model_saves_and_loads_bit_identically() {
             mean: 0.0,
             std: 0.5,
         };
-        let params = c.loss().start(fit, 3, init, &mut rng).unwrap();
+        let params = c
+            .loss()
+            .start(fit, &SideData::new(), 3, init, &mut rng)
+            .unwrap();
         let model = Model::builder(c.loss(), params, fit)
             .clip(1.0, 5.0)
             .unknown(Unknown::Baseline)

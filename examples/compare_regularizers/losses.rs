@@ -272,3 +272,27 @@ loss! {
     minimize sum(mask * (D - sigmoid((mask(D) * D) @ V + b) @ W - c)^2)
         + lambda * (sum(V^2) + sum(W^2))
 }
+
+loss! {
+    /// [`L2Biased`] with each user's factors offset by a learned map of the
+    /// user's attributes (`F@W`: age group, gender, occupation, zip region
+    /// from `u.user`) and each item's by one of the item's (`V@G.T`: genres
+    /// and release decade from `u.item`); `γ` penalizes the two maps.
+    pub struct L2BiasedAttributes {
+        data D: sparse[users, items],
+        data F: [users, f],
+        data G: [items, g],
+        param P: [users, k],
+        param W: [f, k],
+        param Q: [k, items],
+        param V: [k, g],
+        param bu: [users, 1] = 0,
+        param bi: [1, items] = 0,
+        param mu: [] = mean(D),
+        hyper lambda: f64 = 1.0,
+        hyper gamma: f64 = 1.0,
+    }
+    minimize sum(mask(D) * (D - (P + F@W) @ (Q + V@G.T) - bu - bi - mu)^2)
+        + lambda * (sum(P^2) + sum(Q^2) + sum(bu^2) + sum(bi^2))
+        + gamma * (sum(W^2) + sum(V^2))
+}

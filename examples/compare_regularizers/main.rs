@@ -3,7 +3,9 @@
 //! data carved from the training side, and scored on the test side. One
 //! more row trains the √n-weighted penalty again with four times the ranks
 //! from a smaller start, and the last, SVD++, adds implicit feedback.
-//! `--autorec` adds two autoencoder rows, item- and user-based AutoRec.
+//! `--autorec` adds two autoencoder rows, item- and user-based AutoRec;
+//! `--side`, on MovieLens 100k, a row that reads the users' and items'
+//! attributes.
 //!
 //! The protocol is the library's ([`mf_runtime::experiment`]): this file
 //! declares the rows (loss, grids, start, method) and reads the command
@@ -15,9 +17,10 @@
 //! cargo run --release --example compare_regularizers -- --folds           # ml-100k u1–u5, mean ± std
 //! cargo run --release --example compare_regularizers -- --folds --data DIR --out DIR --k 10,50
 //! cargo run --release --example compare_regularizers -- --explain          # every loss's explain()
-//! cargo run --release --example compare_regularizers -- --folds --only svd++   # the rows whose name contains this
+//! cargo run --release --example compare_regularizers -- --folds --only svd++   # the rows whose name contains this (repeatable)
 //! cargo run --release --example compare_regularizers -- --folds --autorec --only autorec   # the AutoRec rows alone
 //! cargo run --release --example compare_regularizers -- --fold u1 --autorec --only item-based   # one of the five folds
+//! cargo run --release --example compare_regularizers -- --folds --side --only "frobenius) + biases" --only side   # side information against the same loss without it
 //! cargo run --release --example compare_regularizers -- --synthetic 610,9724,100836 --k 100  # users,items,ratings
 //! cargo run --release --example compare_regularizers -- --only huber --grid huber:lambda=0.05,0.08 --grid huber:delta=1,1.5
 //! ```
@@ -25,7 +28,10 @@
 //! The AutoRec rows are not in the default table: their search on ml-100k
 //! u1–u5 adds about 60 % to the CPU time of the others'. `--autorec` adds
 //! them after the others (with `--only autorec`, alone). `--fold NAME`
-//! runs one of the five folds only.
+//! runs one of the five folds only. `--side` adds the biased L2 loss whose
+//! user and item factors are offset by learned maps of `u.user`'s and
+//! `u.item`'s attributes, `(P + F@W) @ (Q + V@G.T)`, next to the same loss
+//! without them (the row `L2 (squared Frobenius) + biases`).
 //!
 //! `--grid TEXT:NAME=a,b,c` replaces the grid of hyper-setting `NAME` of
 //! the rows whose name contains `TEXT` (widen a grid when the choice lands
@@ -39,7 +45,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mf_runtime::data::{find_dataset, Ratings, Synthetic};
+use mf_runtime::data::{find_dataset, Features, Ratings, SideData, Synthetic};
 use mf_runtime::experiment::{Candidate, Experiment, ExperimentError, Method, NamedSplit};
 use mf_runtime::model::Trainable;
 
@@ -203,6 +209,36 @@ pub fn autorec_candidates(full_grid: bool) -> Result<Vec<Candidate>, ExperimentE
     ])
 }
 
+/// The λ grid of the side-information row, [`LAMBDAS`] widened by 100
+/// (the choice lands on 30 otherwise).
+const ATTRIBUTE_LAMBDAS: [f64; 6] = [0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+/// The grid of γ, the penalty on the attribute maps, searched after λ: its
+/// first value, at which λ is searched, is a strong penalty, so that λ is
+/// chosen near the loss without attributes (starting at γ = 1 chose
+/// λ = 100 and lost 0.0075 on u1).
+const GAMMAS: [f64; 6] = [100.0, 0.1, 1.0, 10.0, 1000.0, 10000.0];
+
+/// The side-information row, added by `--side` on MovieLens 100k: the
+/// biased L2 loss with the users' attributes (`u.user`) and the items'
+/// (`u.item`) in `dir`, loaded for each split's id maps; λ, then γ, then
+/// the ranks searched on validation.
+pub fn side_candidates(dir: &Path, full_grid: bool) -> Result<Vec<Candidate>, ExperimentError> {
+    let (users, items) = (dir.join("u.user"), dir.join("u.item"));
+    let grids: [(&str, &[f64]); 2] = [("lambda", &ATTRIBUTE_LAMBDAS), ("gamma", &GAMMAS)];
+    let c = row(
+        "L2 + biases + side information (u.user, u.item)",
+        &L2BiasedAttributes::default(),
+        &grids,
+        full_grid,
+    )?
+    .side_data(move |train| {
+        let f = Features::movielens_users(&users, train.user_ids())?;
+        let g = Features::movielens_items(&items, train.item_ids())?;
+        Ok(SideData::new().with("F", f)?.with("G", g)?)
+    });
+    Ok(vec![c])
+}
+
 /// The synthetic data set of the default run: planted rank-5 matrix of 800
 /// users × 400 items, about 24,000 ratings, noise std 0.5, popularity
 /// following a power law, seed [`SEED`]; 20 % of it (random) is the test side.
@@ -228,6 +264,15 @@ fn arg(flag: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     let i = args.iter().position(|a| a == flag)?;
     args.get(i + 1).cloned()
+}
+
+/// The value after every `flag` on the command line.
+fn all_args(flag: &str) -> Vec<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].clone())
+        .collect()
 }
 
 /// The comma-separated numbers after `flag`, if any (`what` for the error).
@@ -281,25 +326,38 @@ struct Plan {
     title: String,
 }
 
+/// Whether the command line asks for MovieLens 100k folds.
+fn movielens_folds() -> bool {
+    has_flag("--folds") || arg("--fold").is_some()
+}
+
+/// The MovieLens 100k directory: `--data` (the directory, or a file in it),
+/// else found under $MF_DATASETS or ../shared/datasets; `None`, said on
+/// stderr, when absent.
+fn movielens_dir() -> Option<PathBuf> {
+    match arg("--data").map(PathBuf::from) {
+        Some(d) if d.is_dir() => Some(d),
+        Some(d) => Some(d.parent().map(Path::to_path_buf).unwrap_or_default()),
+        None => {
+            let found = find_dataset("ml-100k");
+            if found.is_none() {
+                eprintln!(
+                    "MovieLens 100k is absent: no `ml-100k` directory under $MF_DATASETS or \
+                     ../shared/datasets. Point to it with `--data DIR`; nothing was run."
+                );
+            }
+            found
+        }
+    }
+}
+
 /// The splits the command line asks for, the rank grid and a title; `None`
 /// when `--folds` finds no MovieLens 100k.
 fn plan() -> Result<Option<Plan>, BoxError> {
-    let data = arg("--data").map(PathBuf::from);
     let fold = arg("--fold");
-    if has_flag("--folds") || fold.is_some() {
-        let dir = match data {
-            Some(d) if d.is_dir() => d,
-            Some(d) => d.parent().map(Path::to_path_buf).unwrap_or_default(),
-            None => match find_dataset("ml-100k") {
-                Some(d) => d,
-                None => {
-                    eprintln!(
-                        "MovieLens 100k is absent: no `ml-100k` directory under $MF_DATASETS or \
-                         ../shared/datasets. Point to it with `--data DIR`; nothing was run."
-                    );
-                    return Ok(None);
-                }
-            },
+    if movielens_folds() {
+        let Some(dir) = movielens_dir() else {
+            return Ok(None);
         };
         let mut splits = NamedSplit::movielens_folds(&dir)?;
         if let Some(fold) = fold {
@@ -316,7 +374,7 @@ fn plan() -> Result<Option<Plan>, BoxError> {
             title,
         }));
     }
-    if let Some(path) = data {
+    if let Some(path) = arg("--data").map(PathBuf::from) {
         let ratings = Ratings::load(&path)?;
         let mut split = NamedSplit::holdout(&ratings, TEST_FRACTION, SEED)?;
         split.name = path.display().to_string();
@@ -348,6 +406,17 @@ fn run_comparison() -> Result<(), BoxError> {
     if has_flag("--autorec") {
         cands.extend(autorec_candidates(true)?);
     }
+    if has_flag("--side") {
+        if !movielens_folds() {
+            return Err(
+                "--side reads ml-100k's u.user and u.item: use it with --folds or --fold".into(),
+            );
+        }
+        let Some(dir) = movielens_dir() else {
+            return Ok(());
+        };
+        cands.extend(side_candidates(&dir, true)?);
+    }
     if has_flag("--explain") {
         for c in &cands {
             println!("{}\n{}", c.name(), c.loss().explanation());
@@ -366,11 +435,12 @@ fn run_comparison() -> Result<(), BoxError> {
     if let Some(list) = numbers("--k", "ranks: 20,50")? {
         ks = list;
     }
-    if let Some(only) = arg("--only") {
-        let only = only.to_lowercase();
-        cands.retain(|c| c.name().to_lowercase().contains(&only));
+    let only = all_args("--only");
+    if !only.is_empty() {
+        let only: Vec<String> = only.iter().map(|o| o.to_lowercase()).collect();
+        cands.retain(|c| only.iter().any(|o| c.name().to_lowercase().contains(o)));
         if cands.is_empty() {
-            return Err(format!("--only {only}: no loss's name contains it").into());
+            return Err(format!("--only {}: no loss's name contains it", only.join(", ")).into());
         }
     }
     for (text, name, grid) in grid_flags()? {

@@ -8,11 +8,14 @@ use crate::ir::{Dim, Graph, NodeId, Op};
 use crate::lower::{self, Plan, SparseDomains};
 
 /// A prediction the emitter can compute: its node, the dims of its rows
-/// and columns, its tables and the plan that computes them.
+/// and columns, the data matrix it predicts (the ratings), its tables and
+/// the plan that computes them.
 pub struct Prediction {
     pub node: NodeId,
     pub rows: Dim,
     pub cols: Dim,
+    /// The index of the data matrix of the prediction's shape, if any.
+    pub ratings: Option<usize>,
     pub tables: Vec<NodeId>,
     /// Each table as math (filled by the caller, who has the printer).
     pub names: Vec<String>,
@@ -28,21 +31,31 @@ pub fn prediction(
 ) -> Result<Prediction, String> {
     // The data matrix the prediction has the shape of (checked).
     let shape = g.shape(node);
-    let domain = s
+    let ratings = s
         .data
         .iter()
-        .map(|d| d.shape)
-        .find(|&d| shape.broadcast(d) == Some(d))
-        .unwrap_or(shape);
+        .position(|d| shape.broadcast(d.shape) == Some(d.shape));
+    let domain = ratings.map_or(shape, |r| s.data[r].shape);
     let tables = find(g, node, domain.rows, domain.cols).map_err(|(_, why)| why.to_string())?;
-    if !tables.is_empty() && s.data.len() != 1 {
-        return Err("a prediction that reads the data is computed from the training data, so the loss must have exactly one data matrix".into());
+    if !tables.is_empty() {
+        // Tables are computed from the training ratings and dense side data.
+        let Some(r) = ratings else {
+            return Err("a prediction that reads data must have the shape of a data matrix (the ratings it predicts)".into());
+        };
+        let other_sparse = s.data.iter().enumerate().find(|&(d, x)| d != r && x.sparse);
+        if let Some((_, x)) = other_sparse {
+            return Err(format!(
+                "a prediction that reads data is computed from the training ratings `{}` and dense side data, but `{}` is sparse too",
+                s.data[r].name, x.name
+            ));
+        }
     }
     let plan = lower::outputs_plan(g, &tables, sparse).map_err(|e| e.message)?;
     Ok(Prediction {
         node,
         rows: domain.rows,
         cols: domain.cols,
+        ratings,
         tables,
         names: Vec::new(),
         plan,

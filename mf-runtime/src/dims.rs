@@ -59,6 +59,16 @@ pub enum ShapeError {
         /// The data matrix with another pattern.
         second: String,
     },
+    /// A dense data matrix the loss reads besides its ratings
+    /// (`data F: [users, f]`) that the [`SideData`](crate::data::SideData)
+    /// given to it does not hold.
+    #[error("the loss reads data `{name}` besides the ratings, but the side data holds {given} (add it with `SideData::with`)")]
+    MissingData {
+        /// The data matrix's name in the loss.
+        name: String,
+        /// The names the side data holds, comma-separated (`nothing` when empty).
+        given: String,
+    },
     /// A parameter set whose layout is not the one this loss declares.
     #[error("parameter set has {found} values, the loss expects {expected} ({what})")]
     Layout {

@@ -86,15 +86,13 @@ pub(super) fn prediction_impl(input: &Input, p: &Prediction, code: &TokenStream)
         decl(math.clone(), shape.rows, shape.cols)
     });
     let (rows, cols) = (dim_name(s, p.rows), dim_name(s, p.cols));
-    let compute = match (p.tables.is_empty(), s.data.first()) {
-        (false, Some(data)) => {
-            let bind = match data.sparse {
-                true => quote!(let mut objective = self.objective(train, &params)?;),
-                false => quote! {
-                    let masked = train.to_masked();
-                    let mut objective = self.objective(&masked, &params)?;
-                },
+    let compute = match (p.tables.is_empty(), p.ratings) {
+        (false, Some(r)) => {
+            let (masked, train) = match s.data[r].sparse {
+                true => (quote!(), quote!(train)),
+                false => (quote!(let masked = train.to_masked();), quote!(&masked)),
             };
+            let data = training_data(input, r, train);
             quote! {
                 let params = #rt::Params::from_vec(layout.clone(), x.to_vec()).ok_or_else(|| #rt::ShapeError::Layout {
                     expected: layout.len(),
@@ -102,7 +100,8 @@ pub(super) fn prediction_impl(input: &Input, p: &Prediction, code: &TokenStream)
                     what: ::std::string::String::from("the flat parameters"),
                 })?;
                 let params = #params_ty::from_params(params)?;
-                #bind
+                #masked
+                let mut objective = self.objective(#data, &params)?;
                 ::core::result::Result::Ok(objective.prediction_tables(params.as_slice()))
             }
         }
@@ -138,6 +137,7 @@ pub(super) fn prediction_impl(input: &Input, p: &Prediction, code: &TokenStream)
             fn compute_tables(
                 &self,
                 train: &#rt::Ratings,
+                side: &#rt::data::SideData,
                 layout: &#rt::ParamLayout,
                 x: &[f64],
             ) -> ::core::result::Result<::std::vec::Vec<#rt::ndarray::Array2<f64>>, #rt::ShapeError> {
@@ -190,41 +190,83 @@ pub(super) fn tables_method(input: &Input, p: &Prediction, workspace_ty: &Ident)
     }
 }
 
-/// `impl Trainable`, for a loss with one data matrix, sparse: `start` with
-/// every free dimension (`free`, in `init`'s order) at the rank, and `bind`.
+/// The loss's data struct for training: the data matrix `ratings` is
+/// `train` (an expression), every other one the side data's matrix of its
+/// name (`side.matrix("F")?`).
+fn training_data(input: &Input, ratings: usize, train: TokenStream) -> TokenStream {
+    let data_ty = format_ident!("{}Data", input.def.name);
+    let fields = input.symbols.data.iter().enumerate().map(|(d, x)| {
+        let n = &x.name;
+        match d == ratings {
+            true => quote!(#n: #train),
+            false => {
+                let name = n.unraw().to_string();
+                quote!(#n: side.matrix(#name)?)
+            }
+        }
+    });
+    quote!(#data_ty { #(#fields),* })
+}
+
+/// `impl Trainable`, for a loss with a prediction and one sparse data
+/// matrix, the ratings it predicts (any other data is dense side data):
+/// `start` with every free dimension (`free`, in `init`'s order) at the
+/// rank, and `bind`.
 pub(super) fn trainable_impl(input: &Input, free: &[&String]) -> TokenStream {
     let s = input.symbols;
-    if s.data.len() != 1 || !s.data[0].sparse || input.prediction.is_none() {
-        return quote!();
-    }
+    let mut sparse = s.data.iter().enumerate().filter(|(_, d)| d.sparse);
+    let ratings = match (sparse.next(), sparse.next(), input.prediction) {
+        (Some((r, _)), None, Some((p, _))) if p.ratings == Some(r) => r,
+        _ => return quote!(),
+    };
     let name = &input.def.name;
     let rt = quote!(::mf_runtime);
     let params_ty = format_ident!("{}Params", name);
     let ranks = free.iter().map(|_| quote!(rank));
     let free_names = free.iter().map(|d| d.to_string());
+    let side_decls = s.data.iter().filter(|d| !d.sparse).map(|d| {
+        let (n, rows, cols) = (
+            d.name.unraw().to_string(),
+            dim_name(s, d.shape.rows),
+            dim_name(s, d.shape.cols),
+        );
+        quote!(#rt::model::ParamDecl { name: #n, rows: #rows, cols: #cols })
+    });
+    let data = training_data(input, ratings, quote!(train));
+    // Named `_side` when the loss reads its ratings only.
+    let side = match s.data.len() {
+        1 => format_ident!("_side"),
+        _ => format_ident!("side"),
+    };
     quote! {
         impl #rt::model::Trainable for #name {
             fn free_dims(&self) -> &'static [&'static str] {
                 &[#(#free_names),*]
             }
 
+            fn side_data(&self) -> &'static [#rt::model::ParamDecl] {
+                &[#(#side_decls),*]
+            }
+
             fn start(
                 &self,
                 train: &#rt::Ratings,
+                #side: &#rt::data::SideData,
                 rank: usize,
                 init: #rt::Init,
                 rng: &mut dyn #rt::rand::RngCore,
             ) -> ::core::result::Result<#rt::Params, #rt::ShapeError> {
-                ::core::result::Result::Ok(Self::init(train, #(#ranks,)* init, rng)?.into())
+                ::core::result::Result::Ok(Self::init(#data, #(#ranks,)* init, rng)?.into())
             }
 
             fn bind<'a>(
                 &self,
                 train: &'a #rt::Ratings,
+                #side: &'a #rt::data::SideData,
                 params: &#rt::Params,
             ) -> ::core::result::Result<::std::boxed::Box<dyn #rt::Objective + 'a>, #rt::ShapeError> {
                 let params = #params_ty::from_params(params.clone())?;
-                ::core::result::Result::Ok(::std::boxed::Box::new(self.objective(train, &params)?))
+                ::core::result::Result::Ok(::std::boxed::Box::new(self.objective(#data, &params)?))
             }
 
             fn boxed_trainable(&self) -> ::std::boxed::Box<dyn #rt::model::Trainable> {

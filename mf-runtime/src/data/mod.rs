@@ -37,6 +37,7 @@ mod features;
 pub mod ids;
 pub mod load;
 pub mod ratings;
+mod side_data;
 pub mod split;
 pub mod synthetic;
 mod write;
@@ -49,6 +50,7 @@ pub use features::Features;
 pub use ids::{IdMap, RawId};
 pub use load::{timestamp_of_date, Columns, Delimiter, Header, IdKind, LoadOptions};
 pub use ratings::{CscView, CsrView, Duplicates, Entries, Ratings, RatingsBuilder, Unseen};
+pub use side_data::{SideData, SideDataError};
 pub use split::{Holdout, KFold, Split};
 pub use synthetic::{synthetic, Planted, Synthetic};
 

@@ -2,9 +2,16 @@
 //! the method that trains it.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::ExperimentError;
+use crate::data::{Ratings, SideData};
 use crate::model::Trainable;
+
+/// What builds a candidate's side data for one training set; see
+/// [`Candidate::side_data`].
+pub type SideDataFn =
+    dyn Fn(&Ratings) -> Result<SideData, Box<dyn std::error::Error + Send + Sync>> + Send + Sync;
 
 /// How a candidate's runs train.
 ///
@@ -74,6 +81,7 @@ pub struct Candidate {
     pub(super) init_std: f64,
     pub(super) method: Method,
     pub(super) group: Option<String>,
+    side: Option<Arc<SideDataFn>>,
 }
 
 impl Candidate {
@@ -89,6 +97,7 @@ impl Candidate {
             init_std: 0.1,
             method: Method::Auto,
             group: None,
+            side: None,
         }
     }
 
@@ -154,6 +163,81 @@ impl Candidate {
     pub fn group(mut self, group: impl Into<String>) -> Candidate {
         self.group = Some(group.into());
         self
+    }
+
+    /// The dense data the loss reads besides the ratings
+    /// ([`Trainable::side_data`]: user or item attributes), built by
+    /// `build` from each split's training ratings, so that every matrix is
+    /// aligned with that split's id maps (the MovieLens folds `u1` … `u5`
+    /// each have their own); it also serves the validation carve, which
+    /// keeps them. Built once per split before anything trains: an error
+    /// stops the experiment, naming the candidate and the split, as does
+    /// side data the loss does not read or a matrix it reads and is not
+    /// given.
+    ///
+    /// ```
+    /// use mf_runtime::{experiment::Candidate, loss, data::{Features, SideData}};
+    /// loss! {
+    ///     struct Attr {
+    ///         data D: sparse[users, items], data F: [users, f],
+    ///         param P: [users, k], param W: [f, k], param Q: [k, items], hyper lambda: f64 = 1.0,
+    ///     }
+    ///     minimize sum(mask(D) * (D - (P + F@W) @ Q)^2) + lambda * (sum(P^2) + sum(W^2) + sum(Q^2))
+    /// }
+    /// // Each user's parity, one-hot (the attribute files have loaders: `Features::movielens_users`).
+    /// let c = Candidate::new("with parity", &Attr::default()).side_data(|train| {
+    ///     let ids = train.user_ids();
+    ///     let parity = (0..ids.len() as u32).map(|u| {
+    ///         let id = ids.raw(u).expect("in range");
+    ///         (id, if id.to_string().len() % 2 == 0 { "even" } else { "odd" })
+    ///     });
+    ///     Ok(SideData::new().with("F", Features::one_hot(ids, "parity", parity))?)
+    /// });
+    /// assert_eq!(c.loss().side_data()[0].rows, "users");
+    /// ```
+    pub fn side_data(
+        mut self,
+        build: impl Fn(&Ratings) -> Result<SideData, Box<dyn std::error::Error + Send + Sync>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Candidate {
+        self.side = Some(Arc::new(build));
+        self
+    }
+
+    /// The side data for the training ratings `train` of split `split`,
+    /// checked against what the loss reads.
+    pub(super) fn side_for(
+        &self,
+        split: &str,
+        train: &Ratings,
+    ) -> Result<SideData, ExperimentError> {
+        let refuse = |why: String| {
+            ExperimentError::Setting(format!("candidate `{}`, split `{split}`: {why}", self.name))
+        };
+        let side = match &self.side {
+            Some(build) => {
+                build(train).map_err(|e| refuse(format!("building its side data: {e}")))?
+            }
+            None => SideData::new(),
+        };
+        let reads: Vec<&str> = self.loss.side_data().iter().map(|d| d.name).collect();
+        if let Some(name) = reads.iter().find(|&&n| side.matrix(n).is_err()) {
+            return Err(refuse(format!(
+                "the loss reads data `{name}` besides the ratings, but its side data holds {side} (give it with `Candidate::side_data`)"
+            )));
+        }
+        if let Some(name) = side.names().find(|n| !reads.contains(n)) {
+            return Err(refuse(format!(
+                "side data `{name}` is not data the loss reads besides the ratings (it reads: {})",
+                match reads.is_empty() {
+                    true => "none".to_string(),
+                    false => reads.join(", "),
+                }
+            )));
+        }
+        Ok(side)
     }
 
     /// The name.

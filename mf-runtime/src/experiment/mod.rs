@@ -52,7 +52,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-pub use candidate::{Candidate, Method, Setting};
+pub use candidate::{Candidate, Method, Setting, SideDataFn};
 pub use results::{mean_std, Results, SplitSummary};
 pub use search::{Outcome, Trial};
 
@@ -362,18 +362,37 @@ impl Experiment {
                     .split_random(self.validation_fraction, self.seed)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Side data per split and candidate, for the split's id maps.
+        let sides = self
+            .splits
+            .iter()
+            .map(|s| {
+                self.candidates
+                    .iter()
+                    .map(|c| c.side_for(&s.name, &s.split.train))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let outcomes: Vec<Vec<Outcome>> = self
             .splits
             .par_iter()
             .zip(&carved)
-            .map(|(named, carve)| {
+            .zip(&sides)
+            .map(|((named, carve), sides)| {
                 self.candidates
                     .par_iter()
-                    .map(|c| {
+                    .zip(sides)
+                    .map(|(c, side)| {
                         let train = &named.split.train;
                         let left_out = self.score_left_out.then_some(&named.split.left_out);
                         let test = (&named.split.test, left_out);
-                        let o = search::evaluate(self, c, &carve.train, &carve.test, train, test);
+                        let data = search::Data {
+                            fit: &carve.train,
+                            validation: &carve.test,
+                            train,
+                            side,
+                        };
+                        let o = search::evaluate(self, c, &data, test);
                         if self.progress {
                             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                             let elapsed = started.elapsed().as_secs_f64();

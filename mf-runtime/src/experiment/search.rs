@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 
 use super::{Candidate, Experiment, Method, Setting};
+use crate::data::SideData;
 use crate::metrics::{Accuracy, Ranking, RankingProtocol};
 use crate::model::{Model, Rated, Unknown};
 use crate::{Als, History, Init, Lbfgs, Minimizer, Params, Ratings, Report, Trainer};
@@ -62,6 +63,7 @@ pub struct Outcome {
 /// the setting and the step budget.
 struct Job<'a> {
     fit: &'a Ratings,
+    side: &'a SideData,
     validation: Option<&'a Ratings>,
     setting: &'a Setting,
     max_iters: usize,
@@ -99,7 +101,7 @@ fn run_job(e: &Experiment, c: &Candidate, job: &Job<'_>) -> Result<Trained, BoxE
         mean: 0.0,
         std: c.init_std,
     };
-    let params = loss.start(job.fit, job.setting.rank, init, &mut rng)?;
+    let params = loss.start(job.fit, job.side, job.setting.rank, init, &mut rng)?;
     let layout = params.layout().clone();
     let range = value_range(job.fit);
     // Gathered once: every validation check builds a model on `job.fit`.
@@ -108,11 +110,12 @@ fn run_job(e: &Experiment, c: &Candidate, job: &Job<'_>) -> Result<Trained, BoxE
         let params =
             Params::from_vec(layout.clone(), x.to_vec()).expect("x has the layout's length");
         Model::builder_rated(loss.as_ref(), params, job.fit, rated.clone())
+            .side(job.side)
             .clip(range.0, range.1)
             .unknown(Unknown::Baseline)
             .build()
     };
-    let mut objective = loss.bind(job.fit, &params)?;
+    let mut objective = loss.bind(job.fit, job.side, &params)?;
     let mut x = params.as_slice().to_vec();
     let model_at = &model_at;
     let validation = job.validation.map(|validation| {
@@ -224,18 +227,30 @@ fn stage(c: &Candidate, ranks: &[usize], index: usize, at: &Setting) -> Vec<Sett
     }
 }
 
-/// Searches `c`'s grid on `validation` (fitting `fit`), retrains the
-/// choice on `train` for the steps its validation run kept, and scores it
-/// on the test ratings, and on the left-out ones when given. The settings
-/// of a stage train concurrently; the choice is made in grid order.
+/// What a candidate is searched and trained on in one split.
+pub(super) struct Data<'a> {
+    /// The training side less the validation carve.
+    pub(super) fit: &'a Ratings,
+    /// The validation carve.
+    pub(super) validation: &'a Ratings,
+    /// The whole training side.
+    pub(super) train: &'a Ratings,
+    /// The candidate's side data for the split's id maps.
+    pub(super) side: &'a SideData,
+}
+
+/// Searches `c`'s grid on `data.validation` (fitting `data.fit`), retrains
+/// the choice on `data.train` for the steps its validation run kept, and
+/// scores it on the test ratings, and on the left-out ones when given. The
+/// settings of a stage train concurrently; the choice is made in grid
+/// order.
 pub(super) fn evaluate(
     e: &Experiment,
     c: &Candidate,
-    fit: &Ratings,
-    validation: &Ratings,
-    train: &Ratings,
+    data: &Data<'_>,
     (test, left_out): (&Ratings, Option<&Ratings>),
 ) -> Outcome {
+    let (fit, validation, train, side) = (data.fit, data.validation, data.train, data.side);
     let started = Instant::now();
     let ranks: Vec<usize> = e.ranks.iter().map(|k| k * c.rank_scale).collect();
     let base = Setting {
@@ -253,6 +268,7 @@ pub(super) fn evaluate(
             .map(|setting| {
                 let job = Job {
                     fit,
+                    side,
                     validation: Some(validation),
                     setting: &setting,
                     max_iters: e.max_iters,
@@ -305,6 +321,7 @@ pub(super) fn evaluate(
     let steps = run.report.best.map_or(run.report.iterations, |b| b.step);
     let job = Job {
         fit: train,
+        side,
         validation: None,
         setting: &chosen.setting,
         max_iters: steps,

@@ -49,7 +49,7 @@ use ndarray::{Array1, ArrayD};
 use ndarray_npy::{NpzReader, NpzWriter};
 
 use super::query::Rated;
-use super::{fingerprint, Model, ModelBuilder, ModelError, Prediction, Unknown};
+use super::{fingerprint, Model, ModelBuilder, ModelError, Prediction, Tables, Unknown};
 use crate::data::IdMap;
 use crate::{ParamLayout, Params};
 
@@ -180,7 +180,7 @@ impl Model {
         };
         ModelBuilder {
             rule: Arc::from(rule),
-            tables: Ok(tables),
+            tables: Tables::Loaded(tables),
             params: load_params(&dir.join(PARAMS_FILE))?,
             users: Arc::new(saved.users),
             items: Arc::new(saved.items),

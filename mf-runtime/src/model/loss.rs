@@ -6,6 +6,7 @@ use std::fmt;
 
 use ndarray::Array2;
 
+use crate::data::SideData;
 use crate::{Init, Objective, ParamLayout, Params, Ratings, ShapeError};
 
 /// A hyper-setting that cannot be set.
@@ -79,9 +80,9 @@ pub fn unknown_hyper(name: &str, known: &[&str]) -> HyperError {
     }
 }
 
-/// A param as the loss declares it: its name and the dimensions of its
-/// rows and columns (`"1"` for an axis of size one, as in `bu: [users, 1]`
-/// or the scalar `mu: []`).
+/// A param (or a table, or side data) as the loss declares it: its name
+/// and the dimensions of its rows and columns (`"1"` for an axis of size
+/// one, as in `bu: [users, 1]` or the scalar `mu: []`).
 ///
 /// ```
 /// use mf_runtime::model::ParamDecl;
@@ -146,13 +147,17 @@ pub trait Prediction: Hypers + fmt::Debug + Send + Sync {
     fn tables(&self) -> &'static [ParamDecl];
 
     /// The tables' values at the flat parameters `x` (laid out by
-    /// `layout`), from the training data `train`: one pass over it.
+    /// `layout`), from the training data `train` and the dense data the
+    /// loss reads besides it, `side` (empty for most losses): one pass
+    /// over them.
     ///
     /// # Errors
-    /// A [`ShapeError`] when `layout` or `train` does not fit the loss.
+    /// A [`ShapeError`] when `layout`, `train` or `side` does not fit the
+    /// loss ([`ShapeError::MissingData`] for side data not given).
     fn compute_tables(
         &self,
         train: &Ratings,
+        side: &SideData,
         layout: &ParamLayout,
         x: &[f64],
     ) -> Result<Vec<Array2<f64>>, ShapeError>;
@@ -179,48 +184,62 @@ pub trait Prediction: Hypers + fmt::Debug + Send + Sync {
 
 /// A loss that trains on a [`Ratings`] set: what an experiment needs to
 /// start, bind and train any loss without knowing its struct. Implemented
-/// by `loss!` for every loss with a prediction and exactly one data matrix,
-/// declared `sparse[..]`.
+/// by `loss!` for every loss with a prediction and exactly one sparse data
+/// matrix (`sparse[..]`, the ratings), which may also read dense *side
+/// data* (`data F: [users, f]`: user or item attributes, given as a
+/// [`SideData`]).
 ///
 /// ```
-/// use mf_runtime::{loss, model::Trainable, Init, Ratings};
+/// use mf_runtime::{loss, model::Trainable, data::SideData, Init, Ratings};
 /// use rand::SeedableRng;
 /// loss! {
 ///     struct Ridge { data D: sparse[users, items], param P: [users, k], param Q: [k, items], hyper beta: f64 = 0.1, }
 ///     minimize sum(mask * (D - P@Q)^2) + beta * (sum(P^2) + sum(Q^2))
 /// }
 /// let train = Ratings::from_triplets(2, 3, [(0, 0, 4.0), (1, 2, 2.0)])?;
-/// let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-/// let params = Ridge::default().start(&train, 4, Init::Normal { mean: 0.0, std: 0.1 }, &mut rng)?;
+/// let (side, mut rng) = (SideData::new(), rand::rngs::StdRng::seed_from_u64(1));
+/// let params = Ridge::default().start(&train, &side, 4, Init::Normal { mean: 0.0, std: 0.1 }, &mut rng)?;
 /// assert_eq!(params.as_slice().len(), (2 + 3) * 4);
-/// let mut objective = Ridge::default().bind(&train, &params)?;
+/// let mut objective = Ridge::default().bind(&train, &side, &params)?;
 /// assert!(objective.value(params.as_slice()) > 0.0);
+/// assert!(Ridge::default().side_data().is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Trainable: Prediction {
     /// The dimensions the data does not fix (`k`), each set to the rank.
     fn free_dims(&self) -> &'static [&'static str];
 
-    /// Start params on `train` with every free dimension `rank`: drawn from
-    /// `init`, then the declared start values (`param mu: [] = mean(D)`).
+    /// The dense data the loss reads besides its ratings, as declared
+    /// (name, dimensions of rows and columns): what the [`SideData`] given
+    /// to [`start`](Self::start) and [`bind`](Self::bind) must hold. Empty
+    /// for a loss that reads its ratings only.
+    fn side_data(&self) -> &'static [ParamDecl];
+
+    /// Start params on `train` (and `side`, see
+    /// [`side_data`](Self::side_data)) with every free dimension `rank`:
+    /// drawn from `init`, then the declared start values
+    /// (`param mu: [] = mean(D)`).
     ///
     /// # Errors
-    /// A [`ShapeError`] when `train` does not fit the loss.
+    /// A [`ShapeError`] when `train` or `side` does not fit the loss.
     fn start(
         &self,
         train: &Ratings,
+        side: &SideData,
         rank: usize,
         init: Init,
         rng: &mut dyn rand::RngCore,
     ) -> Result<Params, ShapeError>;
 
-    /// The loss bound to `train`, for params shaped like `params`.
+    /// The loss bound to `train` and `side`, for params shaped like `params`.
     ///
     /// # Errors
-    /// A [`ShapeError`] naming the dimension that does not fit.
+    /// A [`ShapeError`] naming the dimension that does not fit, or
+    /// [`ShapeError::MissingData`] for side data not given.
     fn bind<'a>(
         &self,
         train: &'a Ratings,
+        side: &'a SideData,
         params: &Params,
     ) -> Result<Box<dyn Objective + 'a>, ShapeError>;
 

@@ -71,7 +71,7 @@ pub use query::{Recommendation, TopN};
 
 use ndarray::Array2;
 
-use crate::data::{IdMap, Ratings};
+use crate::data::{IdMap, Ratings, SideData};
 use crate::{DimBinder, ParamLayout, Params};
 
 /// What a prediction for an unknown id gives; see the
@@ -150,10 +150,10 @@ impl PartialEq for Model {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct ModelBuilder {
+pub struct ModelBuilder<'a> {
     rule: Arc<dyn Prediction>,
     params: Params,
-    tables: Result<Vec<Array2<f64>>, crate::ShapeError>,
+    tables: Tables<'a>,
     users: Arc<IdMap>,
     items: Arc<IdMap>,
     rated: Arc<Rated>,
@@ -161,7 +161,50 @@ pub struct ModelBuilder {
     unknown: Unknown,
 }
 
-impl ModelBuilder {
+/// Where the tables of a model being built come from.
+#[derive(Debug)]
+enum Tables<'a> {
+    /// Computed when it is built, from the training ratings and the side
+    /// data (none when not given).
+    Computed {
+        train: &'a Ratings,
+        side: Option<&'a SideData>,
+    },
+    /// Read from a saved model.
+    Loaded(Vec<Array2<f64>>),
+}
+
+impl<'a> ModelBuilder<'a> {
+    /// The dense data the loss reads besides its ratings (see
+    /// [`Trainable::side_data`]), for a loss whose prediction reads it
+    /// (`(P + F@W) @ Q`): the prediction's tables are computed from `side`
+    /// and the training ratings when the model is built, and kept (and
+    /// saved), so the model predicts without it.
+    ///
+    /// ```
+    /// # use mf_runtime::{loss, model::Model, data::SideData, MaskedMatrix, Params, ParamLayout, Ratings};
+    /// # use ndarray::array;
+    /// loss! {
+    ///     struct Attr { data D: sparse[u, i], data F: [u, f], param P: [u, k], param W: [f, k], param Q: [k, i], }
+    ///     minimize sum(mask(D) * (D - (P + F@W)@Q)^2)
+    /// }
+    /// let train = Ratings::from_triplets(2, 1, [(0, 0, 4.0), (1, 0, 2.0)])?;
+    /// let side = SideData::new().with("F", MaskedMatrix::fully_observed(array![[1.0], [0.0]]))?;
+    /// // P = 0, W = [[2]], Q = [[1.5]]: user 0's factor is F's row times W.
+    /// let layout = ParamLayout::new([("P", 2, 1), ("W", 1, 1), ("Q", 1, 1)]);
+    /// let params = Params::from_vec(layout, vec![0.0, 0.0, 2.0, 1.5]).unwrap();
+    /// let model = Model::builder(&Attr::default(), params.clone(), &train).side(&side).build()?;
+    /// assert_eq!((model.predict(0, 0)?, model.predict(1, 0)?), (3.0, 0.0));
+    /// assert!(Model::builder(&Attr::default(), params, &train).build().is_err()); // F not given
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn side(mut self, side: &'a SideData) -> Self {
+        if let Tables::Computed { side: given, .. } = &mut self.tables {
+            *given = Some(side);
+        }
+        self
+    }
+
     /// Clips predictions to `[min, max]` (finite, `min <= max`; checked by
     /// [`build`](ModelBuilder::build)).
     ///
@@ -256,7 +299,17 @@ impl ModelBuilder {
                 return Err(ModelError::BadValue(v));
             }
         }
-        let tables = self.tables.map_err(shape)?;
+        let tables = match self.tables {
+            Tables::Computed { train, side } => rule
+                .compute_tables(
+                    train,
+                    side.unwrap_or(&SideData::new()),
+                    layout,
+                    self.params.as_slice(),
+                )
+                .map_err(shape)?,
+            Tables::Loaded(tables) => tables,
+        };
         let table_decls = rule.tables();
         if tables.len() != table_decls.len() {
             return Err(ModelError::Tables {
@@ -370,28 +423,27 @@ impl Model {
 
     /// A [`ModelBuilder`] to set clipping and the unknown-id policy; see
     /// [`Model::new`].
-    pub fn builder(
+    pub fn builder<'a>(
         loss: &dyn Prediction,
         params: impl Into<Params>,
-        train: &Ratings,
-    ) -> ModelBuilder {
+        train: &'a Ratings,
+    ) -> ModelBuilder<'a> {
         Model::builder_rated(loss, params, train, Arc::new(Rated::of(train)))
     }
 
     /// [`Model::builder`] with `train`'s training items already gathered
     /// (`Rated::of(train)`): a caller that builds many models on one
     /// training set (each validation check of a run) gathers them once.
-    pub(crate) fn builder_rated(
+    pub(crate) fn builder_rated<'a>(
         loss: &dyn Prediction,
         params: impl Into<Params>,
-        train: &Ratings,
+        train: &'a Ratings,
         rated: Arc<Rated>,
-    ) -> ModelBuilder {
-        let params = params.into();
+    ) -> ModelBuilder<'a> {
         ModelBuilder {
             rule: Arc::from(loss.boxed()),
-            tables: loss.compute_tables(train, params.layout(), params.as_slice()),
-            params,
+            tables: Tables::Computed { train, side: None },
+            params: params.into(),
             users: train.user_ids().clone(),
             items: train.item_ids().clone(),
             rated,
