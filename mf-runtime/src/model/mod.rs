@@ -20,7 +20,10 @@
 //!   [`ModelError::UnknownItem`], naming the id.
 //! * [`Unknown::Baseline`]: the loss's prediction with the unknown id's
 //!   rows of params at zero (its factors, its bias), as Surprise's SVD
-//!   predicts for an unknown id: `mu + bi` for `P@Q + bu + bi + mu`.
+//!   predicts for an unknown id: `mu + bi` for `P@Q + bu + bi + mu`; its
+//!   rows of the prediction's tables are at zero too (SVD++'s
+//!   `mask(D) @ Y` term, or the attribute offset `F@W` of a loss with
+//!   side data, which is not used for an id without training ratings).
 //! * [`Unknown::Value`]: a fixed value, e.g. the training mean (Surprise's
 //!   default prediction).
 //!
@@ -86,7 +89,9 @@ pub enum Unknown {
     /// An error naming the unknown id.
     #[default]
     Error,
-    /// The loss's prediction with the unknown id's rows of params at zero.
+    /// The loss's prediction with the unknown id's rows of params, and of
+    /// the prediction's tables, at zero (so a loss with side data predicts
+    /// for an unknown user without the user's attributes).
     Baseline,
     /// A fixed value (finite), e.g. the training ratings' mean.
     Value(f64),
