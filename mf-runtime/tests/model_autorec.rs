@@ -181,13 +181,13 @@ fn user_based_autorec_predicts_its_reconstruction() -> TestResult {
     check([&sparse, &dense], |u, i| user_based_by_hand(&p, &d, u, i))
 }
 
-/// Unknown ids follow the policy of rows at zero, the encoder table's
-/// included (its column or row for the id is zero, not the encoding of
-/// an empty one): under [`Unknown::Baseline`] an item without training
-/// ratings is predicted, item-based, by the output bias `c[u]` alone, and
-/// a user without training ratings, user-based, by `c[i]`; an id whose
-/// decoder rows are params (the user item-based, the item user-based)
-/// gets 0.
+/// Unknown ids follow the policy of rows at zero, and the encoder table
+/// is computed so: an id of the maps without training ratings is encoded
+/// from its empty row (column) of ratings. Under [`Unknown::Baseline`] an
+/// item without training ratings is predicted, item-based, by the decoding
+/// of `σ(b)`, `W[u] σ(b) + c[u]`, and a user without training ratings,
+/// user-based, by `σ(b) W[:, i] + c[i]`; an id whose decoder rows are
+/// params (the user item-based, the item user-based) gets 0.
 #[test]
 fn autorec_unknown_ids_predict_with_their_rows_at_zero() -> TestResult {
     let train = train_in(USERS + 1, ITEMS + 1);
@@ -197,19 +197,28 @@ fn autorec_unknown_ids_predict_with_their_rows_at_zero() -> TestResult {
             .unknown(Unknown::Baseline)
             .build()
     };
+    let close = |got: f64, expected: f64| (got - expected).abs() < 1e-12;
     let p = start(ItemAutoRec::layout(&train, K)?, 7);
     let item_based = baseline(&ItemAutoRec::default(), &p)?;
-    let c = p.view("c").ok_or("no param c")?.to_owned();
+    let v = |n: &str| p.view(n).expect("a block of the loss").to_owned();
     for u in 0..USERS {
-        assert_eq!(item_based.predict_index(u as u32, new_item)?, c[[u, 0]]);
+        let decoded: f64 = (0..K)
+            .map(|h| v("W")[[u, h]] * sigmoid(v("b")[[h, 0]]))
+            .sum();
+        let got = item_based.predict_index(u as u32, new_item)?;
+        assert!(close(got, decoded + v("c")[[u, 0]]), "{u}: {got}");
     }
     assert_eq!(item_based.predict_index(new_user, 0)?, 0.0);
 
     let p = start(UserAutoRec::layout(&train, K)?, 8);
     let user_based = baseline(&UserAutoRec::default(), &p)?;
-    let c = p.view("c").ok_or("no param c")?.to_owned();
+    let v = |n: &str| p.view(n).expect("a block of the loss").to_owned();
     for i in 0..ITEMS {
-        assert_eq!(user_based.predict_index(new_user, i as u32)?, c[[0, i]]);
+        let decoded: f64 = (0..K)
+            .map(|h| sigmoid(v("b")[[0, h]]) * v("W")[[h, i]])
+            .sum();
+        let got = user_based.predict_index(new_user, i as u32)?;
+        assert!(close(got, decoded + v("c")[[0, i]]), "{i}: {got}");
     }
     assert_eq!(user_based.predict_index(0, new_item)?, 0.0);
     Ok(())

@@ -135,6 +135,18 @@ fn svdpp_predicts_through_its_table_over_sparse_and_dense_data() -> TestResult {
         .build()?;
     let (bi, mu) = (p.view("bi").unwrap()[[0, 2]], p.view("mu").unwrap()[[0, 0]]);
     assert!((baseline.predict("nobody", 2)? - (bi + mu)).abs() < 1e-15);
+    // A user of the id maps without training ratings: the same (the table's
+    // `0 / sqrt(0)` for an empty row is taken as zero).
+    let mut triplets: Vec<_> = train.iter().collect();
+    triplets.retain(|&(u, _, _)| u != 3);
+    let without = Ratings::from_triplets(4, 5, triplets)?;
+    let baseline = Model::builder(&Svdpp::default(), p.clone(), &without)
+        .unknown(Unknown::Baseline)
+        .build()?;
+    assert!((baseline.predict_index(3, 2)? - (bi + mu)).abs() < 1e-15);
+    assert!(Model::new(&Svdpp::default(), p, &without)?
+        .predict_index(3, 2)
+        .is_err());
     Ok(())
 }
 

@@ -188,6 +188,57 @@ fn model_tables_hold_the_attribute_offsets_and_survive_saving() -> TestResult {
 }
 
 #[test]
+fn a_user_without_ratings_is_predicted_from_the_attributes() -> TestResult {
+    // User 3 and item 2 are in the id maps without a training rating.
+    let train = Ratings::from_triplets(4, 3, [(0, 0, 4.0), (1, 1, 2.0), (2, 0, 5.0), (0, 1, 3.0)])?;
+    let rng = &mut StdRng::seed_from_u64(8);
+    let side = SideData::new()
+        .with("F", attributes(4, 3, rng))?
+        .with("G", attributes(3, 2, rng))?;
+    let loss = Attributes::default();
+    let init = Init::Normal {
+        mean: 0.0,
+        std: 0.7,
+    };
+    let params = loss.start(&train, &side, 2, init, &mut StdRng::seed_from_u64(9))?;
+    let model = Model::builder(&loss, params.clone(), &train)
+        .side(&side)
+        .unknown(Unknown::Baseline)
+        .build()?;
+    // The prediction with the untrained ids' rows of params at zero.
+    let block = |name: &str| params.view(name).expect("a block").to_owned();
+    let (mut p, mut q, mut bu, mut bi) = (block("P"), block("Q"), block("bu"), block("bi"));
+    p.row_mut(3).fill(0.0);
+    bu.row_mut(3).fill(0.0);
+    q.column_mut(2).fill(0.0);
+    bi.column_mut(2).fill(0.0);
+    let (f, g) = (side.matrix("F")?.values(), side.matrix("G")?.values());
+    let users = p + f.dot(&block("W"));
+    let items = q + block("V").dot(&g.t());
+    let mu = block("mu")[[0, 0]];
+    for (u, i) in [(3, 0), (3, 2), (0, 2), (1, 1)] {
+        let expected = users.row(u).dot(&items.column(i)) + bu[[u, 0]] + bi[[0, i]] + mu;
+        let got = model.predict_index(u as u32, i as u32)?;
+        assert!(
+            (got - expected).abs() <= 1e-12,
+            "({u}, {i}): {got} against {expected}"
+        );
+    }
+    // The attributes matter: user 3's prediction is not the zero-row one.
+    assert!((model.predict_index(3, 0)? - (bi[[0, 0]] + mu)).abs() > 1e-3);
+    // Saved and loaded, the same; under the default policy, an error.
+    let dir = tempfile::tempdir()?;
+    model.save(dir.path())?;
+    assert_eq!(
+        Model::load(dir.path(), &loss)?.predict_index(3, 2)?,
+        model.predict_index(3, 2)?
+    );
+    let strict = Model::builder(&loss, params, &train).side(&side).build()?;
+    assert!(strict.predict_index(3, 0).is_err());
+    Ok(())
+}
+
+#[test]
 fn side_data_is_refused_where_it_enters() -> TestResult {
     let nan = MaskedMatrix::fully_observed(Array2::from_elem((2, 2), f64::NAN));
     let err = SideData::new().with("F", nan).unwrap_err();

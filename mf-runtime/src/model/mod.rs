@@ -20,10 +20,12 @@
 //!   [`ModelError::UnknownItem`], naming the id.
 //! * [`Unknown::Baseline`]: the loss's prediction with the unknown id's
 //!   rows of params at zero (its factors, its bias), as Surprise's SVD
-//!   predicts for an unknown id: `mu + bi` for `P@Q + bu + bi + mu`; its
-//!   rows of the prediction's tables are at zero too (SVD++'s
-//!   `mask(D) @ Y` term, or the attribute offset `F@W` of a loss with
-//!   side data, which is not used for an id without training ratings).
+//!   predicts for an unknown id: `mu + bi` for `P@Q + bu + bi + mu`. The
+//!   prediction's tables are computed so too: a user of the id maps
+//!   without training ratings gets `(0 + F@W) @ (Q + V@G.T) + bi + mu`
+//!   from a loss with side data, a cold-start prediction from the user's
+//!   attributes; an id outside the maps has no attributes, and its table
+//!   rows are zero.
 //! * [`Unknown::Value`]: a fixed value, e.g. the training mean (Surprise's
 //!   default prediction).
 //!
@@ -59,6 +61,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod baseline;
 mod error;
 pub mod files;
 mod loss;
@@ -75,7 +78,8 @@ pub use query::{Recommendation, TopN};
 use ndarray::Array2;
 
 use crate::data::{IdMap, Ratings, SideData};
-use crate::{DimBinder, ParamLayout, Params};
+use crate::{DimBinder, Params};
+use baseline::Baseline;
 
 /// What a prediction for an unknown id gives; see the
 /// [module docs](self#unknown-ids).
@@ -89,9 +93,9 @@ pub enum Unknown {
     /// An error naming the unknown id.
     #[default]
     Error,
-    /// The loss's prediction with the unknown id's rows of params, and of
-    /// the prediction's tables, at zero (so a loss with side data predicts
-    /// for an unknown user without the user's attributes).
+    /// The loss's prediction with the unknown id's rows of params at zero
+    /// (for an id in the maps, its tables' rows computed so: a loss with
+    /// side data predicts from the id's attributes alone).
     Baseline,
     /// A fixed value (finite), e.g. the training ratings' mean.
     Value(f64),
@@ -104,12 +108,15 @@ pub enum Unknown {
 pub struct Model {
     rule: Arc<dyn Prediction>,
     params: Params,
-    /// `params` with one more row (or column) of zeros on every axis that
-    /// runs over users or items: index `users.len()` (or `items.len()`)
-    /// predicts for an unknown id under [`Unknown::Baseline`].
+    /// `params` with the rows (columns) of ids without training ratings at
+    /// zero, and one more row (column) of zeros on every axis that runs
+    /// over users or items: index `users.len()` (or `items.len()`) predicts
+    /// for an id outside the maps under [`Unknown::Baseline`] (see
+    /// `baseline.rs`).
     padded: Params,
     /// The prediction's tables as computed from the training data
-    /// (unpadded, as saved) and padded as `padded` is.
+    /// (unpadded, as saved; the rows of ids without training ratings
+    /// computed at their params' zero rows) and padded as `padded` is.
     tables: Vec<Array2<f64>>,
     padded_tables: Vec<Array2<f64>>,
     users: Arc<IdMap>,
@@ -304,18 +311,25 @@ impl<'a> ModelBuilder<'a> {
                 return Err(ModelError::BadValue(v));
             }
         }
+        let baseline = Baseline::new(user_dim, item_dim, &self.rated);
+        let table_decls = rule.tables();
         let tables = match self.tables {
-            Tables::Computed { train, side } => rule
-                .compute_tables(
-                    train,
-                    side.unwrap_or(&SideData::new()),
-                    layout,
-                    self.params.as_slice(),
-                )
-                .map_err(shape)?,
+            Tables::Computed { train, side } => {
+                let no_side = SideData::new();
+                let side = side.unwrap_or(&no_side);
+                let compute = |params: &Params| {
+                    let x = params.as_slice();
+                    rule.compute_tables(train, side, layout, x).map_err(shape)
+                };
+                let mut tables = compute(&self.params)?;
+                if !tables.is_empty() && baseline.has_untrained() {
+                    let at_zero = compute(&baseline.zeroed(&self.params, decls))?;
+                    baseline.merge(&mut tables, &at_zero, table_decls);
+                }
+                tables
+            }
             Tables::Loaded(tables) => tables,
         };
-        let table_decls = rule.tables();
         if tables.len() != table_decls.len() {
             return Err(ModelError::Tables {
                 loss: rule.loss_name(),
@@ -336,17 +350,13 @@ impl<'a> ModelBuilder<'a> {
                 .map_err(shape)?;
             }
         }
-        let pad = Pad {
-            users: user_dim,
-            items: item_dim,
-        };
         let padded_tables = tables
             .iter()
             .zip(table_decls)
-            .map(|(t, d)| pad.array(t, d))
+            .map(|(t, d)| baseline.padded_array(t, d))
             .collect();
         Ok(Model {
-            padded: pad.params(&self.params, decls),
+            padded: baseline.padded_params(&self.params, decls),
             tables,
             padded_tables,
             rule: self.rule,
@@ -357,45 +367,6 @@ impl<'a> ModelBuilder<'a> {
             range: self.range,
             unknown: self.unknown,
         })
-    }
-}
-
-/// Appends a row (column) of zeros to every axis over the prediction's
-/// rows (`users`) or columns (`items`).
-struct Pad<'a> {
-    users: &'a str,
-    items: &'a str,
-}
-
-impl Pad<'_> {
-    fn grows(&self, dim: &str) -> usize {
-        usize::from(dim == self.users || dim == self.items)
-    }
-
-    fn array(&self, a: &Array2<f64>, decl: &ParamDecl) -> Array2<f64> {
-        let (rows, cols) = a.dim();
-        let mut out = Array2::zeros((rows + self.grows(decl.rows), cols + self.grows(decl.cols)));
-        out.slice_mut(ndarray::s![..rows, ..cols]).assign(a);
-        out
-    }
-
-    fn params(&self, params: &Params, decls: &[ParamDecl]) -> Params {
-        let layout = ParamLayout::new(decls.iter().zip(params.layout().blocks()).map(|(d, b)| {
-            (
-                b.name.clone(),
-                b.rows + self.grows(d.rows),
-                b.cols + self.grows(d.cols),
-            )
-        }));
-        let mut out = Params::zeros(layout);
-        for index in 0..decls.len() {
-            let block = params.block(index);
-            let (rows, cols) = block.dim();
-            out.block_mut(index)
-                .slice_mut(ndarray::s![..rows, ..cols])
-                .assign(&block);
-        }
-        out
     }
 }
 
@@ -467,9 +438,11 @@ impl Model {
         &self.params
     }
 
-    /// The prediction's tables, as computed from the training data, in the
-    /// order of [`Prediction::tables`] (empty for a prediction that reads
-    /// params only).
+    /// The prediction's tables, as computed from the training data (and
+    /// side data), in the order of [`Prediction::tables`] (empty for a
+    /// prediction that reads params only). The rows (columns) of ids
+    /// without training ratings are computed with those ids' rows of
+    /// params at zero: what [`Unknown::Baseline`] predicts from.
     pub fn tables(&self) -> &[Array2<f64>] {
         &self.tables
     }

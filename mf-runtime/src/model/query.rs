@@ -170,8 +170,8 @@ impl Model {
         item: impl Into<RawId<'b>>,
     ) -> Result<f64, ModelError> {
         let (user, item) = (user.into(), item.into());
-        let u = self.users.index(user).filter(|&u| self.is_trained_user(u));
-        let i = self.items.index(item).filter(|&i| self.is_trained_item(i));
+        let u = self.users.index(user).filter(|&u| self.own_user_rows(u));
+        let i = self.items.index(item).filter(|&i| self.own_item_rows(i));
         match self.score(u, i) {
             Some(s) => Ok(self.clip(s)),
             None if u.is_none() => Err(ModelError::UnknownUser(user.to_string())),
@@ -223,7 +223,7 @@ impl Model {
         options: TopN,
     ) -> Result<Vec<Recommendation<'_>>, ModelError> {
         let user = user.into();
-        let u = self.users.index(user).filter(|&u| self.is_trained_user(u));
+        let u = self.users.index(user).filter(|&u| self.own_user_rows(u));
         if u.is_none() && self.unknown == Unknown::Error {
             return Err(ModelError::UnknownUser(user.to_string()));
         }
@@ -281,12 +281,12 @@ impl Model {
     pub fn scores(&self, user: u32, out: &mut [f64]) -> Result<(), ModelError> {
         assert_eq!(out.len(), self.items.len(), "one score per item");
         let raw = raw_at(&self.users, "user", user)?;
-        let u = Some(user).filter(|&u| self.is_trained_user(u));
+        let u = Some(user).filter(|&u| self.own_user_rows(u));
         if u.is_none() && self.unknown == Unknown::Error {
             return Err(ModelError::UnknownUser(raw.to_string()));
         }
         for (i, score) in out.iter_mut().enumerate() {
-            let i = Some(i as u32).filter(|&i| self.is_trained_item(i));
+            let i = Some(i as u32).filter(|&i| self.own_item_rows(i));
             *score = self.score(u, i).unwrap_or(f64::NEG_INFINITY);
         }
         Ok(())
@@ -303,8 +303,8 @@ impl Model {
     /// training ratings; under the other policies those ratings are
     /// predicted by the policy.
     pub fn accuracy(&self, data: &Ratings) -> Result<Accuracy, ModelError> {
-        let users = translate(data.user_ids(), &self.users, |u| self.is_trained_user(u));
-        let items = translate(data.item_ids(), &self.items, |i| self.is_trained_item(i));
+        let users = translate(data.user_ids(), &self.users, |u| self.own_user_rows(u));
+        let items = translate(data.item_ids(), &self.items, |i| self.own_item_rows(i));
         if self.unknown == Unknown::Error {
             let raw = |map: &IdMap, j: usize| map.raw(j as u32).expect("in range").to_string();
             let mut rated_users = data.user_counts().enumerate().filter(|&(_, c)| c > 0);
@@ -320,6 +320,19 @@ impl Model {
             let s = self.score(users[u as usize], items[i as usize]);
             self.clip(s.expect("unknown ids were refused above"))
         }))
+    }
+
+    /// Whether user `u` is predicted from its own rows of params and
+    /// tables: it had training ratings, or the policy is
+    /// [`Unknown::Baseline`], for which its rows were computed with its
+    /// params at zero (`baseline.rs`).
+    fn own_user_rows(&self, u: u32) -> bool {
+        self.unknown == Unknown::Baseline || self.is_trained_user(u)
+    }
+
+    /// [`own_user_rows`](Self::own_user_rows) for item `i`.
+    fn own_item_rows(&self, i: u32) -> bool {
+        self.unknown == Unknown::Baseline || self.is_trained_item(i)
     }
 
     /// The unclipped prediction for known indices (`None` for an unknown
