@@ -21,6 +21,7 @@
 //! cargo run --release --example compare_regularizers -- --folds --autorec --only autorec   # the AutoRec rows alone
 //! cargo run --release --example compare_regularizers -- --fold u1 --autorec --only item-based   # one of the five folds
 //! cargo run --release --example compare_regularizers -- --folds --side --only "frobenius) + biases" --only side   # side information against the same loss without it
+//! cargo run --release --example compare_regularizers -- --data DIR/ml-100k/u.data --cold-users 0.2 --side --only "frobenius) + biases" --only side   # new users, predicted from their attributes
 //! cargo run --release --example compare_regularizers -- --synthetic 610,9724,100836 --k 100  # users,items,ratings
 //! cargo run --release --example compare_regularizers -- --only huber --grid huber:lambda=0.05,0.08 --grid huber:delta=1,1.5
 //! ```
@@ -32,6 +33,11 @@
 //! user and item factors are offset by learned maps of `u.user`'s and
 //! `u.item`'s attributes, `(P + F@W) @ (Q + V@G.T)`, next to the same loss
 //! without them (the row `L2 (squared Frobenius) + biases`).
+//!
+//! `--cold-users F` splits a `--data` file by users instead: a fraction
+//! `F` of them have all their ratings on the test side, scored by each
+//! model's baseline for ids without training ratings (`--score-left-out`
+//! is implied).
 //!
 //! `--grid TEXT:NAME=a,b,c` replaces the grid of hyper-setting `NAME` of
 //! the rows whose name contains `TEXT` (widen a grid when the choice lands
@@ -326,6 +332,20 @@ struct Plan {
     title: String,
 }
 
+/// The fraction after `--cold-users`, if given: that share of the users
+/// of a `--data` file have all their ratings on the test side.
+fn cold_users() -> Result<Option<f64>, BoxError> {
+    let Some(text) = arg("--cold-users") else {
+        return Ok(None);
+    };
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f < 1.0 => Ok(Some(f)),
+        _ => Err(
+            format!("--cold-users {text}: a fraction of the users strictly between 0 and 1").into(),
+        ),
+    }
+}
+
 /// Whether the command line asks for MovieLens 100k folds.
 fn movielens_folds() -> bool {
     has_flag("--folds") || arg("--fold").is_some()
@@ -376,7 +396,10 @@ fn plan() -> Result<Option<Plan>, BoxError> {
     }
     if let Some(path) = arg("--data").map(PathBuf::from) {
         let ratings = Ratings::load(&path)?;
-        let mut split = NamedSplit::holdout(&ratings, TEST_FRACTION, SEED)?;
+        let mut split = match cold_users()? {
+            Some(fraction) => NamedSplit::cold_users(&ratings, fraction, SEED)?,
+            None => NamedSplit::holdout(&ratings, TEST_FRACTION, SEED)?,
+        };
         split.name = path.display().to_string();
         let title = split.name.clone();
         let (splits, ranks) = (vec![split], MOVIELENS_KS.to_vec());
@@ -407,10 +430,8 @@ fn run_comparison() -> Result<(), BoxError> {
         cands.extend(autorec_candidates(true)?);
     }
     if has_flag("--side") {
-        if !movielens_folds() {
-            return Err(
-                "--side reads ml-100k's u.user and u.item: use it with --folds or --fold".into(),
-            );
+        if !movielens_folds() && arg("--data").is_none() {
+            return Err("--side reads ml-100k's u.user and u.item: use it with --folds, --fold or --data ml-100k/u.data".into());
         }
         let Some(dir) = movielens_dir() else {
             return Ok(());
@@ -463,7 +484,7 @@ fn run_comparison() -> Result<(), BoxError> {
     let experiment = cands.into_iter().fold(
         Experiment::new(splits)
             .ranks(ks.clone())?
-            .score_left_out(has_flag("--score-left-out"))
+            .score_left_out(has_flag("--score-left-out") || arg("--cold-users").is_some())
             .progress(true),
         Experiment::candidate,
     );

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use mf_runtime::data::{Features, IdMap, Ratings, SideData, Synthetic};
-use mf_runtime::experiment::{Candidate, Experiment, ExperimentError, NamedSplit};
+use mf_runtime::experiment::{Candidate, Experiment, ExperimentError, NamedSplit, SideDataFn};
 use mf_runtime::model::{Model, ParamDecl, Trainable, Unknown};
 use mf_runtime::ndarray::Array2;
 use mf_runtime::{loss, Init, MaskedMatrix, Objective, ShapeError};
@@ -300,6 +300,16 @@ fn groups(ids: &IdMap, name: &'static str, of: &[u32]) -> Features {
     Features::one_hot(ids, name, pairs)
 }
 
+/// The side data of the planted groups `a` (users) and `b` (items), for
+/// any training set's id maps.
+fn planted_side(a: Vec<u32>, b: Vec<u32>) -> Box<SideDataFn> {
+    Box::new(move |train: &Ratings| {
+        let f = groups(train.user_ids(), "a", &a);
+        let g = groups(train.item_ids(), "b", &b);
+        Ok(SideData::new().with("F", f)?.with("G", g)?)
+    })
+}
+
 #[test]
 fn an_experiment_trains_a_loss_with_side_data_per_split() -> TestResult {
     let (data, a, b) = planted(150, 60)?;
@@ -312,13 +322,11 @@ fn an_experiment_trains_a_loss_with_side_data_per_split() -> TestResult {
     ];
     let built = Arc::new(AtomicUsize::new(0));
     let counter = built.clone();
-    let side =
-        move |train: &Ratings| -> Result<SideData, Box<dyn std::error::Error + Send + Sync>> {
-            counter.fetch_add(1, Ordering::Relaxed);
-            let f = groups(train.user_ids(), "a", &a);
-            let g = groups(train.item_ids(), "b", &b);
-            Ok(SideData::new().with("F", f)?.with("G", g)?)
-        };
+    let groups = planted_side(a, b);
+    let side = move |train: &Ratings| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        groups(train)
+    };
     let results = Experiment::new(splits)
         .ranks([2])?
         .candidate(Candidate::new("plain", &Plain::default()).grid("lambda", [0.3, 1.0, 3.0])?)
@@ -374,6 +382,35 @@ fn an_experiment_refuses_side_data_that_does_not_fit() -> TestResult {
     assert_eq!(
         run(failing).unwrap_err().to_string(),
         "candidate `attributes`, split `holdout`: building its side data: u.user: no such file"
+    );
+    Ok(())
+}
+
+#[test]
+fn cold_start_users_are_predicted_from_their_attributes() -> TestResult {
+    let (data, a, b) = planted(150, 60)?;
+    let split = NamedSplit::cold_users(&data, 0.2, 3)?;
+    assert_eq!((split.split.unseen_users, split.split.test.nnz()), (30, 0));
+    let results = Experiment::new(vec![split])
+        .ranks([2])?
+        .score_left_out(true)
+        .candidate(Candidate::new("plain", &Plain::default()).grid("lambda", [0.3, 1.0, 3.0])?)
+        .candidate(
+            Candidate::new("attributes", &Attributes::default())
+                .grid("lambda", [0.3, 1.0, 3.0])?
+                .grid("gamma", [1.0, 0.1, 0.01])?
+                .side_data(planted_side(a, b)),
+        )
+        .run()?;
+    let (plain, with) = (&results.outcomes[0][0], &results.outcomes[0][1]);
+    // Every cold user's rating scored: the plain row can only give the
+    // item's bias, the attribute row the planted interaction.
+    assert_eq!((plain.test.count, with.test.count), (120, 120));
+    assert!(
+        with.test.rmse < 0.5 * plain.test.rmse,
+        "{} with the attributes against {} without",
+        with.test.rmse,
+        plain.test.rmse
     );
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Train/test splits: random holdout, k-fold, per-user holdout, given
-//! files; the time-ordered splits are in the `time` submodule.
+//! Train/test splits: random holdout, k-fold, per-user holdout, cold-start
+//! users, given files; the time-ordered splits are in the `time` submodule.
 //!
 //! Every random split is a function of its seed alone
 //! (`StdRng::seed_from_u64`): the same data and seed give the same split on
@@ -303,6 +303,35 @@ impl Ratings {
             for &p in &row[..n_test] {
                 in_test[p] = true;
             }
+        }
+        Ok(Split::of(self, |p| in_test[p]))
+    }
+
+    /// Cold-start users: `round(test_fraction × u)` of the `u` users with
+    /// ratings, chosen uniformly, have every rating on the test side. They
+    /// stay in the id maps with no training rating, so their ratings are
+    /// all in [`Split::left_out`] (with those of items only they rated),
+    /// for a model's unknown-id policy to score: the protocol for
+    /// predicting new users, e.g. from their attributes.
+    ///
+    /// ```
+    /// use mf_runtime::data::Ratings;
+    /// let r = Ratings::from_triplets(10, 4, (0..40).map(|k| (k / 4, k % 4, 1.0))).unwrap();
+    /// let s = r.split_users(0.2, 5).unwrap();
+    /// assert_eq!((s.unseen_users, s.left_out.nnz(), s.test.nnz()), (2, 8, 0));
+    /// assert_eq!(s.train.num_users(), 10); // the new users keep their place in the maps
+    /// ```
+    pub fn split_users(&self, test_fraction: f64, seed: u64) -> Result<Split, DataError> {
+        check_fraction(test_fraction)?;
+        let mut users: Vec<usize> = (0..self.num_users())
+            .filter(|&u| self.csr().indptr[u + 1] > self.csr().indptr[u])
+            .collect();
+        let n_test = (test_fraction * users.len() as f64).round() as usize;
+        choose_front(&mut users, n_test, &mut StdRng::seed_from_u64(seed));
+        let mut in_test = vec![false; self.nnz()];
+        for &u in &users[..n_test] {
+            let indptr = self.csr().indptr;
+            in_test[indptr[u]..indptr[u + 1]].fill(true);
         }
         Ok(Split::of(self, |p| in_test[p]))
     }

@@ -132,6 +132,33 @@ impl NamedSplit {
         })
     }
 
+    /// Cold-start users (seeded): every rating of a `test_fraction` of the
+    /// users goes to the test side, where it is left out (the users have no
+    /// training rating) and scored only with
+    /// [`Experiment::score_left_out`], by the models' unknown-id policy.
+    ///
+    /// # Errors
+    /// As [`Ratings::split_users`].
+    ///
+    /// ```
+    /// use mf_runtime::data::Ratings;
+    /// use mf_runtime::experiment::NamedSplit;
+    /// let r = Ratings::from_triplets(10, 4, (0..40).map(|k| (k / 4, k % 4, 1.0)))?;
+    /// let split = NamedSplit::cold_users(&r, 0.3, 1)?;
+    /// assert_eq!((split.name.as_str(), split.split.left_out.nnz()), ("cold-start users", 12));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cold_users(
+        data: &Ratings,
+        test_fraction: f64,
+        seed: u64,
+    ) -> Result<NamedSplit, ExperimentError> {
+        Ok(NamedSplit {
+            name: "cold-start users".into(),
+            split: data.split_users(test_fraction, seed)?,
+        })
+    }
+
     /// A time-ordered per-user holdout of `data`: each user's latest
     /// ratings as `holdout` says go to the test side.
     ///
