@@ -1,15 +1,29 @@
-//! Two threads per load: the caller's parses text into batches of ratings,
-//! a second maps their ids and collects them into the [`RatingsBuilder`],
-//! in file order, so the result is the one a single thread would build.
+//! Loads spread over every core: the caller's thread reads the input in
+//! blocks of whole records ([`Blocks`]), parse workers turn blocks into
+//! batches of ratings, and one thread maps their ids into the
+//! [`RatingsBuilder`] in block order, so ids, entry order, line numbers,
+//! duplicates and the first error in file order are the ones a single
+//! thread gives.
+//!
+//! Each block travels with the parser's state at its start ([`Parse`]):
+//! the header and the first line's field count are read first, on the
+//! caller's thread, before any block goes to a worker; a Netflix block
+//! takes the movie of the last `MovieID:` line before it. A bounded number
+//! of block buffers circulates (reader, workers, builder, back to the
+//! reader), which bounds memory. An input of one block, or a load on one
+//! thread, is parsed and mapped on the caller's thread alone.
 
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{channel, sync_channel};
+use std::sync::Mutex;
 use std::thread;
 
+use super::cut::{Block, Blocks};
 use crate::data::{DataError, RatingsBuilder, RawId};
 
-/// Ratings per batch: large enough that handing one over costs nothing,
-/// small enough that the two threads overlap from the start.
-const BATCH: usize = 1 << 14;
+/// Block buffers in circulation per parse worker.
+const BUFFERS_PER_WORKER: usize = 2;
 
 /// An id held by a batch: an integer, or a range of the batch's text.
 #[derive(Clone, Copy)]
@@ -18,7 +32,7 @@ enum Id {
     Text(u32, u32),
 }
 
-/// Parsed ratings on their way to the id maps.
+/// The ratings of one block on their way to the id maps.
 #[derive(Default)]
 struct Batch {
     lines: Vec<usize>,
@@ -58,12 +72,11 @@ impl Batch {
     }
 }
 
-/// Where the parser puts each rating it reads.
+/// Where a parser puts each rating it reads.
 pub(super) struct Sink {
     batch: Batch,
     /// Timestamps are passed on (else dropped here).
     keep_times: bool,
-    to_builder: SyncSender<Batch>,
 }
 
 impl Sink {
@@ -85,79 +98,163 @@ impl Sink {
         if self.keep_times {
             self.batch.times.extend(time);
         }
-        if self.batch.lines.len() == BATCH {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
-        // Sending fails only when the builder thread has panicked: `run`
-        // raises that panic again when it joins the thread.
-        let _ = self.to_builder.send(batch);
     }
 }
 
-/// Runs `parse` on this thread, feeding `builder` on another; returns the
-/// builder with every rating `parse` pushed (with their timestamps when
-/// `keep_times`), or `parse`'s error.
-pub(super) fn run(
-    builder: RatingsBuilder,
-    keep_times: bool,
-    parse: impl FnOnce(&mut Sink) -> Result<(), DataError>,
-) -> Result<RatingsBuilder, DataError> {
-    thread::scope(|scope| {
-        let (to_builder, batches) = sync_channel::<Batch>(4);
-        let filling = scope.spawn(move || {
-            let mut builder = builder;
-            for batch in batches {
-                batch.push_into(&mut builder);
-            }
-            builder
-        });
+/// A layout's parser: its state at the start of a block is all a block
+/// needs to be parsed on its own.
+pub(super) trait Parse: Clone + Send {
+    /// Whether blocks can now be parsed apart (the state that the first
+    /// lines set, such as the header, is known).
+    fn ready(&self) -> bool;
+    /// Moves the state past `text`, a block parsed elsewhere.
+    fn skip(&mut self, text: &[u8]);
+    /// Parses `text`, whole records whose first line is `first_line`, into
+    /// `sink`; the first error in the block's order.
+    fn parse(&mut self, first_line: usize, text: &[u8], sink: &mut Sink) -> Result<(), DataError>;
+}
+
+/// How a load runs.
+#[derive(Clone, Copy)]
+pub(super) struct Plan {
+    /// Parse workers (≥ 1); one parses on the caller's thread alone.
+    pub(super) threads: usize,
+    /// Timestamps are kept (else dropped as they are parsed).
+    pub(super) keep_times: bool,
+}
+
+/// Parses every block of `blocks` with `parser` into `builder`, in file
+/// order; returns the builder and the parser's state after the blocks
+/// parsed on the caller's thread (the header among them), or the first
+/// error in file order.
+pub(super) fn run<P: Parse>(
+    mut blocks: Blocks<'_>,
+    mut parser: P,
+    mut builder: RatingsBuilder,
+    plan: Plan,
+) -> Result<(RatingsBuilder, P), DataError> {
+    let parse = |parser: &mut P, block: &Block| {
         let mut sink = Sink {
             batch: Batch::default(),
-            keep_times,
-            to_builder,
+            keep_times: plan.keep_times,
         };
-        let parsed = parse(&mut sink);
-        if parsed.is_ok() {
-            sink.flush();
+        parser
+            .parse(block.first_line, &block.bytes, &mut sink)
+            .map(|()| sink.batch)
+    };
+    // The first blocks on this thread: until the parser is ready, and all
+    // of them when one block holds the input or one thread is asked for.
+    let block = loop {
+        let Some(block) = blocks.next(Vec::new())? else {
+            return Ok((builder, parser));
+        };
+        if parser.ready() && plan.threads > 1 && !blocks.finished() {
+            break block;
         }
-        drop(sink);
+        parse(&mut parser, &block)?.push_into(&mut builder);
+    };
+    let workers = plan.threads;
+    let buffers = BUFFERS_PER_WORKER * workers;
+    let (to_workers, jobs) = sync_channel::<Job<P>>(workers);
+    let jobs = Mutex::new(jobs);
+    thread::scope(|scope| {
+        let (to_builder, parsed) = channel::<(usize, thread::Result<Parsed>, Vec<u8>)>();
+        let (to_reader, free) = sync_channel::<Vec<u8>>(buffers);
+        for _ in 0..workers {
+            let (jobs, to_builder) = (&jobs, to_builder.clone());
+            scope.spawn(move || loop {
+                // The lock is held only while waiting: it is never poisoned.
+                let Ok(job) = jobs.lock().map(|jobs| jobs.recv()) else {
+                    return;
+                };
+                let Ok(Job {
+                    index,
+                    block,
+                    mut parser,
+                }) = job
+                else {
+                    return;
+                };
+                // A panic goes to the builder, which raises it in block
+                // order (and so stops the reader) rather than wait for the
+                // block forever.
+                let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
+                    block.and_then(|b| parse(&mut parser, &b).map(|batch| (batch, b.bytes)))
+                }));
+                let (batch, bytes) = match parsed {
+                    Ok(Ok((batch, bytes))) => (Ok(Ok(batch)), bytes),
+                    Ok(Err(e)) => (Ok(Err(e)), Vec::new()),
+                    Err(panic) => (Err(panic), Vec::new()),
+                };
+                // Sending fails only once the builder has stopped at an error.
+                let _ = to_builder.send((index, batch, bytes));
+            });
+        }
+        drop(to_builder);
+        let filling = scope.spawn(move || {
+            let mut waiting = BTreeMap::new();
+            let mut next = 0;
+            for (index, batch, bytes) in parsed {
+                waiting.insert(index, (batch, bytes));
+                while let Some((batch, bytes)) = waiting.remove(&next) {
+                    let batch = batch.unwrap_or_else(|panic| panic::resume_unwind(panic));
+                    batch?.push_into(&mut builder);
+                    // Fails once the reader has read the whole input.
+                    let _ = to_reader.send(bytes);
+                    next += 1;
+                }
+            }
+            Ok(builder)
+        });
+        let mut index = 0;
+        let mut next = Ok(block);
+        loop {
+            let state = parser.clone();
+            if let Ok(block) = &next {
+                parser.skip(&block.bytes);
+            }
+            let last = next.is_err();
+            let job = Job {
+                index,
+                block: next,
+                parser: state,
+            };
+            if to_workers.send(job).is_err() || last {
+                break;
+            }
+            index += 1;
+            // New buffers first, then the ones the builder hands back (none
+            // once it has stopped at an error).
+            let buf = match index < buffers {
+                true => Vec::new(),
+                false => match free.recv() {
+                    Ok(buf) => buf,
+                    Err(_) => break,
+                },
+            };
+            next = match blocks.next(buf).transpose() {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        drop((to_workers, free));
         let builder = filling
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        parsed.map(|()| builder)
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok((builder, parser))
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::data::{LoadOptions, RatingsBuilder};
+/// A block's batch, or its first error.
+type Parsed = Result<Batch, DataError>;
 
-    /// Many batches: the same ids, order and line numbers as one thread.
-    #[test]
-    fn batches_keep_file_order_and_lines() {
-        let n = 3 * super::BATCH + 123;
-        let mut text = String::new();
-        let mut builder = RatingsBuilder::new();
-        for k in 0..n {
-            let (user, item, rating) = (format!("u{}", k % 97), (k * 7) % 1013, (k % 5) as f64);
-            text.push_str(&format!("{user},{item},{rating}\n"));
-            builder.push(user.as_str(), item as i64, rating);
-        }
-        let loaded = LoadOptions::comma().parse_str("x", &text).unwrap();
-        assert_eq!(loaded, builder.build().unwrap());
-        // A repeat far into the file names both lines.
-        text.push_str("u2,14,1\n");
-        let err = LoadOptions::comma().parse_str("x", &text).unwrap_err();
-        assert!(
-            err.to_string().starts_with(&format!(
-                "x:{}: duplicate rating for user `u2` and item `14` (first given at line 3)",
-                n + 1
-            )),
-            "{err}"
-        );
-    }
+/// A block for a worker: its place in the file, its bytes (or the read
+/// error that ends the input there), the parser's state at its start.
+struct Job<P> {
+    index: usize,
+    block: Result<Block, DataError>,
+    parser: P,
 }
+
+#[cfg(test)]
+mod tests;
