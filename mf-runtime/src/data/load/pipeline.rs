@@ -63,13 +63,30 @@ impl Batch {
         }
     }
 
-    fn push_into(&self, builder: &mut RatingsBuilder) {
+    /// Pushes the ratings into `builder`, in order, and empties the batch
+    /// (keeping its allocations).
+    fn push_into(&mut self, builder: &mut RatingsBuilder) {
         for k in 0..self.lines.len() {
             let (user, item) = (self.raw(self.users[k]), self.raw(self.items[k]));
             let time = self.times.get(k).copied();
             builder.push_line(self.lines[k], user, item, self.ratings[k], time);
         }
+        self.lines.clear();
+        self.users.clear();
+        self.items.clear();
+        self.ratings.clear();
+        self.times.clear();
+        self.text.clear();
     }
+}
+
+/// What a block in flight holds: its bytes and its ratings. A bounded
+/// number circulates from the reader to the workers, to the builder and
+/// back, so that their allocations are reused.
+#[derive(Default)]
+struct Buffers {
+    bytes: Vec<u8>,
+    batch: Batch,
 }
 
 /// Where a parser puts each rating it reads.
@@ -133,9 +150,9 @@ pub(super) fn run<P: Parse>(
     mut builder: RatingsBuilder,
     plan: Plan,
 ) -> Result<(RatingsBuilder, P), DataError> {
-    let parse = |parser: &mut P, block: &Block| {
+    let parse = |parser: &mut P, block: &Block, batch: Batch| {
         let mut sink = Sink {
-            batch: Batch::default(),
+            batch,
             keep_times: plan.keep_times,
         };
         parser
@@ -151,7 +168,7 @@ pub(super) fn run<P: Parse>(
         if parser.ready() && plan.threads > 1 && !blocks.finished() {
             break block;
         }
-        parse(&mut parser, &block)?.push_into(&mut builder);
+        parse(&mut parser, &block, Batch::default())?.push_into(&mut builder);
     };
     let workers = plan.threads;
     let buffers = BUFFERS_PER_WORKER * workers;
@@ -159,7 +176,7 @@ pub(super) fn run<P: Parse>(
     let jobs = Mutex::new(jobs);
     thread::scope(|scope| {
         let (to_builder, parsed) = channel::<(usize, thread::Result<Parsed>, Vec<u8>)>();
-        let (to_reader, free) = sync_channel::<Vec<u8>>(buffers);
+        let (to_reader, free) = sync_channel::<Buffers>(buffers);
         for _ in 0..workers {
             let (jobs, to_builder) = (&jobs, to_builder.clone());
             scope.spawn(move || loop {
@@ -170,6 +187,7 @@ pub(super) fn run<P: Parse>(
                 let Ok(Job {
                     index,
                     block,
+                    batch,
                     mut parser,
                 }) = job
                 else {
@@ -179,7 +197,7 @@ pub(super) fn run<P: Parse>(
                 // order (and so stops the reader) rather than wait for the
                 // block forever.
                 let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
-                    block.and_then(|b| parse(&mut parser, &b).map(|batch| (batch, b.bytes)))
+                    block.and_then(|b| parse(&mut parser, &b, batch).map(|batch| (batch, b.bytes)))
                 }));
                 let (batch, bytes) = match parsed {
                     Ok(Ok((batch, bytes))) => (Ok(Ok(batch)), bytes),
@@ -198,9 +216,10 @@ pub(super) fn run<P: Parse>(
                 waiting.insert(index, (batch, bytes));
                 while let Some((batch, bytes)) = waiting.remove(&next) {
                     let batch = batch.unwrap_or_else(|panic| panic::resume_unwind(panic));
-                    batch?.push_into(&mut builder);
+                    let mut batch = batch?;
+                    batch.push_into(&mut builder);
                     // Fails once the reader has read the whole input.
-                    let _ = to_reader.send(bytes);
+                    let _ = to_reader.send(Buffers { bytes, batch });
                     next += 1;
                 }
             }
@@ -208,6 +227,7 @@ pub(super) fn run<P: Parse>(
         });
         let mut index = 0;
         let mut next = Ok(block);
+        let mut batch = Batch::default();
         loop {
             let state = parser.clone();
             if let Ok(block) = &next {
@@ -217,6 +237,7 @@ pub(super) fn run<P: Parse>(
             let job = Job {
                 index,
                 block: next,
+                batch,
                 parser: state,
             };
             if to_workers.send(job).is_err() || last {
@@ -226,13 +247,14 @@ pub(super) fn run<P: Parse>(
             // New buffers first, then the ones the builder hands back (none
             // once it has stopped at an error).
             let buf = match index < buffers {
-                true => Vec::new(),
+                true => Buffers::default(),
                 false => match free.recv() {
                     Ok(buf) => buf,
                     Err(_) => break,
                 },
             };
-            next = match blocks.next(buf).transpose() {
+            batch = buf.batch;
+            next = match blocks.next(buf.bytes).transpose() {
                 Some(next) => next,
                 None => break,
             };
@@ -249,10 +271,12 @@ pub(super) fn run<P: Parse>(
 type Parsed = Result<Batch, DataError>;
 
 /// A block for a worker: its place in the file, its bytes (or the read
-/// error that ends the input there), the parser's state at its start.
+/// error that ends the input there), an empty batch for its ratings, the
+/// parser's state at its start.
 struct Job<P> {
     index: usize,
     block: Result<Block, DataError>,
+    batch: Batch,
     parser: P,
 }
 
