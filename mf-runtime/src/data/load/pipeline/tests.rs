@@ -163,6 +163,43 @@ fn netflix_files_load_alike_on_many_threads() {
     }
 }
 
+/// Test files read on the id maps of a training file: the same entries
+/// and the same unseen counts; timestamps dropped alike.
+#[test]
+fn loads_on_fixed_maps_and_without_times_alike() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let train = LoadOptions::comma()
+        .parse_str("train", &generic(&mut rng, false))
+        .unwrap();
+    for _ in 0..100 {
+        let text = generic(&mut rng, false);
+        let on = |o: LoadOptions| {
+            o.parse_on("t", text.as_bytes(), &train)
+                .map_err(|e| e.to_string())
+        };
+        let alone = on(LoadOptions::comma().threads(1));
+        for block in [1, 4, 32] {
+            let spread = LoadOptions {
+                block,
+                ..LoadOptions::comma().threads(3)
+            };
+            assert_eq!(on(spread), alone, "blocks of {block} bytes");
+        }
+    }
+    let text = "userId,movieId,rating,timestamp\n1,2,3,10\n2,2,4,20\n";
+    let load = |o: LoadOptions| {
+        o.keep_timestamps(false)
+            .parse_str("ratings.csv", text)
+            .unwrap()
+    };
+    let spread = load(LoadOptions {
+        block: 1,
+        ..LoadOptions::movielens_csv().threads(2)
+    });
+    assert_eq!(spread.timestamps(), None);
+    assert_eq!(spread, load(LoadOptions::movielens_csv().threads(1)));
+}
+
 /// Ids, their order and the lines duplicates name across many blocks.
 #[test]
 fn blocks_keep_file_order_and_lines() {
