@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{channel, sync_channel};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 use std::thread;
 
@@ -141,92 +141,43 @@ pub(super) struct Plan {
 }
 
 /// Parses every block of `blocks` with `parser` into `builder`, in file
-/// order; returns the builder and the parser's state after the blocks
-/// parsed on the caller's thread (the header among them), or the first
-/// error in file order.
+/// order; returns the builder and the parser's state after the last block
+/// (the header it read, if any), or the first error in file order.
 pub(super) fn run<P: Parse>(
     mut blocks: Blocks<'_>,
     mut parser: P,
     mut builder: RatingsBuilder,
     plan: Plan,
 ) -> Result<(RatingsBuilder, P), DataError> {
-    let parse = |parser: &mut P, block: &Block, batch: Batch| {
-        let mut sink = Sink {
-            batch,
-            keep_times: plan.keep_times,
-        };
-        parser
-            .parse(block.first_line, &block.bytes, &mut sink)
-            .map(|()| sink.batch)
-    };
     // The first blocks on this thread: until the parser is ready, and all
     // of them when one block holds the input or one thread is asked for.
-    let block = loop {
+    let first = loop {
         let Some(block) = blocks.next(Vec::new())? else {
             return Ok((builder, parser));
         };
         if parser.ready() && plan.threads > 1 && !blocks.finished() {
             break block;
         }
-        parse(&mut parser, &block, Batch::default())?.push_into(&mut builder);
+        parse(&mut parser, &block, Batch::default(), plan.keep_times)?.push_into(&mut builder);
     };
     let workers = plan.threads;
     let buffers = BUFFERS_PER_WORKER * workers;
     let (to_workers, jobs) = sync_channel::<Job<P>>(workers);
     let jobs = Mutex::new(jobs);
     thread::scope(|scope| {
-        let (to_builder, parsed) = channel::<(usize, thread::Result<Parsed>, Vec<u8>)>();
+        let (to_builder, parsed) = channel();
         let (to_reader, free) = sync_channel::<Buffers>(buffers);
         for _ in 0..workers {
             let (jobs, to_builder) = (&jobs, to_builder.clone());
-            scope.spawn(move || loop {
-                // The lock is held only while waiting: it is never poisoned.
-                let Ok(job) = jobs.lock().map(|jobs| jobs.recv()) else {
-                    return;
-                };
-                let Ok(Job {
-                    index,
-                    block,
-                    batch,
-                    mut parser,
-                }) = job
-                else {
-                    return;
-                };
-                // A panic goes to the builder, which raises it in block
-                // order (and so stops the reader) rather than wait for the
-                // block forever.
-                let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
-                    block.and_then(|b| parse(&mut parser, &b, batch).map(|batch| (batch, b.bytes)))
-                }));
-                let (batch, bytes) = match parsed {
-                    Ok(Ok((batch, bytes))) => (Ok(Ok(batch)), bytes),
-                    Ok(Err(e)) => (Ok(Err(e)), Vec::new()),
-                    Err(panic) => (Err(panic), Vec::new()),
-                };
-                // Sending fails only once the builder has stopped at an error.
-                let _ = to_builder.send((index, batch, bytes));
-            });
+            scope.spawn(move || work(jobs, &to_builder, plan.keep_times));
         }
         drop(to_builder);
-        let filling = scope.spawn(move || {
-            let mut waiting = BTreeMap::new();
-            let mut next = 0;
-            for (index, batch, bytes) in parsed {
-                waiting.insert(index, (batch, bytes));
-                while let Some((batch, bytes)) = waiting.remove(&next) {
-                    let batch = batch.unwrap_or_else(|panic| panic::resume_unwind(panic));
-                    let mut batch = batch?;
-                    batch.push_into(&mut builder);
-                    // Fails once the reader has read the whole input.
-                    let _ = to_reader.send(Buffers { bytes, batch });
-                    next += 1;
-                }
-            }
-            Ok(builder)
-        });
+        let filling = scope.spawn(move || collect(parsed, &to_reader, builder));
+        // Read blocks and hand them out, each with the parser's state at
+        // its start, until the input ends, a read fails, or the builder
+        // stops at an error (no buffer comes back then).
         let mut index = 0;
-        let mut next = Ok(block);
+        let mut next = Ok(first);
         let mut batch = Batch::default();
         loop {
             let state = parser.clone();
@@ -244,14 +195,11 @@ pub(super) fn run<P: Parse>(
                 break;
             }
             index += 1;
-            // New buffers first, then the ones the builder hands back (none
-            // once it has stopped at an error).
-            let buf = match index < buffers {
-                true => Buffers::default(),
-                false => match free.recv() {
-                    Ok(buf) => buf,
-                    Err(_) => break,
-                },
+            let Ok(buf) = (match index < buffers {
+                true => Ok(Buffers::default()),
+                false => free.recv(),
+            }) else {
+                break;
             };
             batch = buf.batch;
             next = match blocks.next(buf.bytes).transpose() {
@@ -262,13 +210,75 @@ pub(super) fn run<P: Parse>(
         drop((to_workers, free));
         let builder = filling
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            .unwrap_or_else(|panic| panic::resume_unwind(panic))?;
         Ok((builder, parser))
     })
 }
 
+/// Parses `block` with `parser` into `batch` (empty).
+fn parse<P: Parse>(parser: &mut P, block: &Block, batch: Batch, keep_times: bool) -> Parsed {
+    let mut sink = Sink { batch, keep_times };
+    parser
+        .parse(block.first_line, &block.bytes, &mut sink)
+        .map(|()| sink.batch)
+}
+
+/// A parse worker: takes jobs until there are none, and sends each
+/// block's batch (or error) to the builder with the block's bytes.
+fn work<P: Parse>(jobs: &Mutex<Receiver<Job<P>>>, to_builder: &Sender<Done>, keep_times: bool) {
+    // The lock is held only while waiting: it is never poisoned.
+    while let Ok(Ok(job)) = jobs.lock().map(|jobs| jobs.recv()) {
+        let Job {
+            index,
+            block,
+            batch,
+            mut parser,
+        } = job;
+        // A panic goes to the builder, which raises it in block order (and
+        // so stops the reader) rather than wait for the block forever.
+        let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
+            let block = block?;
+            parse(&mut parser, &block, batch, keep_times).map(|batch| (batch, block.bytes))
+        }));
+        let done = match parsed {
+            Ok(Ok((batch, bytes))) => (index, Ok(Ok(batch)), bytes),
+            Ok(Err(e)) => (index, Ok(Err(e)), Vec::new()),
+            Err(panic) => (index, Err(panic), Vec::new()),
+        };
+        // Sending fails only once the builder has stopped at an error.
+        let _ = to_builder.send(done);
+    }
+}
+
+/// The builder's thread: pushes the batches into `builder` in block order
+/// (holding those that come early), hands their buffers back to the
+/// reader; stops at the first error in block order.
+fn collect(
+    parsed: Receiver<Done>,
+    to_reader: &SyncSender<Buffers>,
+    mut builder: RatingsBuilder,
+) -> Result<RatingsBuilder, DataError> {
+    let mut waiting = BTreeMap::new();
+    let mut next = 0;
+    for (index, batch, bytes) in parsed {
+        waiting.insert(index, (batch, bytes));
+        while let Some((batch, bytes)) = waiting.remove(&next) {
+            let mut batch = batch.unwrap_or_else(|panic| panic::resume_unwind(panic))?;
+            batch.push_into(&mut builder);
+            // Fails once the reader has read the whole input.
+            let _ = to_reader.send(Buffers { bytes, batch });
+            next += 1;
+        }
+    }
+    Ok(builder)
+}
+
 /// A block's batch, or its first error.
 type Parsed = Result<Batch, DataError>;
+
+/// A parsed block for the builder: its index, its batch (or error, or the
+/// worker's panic), its bytes for reuse.
+type Done = (usize, thread::Result<Parsed>, Vec<u8>);
 
 /// A block for a worker: its place in the file, its bytes (or the read
 /// error that ends the input there), an empty batch for its ratings, the
