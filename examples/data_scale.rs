@@ -15,6 +15,8 @@
 //! cargo run --release --example data_scale -- --load ../shared/datasets/ml-100k/u.data --runs 9
 //! # the same, dropping the timestamps (LoadOptions::keep_timestamps(false))
 //! cargo run --release --example data_scale -- --load /tmp/ratings-25m.csv --runs 1 --no-timestamps
+//! # the same, parsed on N threads (LoadOptions::threads; default: every core)
+//! cargo run --release --example data_scale -- --load /tmp/ratings-25m.csv --runs 1 --threads 1
 //! ```
 //!
 //! Peak memory is the process's high-water mark (`VmHWM` in
@@ -50,11 +52,11 @@ fn main() -> Result<(), BoxError> {
         (None, Some(path)) => {
             let runs = value("--runs").map_or(Ok(5), str::parse)?;
             let keep = !args.iter().any(|a| a == "--no-timestamps");
-            time_loads(
-                Path::new(path),
-                runs,
-                LoadOptions::new().keep_timestamps(keep),
-            )
+            let mut options = LoadOptions::new().keep_timestamps(keep);
+            if let Some(n) = value("--threads") {
+                options = options.threads(n.parse()?);
+            }
+            time_loads(Path::new(path), runs, options)
         }
         (None, None) => {
             synthetic_20m_entries();

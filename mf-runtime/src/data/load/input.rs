@@ -35,6 +35,7 @@ pub(super) fn normalize<'a>(mut reader: impl BufRead + 'a) -> io::Result<Input<'
             inner: Box::new(Cursor::new(mark).chain(text)),
             after_cr: false,
             at_line_start: true,
+            failed: None,
         },
     ))
 }
@@ -67,18 +68,6 @@ pub(super) fn peek_lines(input: &mut Input<'_>, n: usize) -> io::Result<Vec<Stri
         .collect())
 }
 
-/// Reads the next line into `buf` (without its `\n`); `false` at the end.
-pub(super) fn next_line(input: &mut Input<'_>, buf: &mut Vec<u8>) -> io::Result<bool> {
-    buf.clear();
-    if input.read_until(b'\n', buf)? == 0 {
-        return Ok(false);
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-    }
-    Ok(true)
-}
-
 /// Turns `\r\n` and bare `\r` into `\n`, and ends a last line that has
 /// no line ending.
 pub(super) struct Normalized<R> {
@@ -88,6 +77,8 @@ pub(super) struct Normalized<R> {
     /// The last byte given out was a `\r` turned into `\n`: a `\n` next is
     /// the rest of a CRLF and is dropped.
     after_cr: bool,
+    /// A read error held back while the bytes read before it are given out.
+    failed: Option<io::Error>,
 }
 
 impl<R: BufRead> Read for Normalized<R> {
@@ -96,7 +87,20 @@ impl<R: BufRead> Read for Normalized<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let mut written = 0;
         while written < out.len() {
-            let src = self.inner.fill_buf()?;
+            // Bytes read before an error are given out first, the error
+            // at the next read.
+            let src = match self
+                .failed
+                .take()
+                .map_or_else(|| self.inner.fill_buf(), Err)
+            {
+                Ok(src) => src,
+                Err(e) if written > 0 => {
+                    self.failed = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             if src.is_empty() {
                 if !self.at_line_start {
                     out[written] = b'\n';
@@ -194,8 +198,8 @@ mod tests {
         assert_eq!(all(trickle), b"1,2,3\n4,5,6\n");
         let mut input = normalize(&bytes[..]).unwrap();
         assert_eq!(peek_lines(&mut input, 1).unwrap(), ["1,2,3"]);
-        let mut line = Vec::new();
-        assert!(next_line(&mut input, &mut line).unwrap());
-        assert_eq!(line, b"1,2,3");
+        let mut text = Vec::new();
+        input.read_to_end(&mut text).unwrap();
+        assert_eq!(text, b"1,2,3\n4,5,6\n");
     }
 }

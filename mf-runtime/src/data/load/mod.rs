@@ -45,6 +45,7 @@
 //! (user, item) pairs follow the [`Duplicates`] policy, an error naming both
 //! lines by default.
 
+mod cut;
 mod detect;
 mod fields;
 mod format;
@@ -61,9 +62,17 @@ use std::path::Path;
 
 use super::error::DataError;
 use super::ratings::{Duplicates, Ratings, RatingsBuilder, Unseen};
+use cut::{Blocks, Records};
 use detect::{Given, Layout, Preset};
 pub use format::{Columns, Delimiter, Header, IdKind};
+use netflix::Netflix;
+use pipeline::Plan;
 use rows::Rows;
+
+/// Bytes per block of the input parsed apart: large enough that handing
+/// one over costs nothing, small enough that every worker gets blocks
+/// early and the blocks in flight take little memory.
+const BLOCK: usize = 1 << 21;
 
 /// Settings for reading a ratings file; see the [module docs](self).
 ///
@@ -87,6 +96,10 @@ pub struct LoadOptions {
     duplicates: Duplicates,
     range: Option<(f64, f64)>,
     keep_timestamps: bool,
+    /// `None`: every core.
+    threads: Option<usize>,
+    /// [`BLOCK`], or smaller in tests to cut inputs everywhere.
+    block: usize,
 }
 
 impl Default for LoadOptions {
@@ -106,6 +119,8 @@ impl LoadOptions {
             duplicates: Duplicates::Error,
             range: None,
             keep_timestamps: true,
+            threads: None,
+            block: BLOCK,
         }
     }
 
@@ -308,6 +323,27 @@ impl LoadOptions {
         self
     }
 
+    /// How many threads parse the file (default: one per core, as
+    /// [`std::thread::available_parallelism`] counts them). With more than
+    /// one, the caller's thread reads the input in blocks of whole records
+    /// (a few MiB), the threads parse blocks, and one more maps the ids in
+    /// file order: the result, errors included, is the one a single thread
+    /// gives. `threads(1)` reads, parses and maps on the caller's thread.
+    /// 0 makes every load fail, naming this setting.
+    ///
+    /// ```
+    /// # use mf_runtime::data::LoadOptions;
+    /// let text = "1,1,5\n2,1,3\n";
+    /// let r = LoadOptions::comma().threads(1).parse_str("x", text).unwrap();
+    /// assert_eq!(r, LoadOptions::comma().threads(4).parse_str("x", text).unwrap());
+    /// let err = LoadOptions::comma().threads(0).parse_str("x", text).unwrap_err();
+    /// assert_eq!(err.to_string(), "x: LoadOptions::threads: 0: at least one thread parses");
+    /// ```
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
     /// Reads the file at `path`.
     ///
     /// ```
@@ -418,6 +454,13 @@ impl LoadOptions {
                 });
             }
         }
+        if self.threads == Some(0) {
+            return Err(DataError::Setting {
+                file: name.into(),
+                setting: "LoadOptions::threads",
+                message: "0: at least one thread parses".into(),
+            });
+        }
         Ok(())
     }
 
@@ -436,18 +479,26 @@ impl LoadOptions {
         let empty = input.fill_buf().map_err(io)?.is_empty();
         let head = input::peek_lines(&mut input, 2).map_err(io)?;
         let spec = detect::resolve(&self.given(), name, &head)?;
-        let mut header_line = None;
-        let builder = pipeline::run(builder, self.keep_timestamps, |sink| match spec.layout {
-            Layout::Netflix => netflix::read(name, input, self.range, sink),
-            Layout::Delimited(delimiter) => {
-                let mut rows = Rows::new(name, spec, self.range, sink);
-                records::for_each(name, input, delimiter, |line, fields| {
-                    rows.take(line, fields)
-                })?;
-                header_line = rows.header_line();
-                Ok(())
+        let plan = Plan {
+            threads: self.threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            }),
+            keep_times: self.keep_timestamps,
+        };
+        let (builder, header_line) = match spec.layout {
+            Layout::Netflix => {
+                let blocks = Blocks::new(name, input, Records::Lines, self.block);
+                let parser = Netflix::new(name, self.range);
+                (pipeline::run(blocks, parser, builder, plan)?.0, None)
             }
-        })?;
+            Layout::Delimited(delimiter) => {
+                let records = delimiter.byte().map_or(Records::Lines, Records::Quoted);
+                let blocks = Blocks::new(name, input, records, self.block);
+                let parser = Rows::new(name, spec, delimiter, self.range);
+                let (builder, rows) = pipeline::run(blocks, parser, builder, plan)?;
+                (builder, rows.header_line())
+            }
+        };
         if builder.pushed() == 0 {
             let reason = match (empty, header_line) {
                 (true, _) => "the file is empty".to_string(),

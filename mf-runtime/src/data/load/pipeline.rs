@@ -1,15 +1,29 @@
-//! Two threads per load: the caller's parses text into batches of ratings,
-//! a second maps their ids and collects them into the [`RatingsBuilder`],
-//! in file order, so the result is the one a single thread would build.
+//! Loads spread over every core: the caller's thread reads the input in
+//! blocks of whole records ([`Blocks`]), parse workers turn blocks into
+//! batches of ratings, and one thread maps their ids into the
+//! [`RatingsBuilder`] in block order, so ids, entry order, line numbers,
+//! duplicates and the first error in file order are the ones a single
+//! thread gives.
+//!
+//! Each block travels with the parser's state at its start ([`Parse`]):
+//! the header and the first line's field count are read first, on the
+//! caller's thread, before any block goes to a worker; a Netflix block
+//! takes the movie of the last `MovieID:` line before it. A bounded number
+//! of block buffers circulates (reader, workers, builder, back to the
+//! reader), which bounds memory. An input of one block, or a load on one
+//! thread, is parsed and mapped on the caller's thread alone.
 
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Mutex;
 use std::thread;
 
+use super::cut::{Block, Blocks};
 use crate::data::{DataError, RatingsBuilder, RawId};
 
-/// Ratings per batch: large enough that handing one over costs nothing,
-/// small enough that the two threads overlap from the start.
-const BATCH: usize = 1 << 14;
+/// Block buffers in circulation per parse worker.
+const BUFFERS_PER_WORKER: usize = 2;
 
 /// An id held by a batch: an integer, or a range of the batch's text.
 #[derive(Clone, Copy)]
@@ -18,7 +32,7 @@ enum Id {
     Text(u32, u32),
 }
 
-/// Parsed ratings on their way to the id maps.
+/// The ratings of one block on their way to the id maps.
 #[derive(Default)]
 struct Batch {
     lines: Vec<usize>,
@@ -49,21 +63,37 @@ impl Batch {
         }
     }
 
-    fn push_into(&self, builder: &mut RatingsBuilder) {
+    /// Pushes the ratings into `builder`, in order, and empties the batch
+    /// (keeping its allocations).
+    fn push_into(&mut self, builder: &mut RatingsBuilder) {
         for k in 0..self.lines.len() {
             let (user, item) = (self.raw(self.users[k]), self.raw(self.items[k]));
             let time = self.times.get(k).copied();
             builder.push_line(self.lines[k], user, item, self.ratings[k], time);
         }
+        self.lines.clear();
+        self.users.clear();
+        self.items.clear();
+        self.ratings.clear();
+        self.times.clear();
+        self.text.clear();
     }
 }
 
-/// Where the parser puts each rating it reads.
+/// What a block in flight holds: its bytes and its ratings. A bounded
+/// number circulates from the reader to the workers, to the builder and
+/// back, so that their allocations are reused.
+#[derive(Default)]
+struct Buffers {
+    bytes: Vec<u8>,
+    batch: Batch,
+}
+
+/// Where a parser puts each rating it reads.
 pub(super) struct Sink {
     batch: Batch,
     /// Timestamps are passed on (else dropped here).
     keep_times: bool,
-    to_builder: SyncSender<Batch>,
 }
 
 impl Sink {
@@ -85,79 +115,180 @@ impl Sink {
         if self.keep_times {
             self.batch.times.extend(time);
         }
-        if self.batch.lines.len() == BATCH {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
-        // Sending fails only when the builder thread has panicked: `run`
-        // raises that panic again when it joins the thread.
-        let _ = self.to_builder.send(batch);
     }
 }
 
-/// Runs `parse` on this thread, feeding `builder` on another; returns the
-/// builder with every rating `parse` pushed (with their timestamps when
-/// `keep_times`), or `parse`'s error.
-pub(super) fn run(
-    builder: RatingsBuilder,
-    keep_times: bool,
-    parse: impl FnOnce(&mut Sink) -> Result<(), DataError>,
-) -> Result<RatingsBuilder, DataError> {
-    thread::scope(|scope| {
-        let (to_builder, batches) = sync_channel::<Batch>(4);
-        let filling = scope.spawn(move || {
-            let mut builder = builder;
-            for batch in batches {
-                batch.push_into(&mut builder);
-            }
-            builder
-        });
-        let mut sink = Sink {
-            batch: Batch::default(),
-            keep_times,
-            to_builder,
+/// A layout's parser: its state at the start of a block is all a block
+/// needs to be parsed on its own.
+pub(super) trait Parse: Clone + Send {
+    /// Whether blocks can now be parsed apart (the state that the first
+    /// lines set, such as the header, is known).
+    fn ready(&self) -> bool;
+    /// Moves the state past `text`, a block parsed elsewhere.
+    fn skip(&mut self, text: &[u8]);
+    /// Parses `text`, whole records whose first line is `first_line`, into
+    /// `sink`; the first error in the block's order.
+    fn parse(&mut self, first_line: usize, text: &[u8], sink: &mut Sink) -> Result<(), DataError>;
+}
+
+/// How a load runs.
+#[derive(Clone, Copy)]
+pub(super) struct Plan {
+    /// Parse workers (≥ 1); one parses on the caller's thread alone.
+    pub(super) threads: usize,
+    /// Timestamps are kept (else dropped as they are parsed).
+    pub(super) keep_times: bool,
+}
+
+/// Parses every block of `blocks` with `parser` into `builder`, in file
+/// order; returns the builder and the parser's state after the last block
+/// (the header it read, if any), or the first error in file order.
+pub(super) fn run<P: Parse>(
+    mut blocks: Blocks<'_>,
+    mut parser: P,
+    mut builder: RatingsBuilder,
+    plan: Plan,
+) -> Result<(RatingsBuilder, P), DataError> {
+    // The first blocks on this thread: until the parser is ready, and all
+    // of them when one block holds the input or one thread is asked for.
+    let first = loop {
+        let Some(block) = blocks.next(Vec::new())? else {
+            return Ok((builder, parser));
         };
-        let parsed = parse(&mut sink);
-        if parsed.is_ok() {
-            sink.flush();
+        if parser.ready() && plan.threads > 1 && !blocks.finished() {
+            break block;
         }
-        drop(sink);
+        parse(&mut parser, &block, Batch::default(), plan.keep_times)?.push_into(&mut builder);
+    };
+    let workers = plan.threads;
+    let buffers = BUFFERS_PER_WORKER * workers;
+    let (to_workers, jobs) = sync_channel::<Job<P>>(workers);
+    let jobs = Mutex::new(jobs);
+    thread::scope(|scope| {
+        let (to_builder, parsed) = channel();
+        let (to_reader, free) = sync_channel::<Buffers>(buffers);
+        for _ in 0..workers {
+            let (jobs, to_builder) = (&jobs, to_builder.clone());
+            scope.spawn(move || work(jobs, &to_builder, plan.keep_times));
+        }
+        drop(to_builder);
+        let filling = scope.spawn(move || collect(parsed, &to_reader, builder));
+        // Read blocks and hand them out, each with the parser's state at
+        // its start, until the input ends, a read fails, or the builder
+        // stops at an error (no buffer comes back then).
+        let mut index = 0;
+        let mut next = Ok(first);
+        let mut batch = Batch::default();
+        loop {
+            let state = parser.clone();
+            if let Ok(block) = &next {
+                parser.skip(&block.bytes);
+            }
+            let last = next.is_err();
+            let job = Job {
+                index,
+                block: next,
+                batch,
+                parser: state,
+            };
+            if to_workers.send(job).is_err() || last {
+                break;
+            }
+            index += 1;
+            let Ok(buf) = (match index < buffers {
+                true => Ok(Buffers::default()),
+                false => free.recv(),
+            }) else {
+                break;
+            };
+            batch = buf.batch;
+            next = match blocks.next(buf.bytes).transpose() {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        drop((to_workers, free));
         let builder = filling
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        parsed.map(|()| builder)
+            .unwrap_or_else(|panic| panic::resume_unwind(panic))?;
+        Ok((builder, parser))
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::data::{LoadOptions, RatingsBuilder};
+/// Parses `block` with `parser` into `batch` (empty).
+fn parse<P: Parse>(parser: &mut P, block: &Block, batch: Batch, keep_times: bool) -> Parsed {
+    let mut sink = Sink { batch, keep_times };
+    parser
+        .parse(block.first_line, &block.bytes, &mut sink)
+        .map(|()| sink.batch)
+}
 
-    /// Many batches: the same ids, order and line numbers as one thread.
-    #[test]
-    fn batches_keep_file_order_and_lines() {
-        let n = 3 * super::BATCH + 123;
-        let mut text = String::new();
-        let mut builder = RatingsBuilder::new();
-        for k in 0..n {
-            let (user, item, rating) = (format!("u{}", k % 97), (k * 7) % 1013, (k % 5) as f64);
-            text.push_str(&format!("{user},{item},{rating}\n"));
-            builder.push(user.as_str(), item as i64, rating);
-        }
-        let loaded = LoadOptions::comma().parse_str("x", &text).unwrap();
-        assert_eq!(loaded, builder.build().unwrap());
-        // A repeat far into the file names both lines.
-        text.push_str("u2,14,1\n");
-        let err = LoadOptions::comma().parse_str("x", &text).unwrap_err();
-        assert!(
-            err.to_string().starts_with(&format!(
-                "x:{}: duplicate rating for user `u2` and item `14` (first given at line 3)",
-                n + 1
-            )),
-            "{err}"
-        );
+/// A parse worker: takes jobs until there are none, and sends each
+/// block's batch (or error) to the builder with the block's bytes.
+fn work<P: Parse>(jobs: &Mutex<Receiver<Job<P>>>, to_builder: &Sender<Done>, keep_times: bool) {
+    // The lock is held only while waiting: it is never poisoned.
+    while let Ok(Ok(job)) = jobs.lock().map(|jobs| jobs.recv()) {
+        let Job {
+            index,
+            block,
+            batch,
+            mut parser,
+        } = job;
+        // A panic goes to the builder, which raises it in block order (and
+        // so stops the reader) rather than wait for the block forever.
+        let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
+            let block = block?;
+            parse(&mut parser, &block, batch, keep_times).map(|batch| (batch, block.bytes))
+        }));
+        let done = match parsed {
+            Ok(Ok((batch, bytes))) => (index, Ok(Ok(batch)), bytes),
+            Ok(Err(e)) => (index, Ok(Err(e)), Vec::new()),
+            Err(panic) => (index, Err(panic), Vec::new()),
+        };
+        // Sending fails only once the builder has stopped at an error.
+        let _ = to_builder.send(done);
     }
 }
+
+/// The builder's thread: pushes the batches into `builder` in block order
+/// (holding those that come early), hands their buffers back to the
+/// reader; stops at the first error in block order.
+fn collect(
+    parsed: Receiver<Done>,
+    to_reader: &SyncSender<Buffers>,
+    mut builder: RatingsBuilder,
+) -> Result<RatingsBuilder, DataError> {
+    let mut waiting = BTreeMap::new();
+    let mut next = 0;
+    for (index, batch, bytes) in parsed {
+        waiting.insert(index, (batch, bytes));
+        while let Some((batch, bytes)) = waiting.remove(&next) {
+            let mut batch = batch.unwrap_or_else(|panic| panic::resume_unwind(panic))?;
+            batch.push_into(&mut builder);
+            // Fails once the reader has read the whole input.
+            let _ = to_reader.send(Buffers { bytes, batch });
+            next += 1;
+        }
+    }
+    Ok(builder)
+}
+
+/// A block's batch, or its first error.
+type Parsed = Result<Batch, DataError>;
+
+/// A parsed block for the builder: its index, its batch (or error, or the
+/// worker's panic), its bytes for reuse.
+type Done = (usize, thread::Result<Parsed>, Vec<u8>);
+
+/// A block for a worker: its place in the file, its bytes (or the read
+/// error that ends the input there), an empty batch for its ratings, the
+/// parser's state at its start.
+struct Job<P> {
+    index: usize,
+    block: Result<Block, DataError>,
+    batch: Batch,
+    parser: P,
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,22 +5,16 @@
 use csv::ByteRecord;
 
 use super::format::Delimiter;
-use super::input::{self, Input};
 use crate::data::DataError;
 
-fn io_error(file: &str, source: std::io::Error) -> DataError {
-    DataError::Io {
-        file: file.into(),
-        source,
-    }
-}
-
-/// Calls `each(line, fields)` for every line (record) of `input`, with its
-/// 1-based line number (a quoted field may span lines: the first one).
+/// Calls `each(line, fields)` for every record of `text` (whole records of
+/// a normalised input, its first line numbered `first_line`), with the
+/// 1-based number of the line it starts on (a quoted field may span lines).
 /// Empty lines may be skipped; lines of blank fields are passed on.
 pub(super) fn for_each(
     file: &str,
-    mut input: Input<'_>,
+    text: &[u8],
+    first_line: usize,
     delimiter: Delimiter,
     mut each: impl FnMut(usize, &ByteRecord) -> Result<(), DataError>,
 ) -> Result<(), DataError> {
@@ -30,50 +24,53 @@ pub(super) fn for_each(
             .delimiter(byte)
             .has_headers(false)
             .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(input);
+            .from_reader(text);
         while reader
             .read_byte_record(&mut record)
-            .map_err(|e| io_error(file, e.into()))?
+            .map_err(|e| DataError::Io {
+                file: file.into(),
+                source: e.into(),
+            })?
         {
-            // The record's own position is where the reader started, before
-            // any blank lines it skipped; the reader's count after the record
-            // is right: the record began on the line before its terminator,
-            // less its quoted line breaks (counted only when the two differ).
-            // A quote left open at the end of the input has no terminator
-            // after the record: the count is then one short, and the start
-            // is right (hence the larger of the two).
-            let end = reader.position().line() as usize - 1;
-            let start = record.position().map_or(0, |p| p.line() as usize);
-            let line = match end == start {
-                true => end,
-                false => start.max(end - memchr::memchr_iter(b'\n', record.as_slice()).count()),
-            };
-            each(line, &record)?;
+            // The record's position is where the reader started, before
+            // the blank lines it skipped: the record starts after them.
+            let (at, line) = record
+                .position()
+                .map_or((0, 1), |p| (p.byte() as usize, p.line() as usize));
+            let blank = text[at..].iter().take_while(|&&b| b == b'\n').count();
+            each(first_line - 1 + line + blank, &record)?;
         }
         return Ok(());
     }
-    let mut text = [0u8; 4];
+    let mut buf = [0u8; 4];
     let needle: Option<&[u8]> = match delimiter {
         Delimiter::DoubleColon => Some(b"::"),
-        Delimiter::Char(c) => Some(c.encode_utf8(&mut text).as_bytes()),
+        Delimiter::Char(c) => Some(c.encode_utf8(&mut buf).as_bytes()),
         _ => None,
     };
-    let mut buf = Vec::new();
-    let mut line = 0;
-    while input::next_line(&mut input, &mut buf).map_err(|e| io_error(file, e))? {
-        line += 1;
+    for (k, line) in lines(text).enumerate() {
         record.clear();
         match needle {
-            Some(needle) => split_on(&buf, needle, &mut record),
-            None => buf
+            Some(needle) => split_on(line, needle, &mut record),
+            None => line
                 .split(|&b| b == b' ' || b == b'\t')
                 .filter(|f| !f.is_empty())
                 .for_each(|f| record.push_field(f)),
         }
-        each(line, &record)?;
+        each(first_line + k, &record)?;
     }
     Ok(())
+}
+
+/// The lines of `text` (whole lines of a normalised input), without their
+/// `\n`.
+pub(super) fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', text).map(move |end| {
+        let line = &text[start..end];
+        start = end + 1;
+        line
+    })
 }
 
 /// Splits `line` on every occurrence of `needle`, left to right, as
@@ -99,8 +96,10 @@ mod tests {
 
     fn records(text: &[u8], delimiter: Delimiter) -> Vec<(usize, Vec<String>)> {
         let mut out = Vec::new();
-        let input = input::normalize(text).unwrap();
-        for_each("x", input, delimiter, |line, r| {
+        let mut normal = Vec::new();
+        let mut input = super::super::input::normalize(text).unwrap();
+        std::io::Read::read_to_end(&mut input, &mut normal).unwrap();
+        for_each("x", &normal, 1, delimiter, |line, r| {
             let fields = r
                 .iter()
                 .map(|f| String::from_utf8_lossy(f).into())

@@ -1,42 +1,47 @@
-//! The lines of a delimited file in order: the header (checked, or read
-//! for the column order), then one rating per line, each with as many
-//! fields as the first.
+//! The lines of a delimited file: the header (checked, or read for the
+//! column order), then one rating per line, each with as many fields as
+//! the first.
 
 use csv::ByteRecord;
 
 use super::detect::Spec;
 use super::fields::{is_blank, trim, Line};
-use super::format::{Columns, Header};
-use super::pipeline::Sink;
+use super::format::{Columns, Delimiter, Header};
+use super::pipeline::{Parse, Sink};
+use super::records;
 use crate::data::error::escaped;
 use crate::data::DataError;
 
-/// The lines of a delimited file as they come: the header, then ratings.
+/// The lines of a delimited file: the header, then ratings. Once the first
+/// non-blank line is read (and the header with it), any block of lines can
+/// be read on its own.
+#[derive(Clone)]
 pub(super) struct Rows<'a> {
     file: &'a str,
     spec: Spec,
+    delimiter: Delimiter,
     range: Option<(f64, f64)>,
     /// The first non-blank line and its number of fields.
     first: Option<(usize, usize)>,
     header_line: Option<usize>,
-    sink: &'a mut Sink,
 }
 
 impl<'a> Rows<'a> {
-    /// Reads the lines of `file` by `spec`, ratings within `range` into `sink`.
+    /// Reads the lines of `file`, split on `delimiter`, by `spec`; ratings
+    /// must be within `range`.
     pub(super) fn new(
         file: &'a str,
         spec: Spec,
+        delimiter: Delimiter,
         range: Option<(f64, f64)>,
-        sink: &'a mut Sink,
     ) -> Self {
         Rows {
             file,
             spec,
+            delimiter,
             range,
             first: None,
             header_line: None,
-            sink,
         }
     }
 
@@ -45,8 +50,9 @@ impl<'a> Rows<'a> {
         self.header_line
     }
 
-    /// Takes the next line: skipped when blank, the header, or a rating.
-    pub(super) fn take(&mut self, line: usize, fields: &ByteRecord) -> Result<(), DataError> {
+    /// Takes the next line: skipped when blank, the header, or a rating
+    /// (into `sink`).
+    fn take(&mut self, line: usize, fields: &ByteRecord, sink: &mut Sink) -> Result<(), DataError> {
         if is_blank(fields) {
             return Ok(());
         }
@@ -87,7 +93,7 @@ impl<'a> Rows<'a> {
                 "{n} fields, but line {first_line} has {width}: column {column} {what}"
             )));
         }
-        self.sink.push(line, user, item, rating, time);
+        sink.push(line, user, item, rating, time);
         Ok(())
     }
 
@@ -115,5 +121,23 @@ impl<'a> Rows<'a> {
             }
         }
         Ok(())
+    }
+}
+
+impl Parse for Rows<'_> {
+    fn ready(&self) -> bool {
+        self.first.is_some()
+    }
+
+    fn skip(&mut self, _text: &[u8]) {}
+
+    fn parse(&mut self, first_line: usize, text: &[u8], sink: &mut Sink) -> Result<(), DataError> {
+        records::for_each(
+            self.file,
+            text,
+            first_line,
+            self.delimiter,
+            |line, fields| self.take(line, fields, sink),
+        )
     }
 }

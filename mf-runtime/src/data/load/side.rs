@@ -4,6 +4,7 @@
 //! `movies.csv` genres of the later MovieLens sets.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use csv::ByteRecord;
@@ -127,8 +128,11 @@ fn for_each_line(
         source,
     };
     let reader = std::fs::File::open(path).map_err(io)?;
-    let input = input::normalize(std::io::BufReader::new(reader)).map_err(io)?;
-    records::for_each(&file, input, delimiter, |line, fields: &ByteRecord| {
+    let mut text = Vec::new();
+    input::normalize(std::io::BufReader::new(reader))
+        .and_then(|mut input| input.read_to_end(&mut text))
+        .map_err(io)?;
+    records::for_each(&file, &text, 1, delimiter, |line, fields: &ByteRecord| {
         if is_blank(fields) {
             return Ok(());
         }
