@@ -308,11 +308,9 @@ fn stops_on_the_time_limit() {
         .unwrap();
     assert_eq!(report.stop, StopReason::TimeLimit);
     assert!(report.elapsed >= Duration::from_millis(30));
-    assert!(
-        (1..=16).contains(&report.iterations),
-        "{}",
-        report.iterations
-    );
+    // Every evaluation sleeps 2 ms, so 30 ms hold at most 15 and the one
+    // that crosses the limit; a loaded machine may fit fewer, even none.
+    assert!(report.iterations <= 16, "{}", report.iterations);
 }
 
 #[test]
