@@ -42,6 +42,7 @@
 //! (see [`metrics`](crate::metrics)) all use that order.
 
 mod build;
+mod csr;
 mod views;
 
 use std::fmt;
@@ -52,8 +53,9 @@ use ndarray::Array2;
 use super::error::DataError;
 use super::ids::{IdMap, RawId};
 use crate::MaskedMatrix;
-use build::{assemble, Triplets};
+pub(crate) use build::BlockEntry;
 pub use build::{Duplicates, RatingsBuilder, Unseen};
+use csr::{assemble, Triplets};
 pub use views::{CscView, CsrView, Entries};
 
 /// The observed entries of a users × items ratings matrix, with raw-id maps.

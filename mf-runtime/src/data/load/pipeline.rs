@@ -13,13 +13,14 @@
 //! reader), which bounds memory. An input of one block, or a load on one
 //! thread, is parsed and mapped on the caller's thread alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 use std::thread;
 
 use super::cut::{Block, Blocks};
+use crate::data::ratings::BlockEntry;
 use crate::data::{DataError, RatingsBuilder, RawId};
 
 /// Block buffers in circulation per parse worker.
@@ -32,51 +33,87 @@ enum Id {
     Text(u32, u32),
 }
 
-/// The ratings of one block on their way to the id maps.
+/// One column of ids of a block: its distinct ids in the order they first
+/// appear, and each entry's place among them.
+#[derive(Default)]
+struct LocalIds {
+    ints: HashMap<i64, u32>,
+    texts: HashMap<Box<str>, u32>,
+    distinct: Vec<Id>,
+    text: String,
+    entries: Vec<u32>,
+}
+
+impl LocalIds {
+    /// Adds an entry's id.
+    fn push(&mut self, raw: RawId<'_>) {
+        // A block holds fewer ids than bytes, and its bytes fit in memory.
+        let next = self.distinct.len() as u32;
+        let local = match raw {
+            RawId::Int(v) => *self.ints.entry(v).or_insert_with(|| {
+                self.distinct.push(Id::Int(v));
+                next
+            }),
+            RawId::Str(s) => match self.texts.get(s) {
+                Some(&local) => local,
+                None => {
+                    let start = self.text.len() as u32;
+                    self.text.push_str(s);
+                    self.distinct.push(Id::Text(start, self.text.len() as u32));
+                    self.texts.insert(s.into(), next);
+                    next
+                }
+            },
+        };
+        self.entries.push(local);
+    }
+
+    /// The distinct ids, in the order they first appear.
+    fn distinct(&self) -> impl Iterator<Item = RawId<'_>> {
+        self.distinct.iter().map(|&id| match id {
+            Id::Int(v) => RawId::Int(v),
+            Id::Text(a, b) => RawId::Str(&self.text[a as usize..b as usize]),
+        })
+    }
+
+    fn clear(&mut self) {
+        self.ints.clear();
+        self.texts.clear();
+        self.distinct.clear();
+        self.text.clear();
+        self.entries.clear();
+    }
+}
+
+/// The ratings of one block on their way to the id maps, each id held
+/// once per block.
 #[derive(Default)]
 struct Batch {
     lines: Vec<usize>,
-    users: Vec<Id>,
-    items: Vec<Id>,
+    users: LocalIds,
+    items: LocalIds,
     ratings: Vec<f64>,
     /// Empty, or one timestamp per rating.
     times: Vec<i64>,
-    text: String,
 }
 
 impl Batch {
-    fn id(&mut self, raw: RawId<'_>) -> Id {
-        match raw {
-            RawId::Int(v) => Id::Int(v),
-            RawId::Str(s) => {
-                let start = self.text.len() as u32;
-                self.text.push_str(s);
-                Id::Text(start, self.text.len() as u32)
-            }
-        }
-    }
-
-    fn raw(&self, id: Id) -> RawId<'_> {
-        match id {
-            Id::Int(v) => RawId::Int(v),
-            Id::Text(a, b) => RawId::Str(&self.text[a as usize..b as usize]),
-        }
-    }
-
     /// Pushes the ratings into `builder`, in order, and empties the batch
     /// (keeping its allocations).
     fn push_into(&mut self, builder: &mut RatingsBuilder) {
-        for k in 0..self.lines.len() {
-            let (user, item) = (self.raw(self.users[k]), self.raw(self.items[k]));
-            let time = self.times.get(k).copied();
-            builder.push_line(self.lines[k], user, item, self.ratings[k], time);
-        }
+        let entries = (0..self.lines.len()).map(|k| BlockEntry {
+            line: self.lines[k],
+            user: self.users.entries[k],
+            item: self.items.entries[k],
+            value: self.ratings[k],
+            time: self.times.get(k).copied(),
+        });
+        builder.push_block(self.users.distinct(), self.items.distinct(), entries);
         self.lines.clear();
         self.users.clear();
         self.items.clear();
         self.ratings.clear();
         self.times.clear();
-        self.text.clear();
     }
 }
 
@@ -107,7 +144,6 @@ impl Sink {
         rating: f64,
         time: Option<i64>,
     ) {
-        let (user, item) = (self.batch.id(user), self.batch.id(item));
         self.batch.lines.push(line);
         self.batch.users.push(user);
         self.batch.items.push(item);
