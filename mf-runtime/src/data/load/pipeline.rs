@@ -5,6 +5,14 @@
 //! duplicates and the first error in file order are the ones a single
 //! thread gives.
 //!
+//! A worker lists each column's distinct ids in the order they first
+//! appear in its block, and gives each entry the place of its ids in those
+//! lists (a hash map per column, kept by the worker from block to block).
+//! The mapping thread then looks up each listed id once in the global id
+//! maps, in list order, block after block: the ids a sequential load would
+//! meet first are met first, so the indices are a sequential load's, and
+//! each entry costs an array lookup ([`RatingsBuilder::push_block`]).
+//!
 //! Each block travels with the parser's state at its start ([`Parse`]):
 //! the header and the first line's field count are read first, on the
 //! caller's thread, before any block goes to a worker; a Netflix block
