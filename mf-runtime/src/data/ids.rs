@@ -19,6 +19,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use foldhash::fast::RandomState;
+
 /// A raw user or item id as it appears in a file: an integer or a string.
 ///
 /// Conversions exist from the integer types and from `&str`, so functions
@@ -98,11 +100,11 @@ enum Repr {
     Range(u32),
     Int {
         raw: Vec<i64>,
-        index: HashMap<i64, u32>,
+        index: HashMap<i64, u32, RandomState>,
     },
     Str {
         raw: Vec<Box<str>>,
-        index: HashMap<Box<str>, u32>,
+        index: HashMap<Box<str>, u32, RandomState>,
     },
 }
 

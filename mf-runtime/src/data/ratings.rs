@@ -31,9 +31,11 @@
 //! between a CSR position and its CSC position (which a kernel needs to
 //! gather per-entry residuals in column order), the `u32`-index variant must
 //! be spelled out everywhere, and none of its algebra is used here: kernels
-//! want the raw slices. Building from triplets by two stable counting sorts
-//! is O(nnz + users + items), also lets duplicates be detected with the lines
-//! they came from, and keeps the peak below about 40 bytes per entry.
+//! want the raw slices. Building from triplets by a counting sort on the
+//! user and a sort of each row by item (on every core, `csr.rs`) costs
+//! O(nnz + users) plus the rows' sorts, also lets duplicates be detected
+//! with the lines they came from, and keeps the peak below about 40 bytes
+//! per entry.
 //!
 //! # Entry order
 //!
@@ -42,6 +44,7 @@
 //! (see [`metrics`](crate::metrics)) all use that order.
 
 mod build;
+mod csr;
 mod views;
 
 use std::fmt;
@@ -52,8 +55,9 @@ use ndarray::Array2;
 use super::error::DataError;
 use super::ids::{IdMap, RawId};
 use crate::MaskedMatrix;
-use build::{assemble, Triplets};
+pub(crate) use build::BlockEntry;
 pub use build::{Duplicates, RatingsBuilder, Unseen};
+use csr::{assemble, Triplets};
 pub use views::{CscView, CsrView, Entries};
 
 /// The observed entries of a users × items ratings matrix, with raw-id maps.

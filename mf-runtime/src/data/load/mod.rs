@@ -326,9 +326,11 @@ impl LoadOptions {
     /// How many threads parse the file (default: one per core, as
     /// [`std::thread::available_parallelism`] counts them). With more than
     /// one, the caller's thread reads the input in blocks of whole records
-    /// (a few MiB), the threads parse blocks, and one more maps the ids in
-    /// file order: the result, errors included, is the one a single thread
-    /// gives. `threads(1)` reads, parses and maps on the caller's thread.
+    /// (a few MiB), the threads parse blocks and list each block's distinct
+    /// ids, one more maps those ids in file order, and as many threads sort
+    /// the entries into CSR at the end: the result, errors included, is the
+    /// one a single thread gives. `threads(1)` reads, parses and maps on
+    /// the caller's thread, and sorts on one thread.
     /// 0 makes every load fail, naming this setting.
     ///
     /// ```
@@ -511,7 +513,18 @@ impl LoadOptions {
             });
         }
         let unseen = builder.unseen();
-        Ok((builder.build()?, unseen))
+        // The sort into CSR runs on rayon's threads: as many as parse.
+        if plan.threads == rayon::current_num_threads() {
+            return Ok((builder.build()?, unseen));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(plan.threads)
+            .build()
+            .map_err(|e| DataError::Io {
+                file: name.into(),
+                source: std::io::Error::other(e),
+            })?;
+        Ok((pool.install(|| builder.build())?, unseen))
     }
 }
 

@@ -5,6 +5,14 @@
 //! duplicates and the first error in file order are the ones a single
 //! thread gives.
 //!
+//! A worker lists each column's distinct ids in the order they first
+//! appear in its block, and gives each entry the place of its ids in those
+//! lists (a hash map per column, kept by the worker from block to block).
+//! The mapping thread then looks up each listed id once in the global id
+//! maps, in list order, block after block: the ids a sequential load would
+//! meet first are met first, so the indices are a sequential load's, and
+//! each entry costs an array lookup ([`RatingsBuilder::push_block`]).
+//!
 //! Each block travels with the parser's state at its start ([`Parse`]):
 //! the header and the first line's field count are read first, on the
 //! caller's thread, before any block goes to a worker; a Netflix block
@@ -13,13 +21,16 @@
 //! reader), which bounds memory. An input of one block, or a load on one
 //! thread, is parsed and mapped on the caller's thread alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 use std::thread;
 
+use foldhash::fast::RandomState;
+
 use super::cut::{Block, Blocks};
+use crate::data::ratings::BlockEntry;
 use crate::data::{DataError, RatingsBuilder, RawId};
 
 /// Block buffers in circulation per parse worker.
@@ -32,51 +43,98 @@ enum Id {
     Text(u32, u32),
 }
 
-/// The ratings of one block on their way to the id maps.
+/// One column of ids of a block: its distinct ids in the order they first
+/// appear, and each entry's place among them.
+#[derive(Default)]
+struct LocalIds {
+    distinct: Vec<Id>,
+    text: String,
+    entries: Vec<u32>,
+}
+
+impl LocalIds {
+    /// The distinct ids, in the order they first appear.
+    fn distinct(&self) -> impl Iterator<Item = RawId<'_>> {
+        self.distinct.iter().map(|&id| match id {
+            Id::Int(v) => RawId::Int(v),
+            Id::Text(a, b) => RawId::Str(&self.text[a as usize..b as usize]),
+        })
+    }
+
+    fn clear(&mut self) {
+        self.distinct.clear();
+        self.text.clear();
+        self.entries.clear();
+    }
+}
+
+/// The places of the ids of one column met so far in a block. A worker
+/// keeps its own from block to block (cleared, warm in its core's cache).
+#[derive(Default)]
+struct Seen {
+    ints: HashMap<i64, u32, RandomState>,
+    texts: HashMap<Box<str>, u32, RandomState>,
+}
+
+impl Seen {
+    /// Adds an entry's id to `ids`, listing it when new to the block.
+    fn push(&mut self, ids: &mut LocalIds, raw: RawId<'_>) {
+        // A block holds fewer ids than bytes, and its bytes fit in memory.
+        let next = ids.distinct.len() as u32;
+        let local = match raw {
+            RawId::Int(v) => *self.ints.entry(v).or_insert_with(|| {
+                ids.distinct.push(Id::Int(v));
+                next
+            }),
+            RawId::Str(s) => match self.texts.get(s) {
+                Some(&local) => local,
+                None => {
+                    let start = ids.text.len() as u32;
+                    ids.text.push_str(s);
+                    ids.distinct.push(Id::Text(start, ids.text.len() as u32));
+                    self.texts.insert(s.into(), next);
+                    next
+                }
+            },
+        };
+        ids.entries.push(local);
+    }
+
+    fn clear(&mut self) {
+        self.ints.clear();
+        self.texts.clear();
+    }
+}
+
+/// The ratings of one block on their way to the id maps, each id held
+/// once per block.
 #[derive(Default)]
 struct Batch {
     lines: Vec<usize>,
-    users: Vec<Id>,
-    items: Vec<Id>,
+    users: LocalIds,
+    items: LocalIds,
     ratings: Vec<f64>,
     /// Empty, or one timestamp per rating.
     times: Vec<i64>,
-    text: String,
 }
 
 impl Batch {
-    fn id(&mut self, raw: RawId<'_>) -> Id {
-        match raw {
-            RawId::Int(v) => Id::Int(v),
-            RawId::Str(s) => {
-                let start = self.text.len() as u32;
-                self.text.push_str(s);
-                Id::Text(start, self.text.len() as u32)
-            }
-        }
-    }
-
-    fn raw(&self, id: Id) -> RawId<'_> {
-        match id {
-            Id::Int(v) => RawId::Int(v),
-            Id::Text(a, b) => RawId::Str(&self.text[a as usize..b as usize]),
-        }
-    }
-
     /// Pushes the ratings into `builder`, in order, and empties the batch
     /// (keeping its allocations).
     fn push_into(&mut self, builder: &mut RatingsBuilder) {
-        for k in 0..self.lines.len() {
-            let (user, item) = (self.raw(self.users[k]), self.raw(self.items[k]));
-            let time = self.times.get(k).copied();
-            builder.push_line(self.lines[k], user, item, self.ratings[k], time);
-        }
+        let entries = (0..self.lines.len()).map(|k| BlockEntry {
+            line: self.lines[k],
+            user: self.users.entries[k],
+            item: self.items.entries[k],
+            value: self.ratings[k],
+            time: self.times.get(k).copied(),
+        });
+        builder.push_block(self.users.distinct(), self.items.distinct(), entries);
         self.lines.clear();
         self.users.clear();
         self.items.clear();
         self.ratings.clear();
         self.times.clear();
-        self.text.clear();
     }
 }
 
@@ -89,14 +147,26 @@ struct Buffers {
     batch: Batch,
 }
 
-/// Where a parser puts each rating it reads.
+/// Where a parser puts each rating it reads: the block's batch, and the
+/// ids met so far in the block.
 pub(super) struct Sink {
     batch: Batch,
+    users: Seen,
+    items: Seen,
     /// Timestamps are passed on (else dropped here).
     keep_times: bool,
 }
 
 impl Sink {
+    fn new(keep_times: bool) -> Self {
+        Sink {
+            batch: Batch::default(),
+            users: Seen::default(),
+            items: Seen::default(),
+            keep_times,
+        }
+    }
+
     /// Adds the rating read on `line`, with its time (seconds since the
     /// Unix epoch) when the file gives one.
     pub(super) fn push(
@@ -107,10 +177,9 @@ impl Sink {
         rating: f64,
         time: Option<i64>,
     ) {
-        let (user, item) = (self.batch.id(user), self.batch.id(item));
         self.batch.lines.push(line);
-        self.batch.users.push(user);
-        self.batch.items.push(item);
+        self.users.push(&mut self.batch.users, user);
+        self.items.push(&mut self.batch.items, item);
         self.batch.ratings.push(rating);
         if self.keep_times {
             self.batch.times.extend(time);
@@ -149,6 +218,7 @@ pub(super) fn run<P: Parse>(
     mut builder: RatingsBuilder,
     plan: Plan,
 ) -> Result<(RatingsBuilder, P), DataError> {
+    let mut sink = Sink::new(plan.keep_times);
     // The first blocks on this thread: until the parser is ready, and all
     // of them when one block holds the input or one thread is asked for.
     let first = loop {
@@ -158,7 +228,7 @@ pub(super) fn run<P: Parse>(
         if parser.ready() && plan.threads > 1 && !blocks.finished() {
             break block;
         }
-        parse(&mut parser, &block, Batch::default(), plan.keep_times)?.push_into(&mut builder);
+        parse(&mut parser, &block, Batch::default(), &mut sink)?.push_into(&mut builder);
     };
     let workers = plan.threads;
     let buffers = BUFFERS_PER_WORKER * workers;
@@ -215,17 +285,20 @@ pub(super) fn run<P: Parse>(
     })
 }
 
-/// Parses `block` with `parser` into `batch` (empty).
-fn parse<P: Parse>(parser: &mut P, block: &Block, batch: Batch, keep_times: bool) -> Parsed {
-    let mut sink = Sink { batch, keep_times };
-    parser
-        .parse(block.first_line, &block.bytes, &mut sink)
-        .map(|()| sink.batch)
+/// Parses `block` with `parser` into `batch` (empty), through `sink`.
+fn parse<P: Parse>(parser: &mut P, block: &Block, batch: Batch, sink: &mut Sink) -> Parsed {
+    sink.batch = batch;
+    sink.users.clear();
+    sink.items.clear();
+    let parsed = parser.parse(block.first_line, &block.bytes, sink);
+    let batch = std::mem::take(&mut sink.batch);
+    parsed.map(|()| batch)
 }
 
 /// A parse worker: takes jobs until there are none, and sends each
 /// block's batch (or error) to the builder with the block's bytes.
 fn work<P: Parse>(jobs: &Mutex<Receiver<Job<P>>>, to_builder: &Sender<Done>, keep_times: bool) {
+    let mut sink = Sink::new(keep_times);
     // The lock is held only while waiting: it is never poisoned.
     while let Ok(Ok(job)) = jobs.lock().map(|jobs| jobs.recv()) {
         let Job {
@@ -238,7 +311,7 @@ fn work<P: Parse>(jobs: &Mutex<Receiver<Job<P>>>, to_builder: &Sender<Done>, kee
         // so stops the reader) rather than wait for the block forever.
         let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
             let block = block?;
-            parse(&mut parser, &block, batch, keep_times).map(|batch| (batch, block.bytes))
+            parse(&mut parser, &block, batch, &mut sink).map(|batch| (batch, block.bytes))
         }));
         let done = match parsed {
             Ok(Ok((batch, bytes))) => (index, Ok(Ok(batch)), bytes),

@@ -1,11 +1,12 @@
-//! Building [`Ratings`] from entries given one at a time by raw ids
-//! ([`RatingsBuilder`]), or from triplets: two counting sorts into CSR,
-//! repeated pairs resolved by a [`Duplicates`] policy, each entry's line
-//! remembered for errors.
+//! Building [`Ratings`] from entries given by raw ids ([`RatingsBuilder`]):
+//! one at a time, or a block of a file at a time with each distinct id
+//! looked up once; ids mapped to indices, unseen ids counted, each entry's
+//! line remembered for errors.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::csr::{assemble, Triplets};
 use super::Ratings;
 use crate::data::error::DataError;
 use crate::data::ids::{IdMap, RawId};
@@ -37,137 +38,15 @@ pub enum Duplicates {
     Average,
 }
 
-/// Entries as parallel arrays, in the order given; `times` is empty or as
-/// long as the others.
-#[derive(Default)]
-pub(super) struct Triplets {
-    users: Vec<u32>,
-    items: Vec<u32>,
-    values: Vec<f64>,
-    times: Vec<i64>,
-}
-
-impl Triplets {
-    pub(super) fn push(&mut self, u: u32, i: u32, v: f64, time: Option<i64>) {
-        self.users.push(u);
-        self.items.push(i);
-        self.values.push(v);
-        self.times.extend(time);
-    }
-}
-
-/// Sorts triplets into CSR by two stable counting sorts (by item, then by
-/// user), so that repeats of a pair end up adjacent in input order, and
-/// resolves them by `policy`. `duplicate(first, second, user, item)` makes
-/// the error for the repeat with the smallest `second` (0-based entries).
-/// A kept rating keeps its timestamp (the latest of a group averaged).
-pub(super) fn assemble(
-    users: Arc<IdMap>,
-    items: Arc<IdMap>,
-    t: Triplets,
-    policy: Duplicates,
-    duplicate: impl Fn(usize, usize, RawId<'_>, RawId<'_>) -> DataError,
-) -> Result<Ratings, DataError> {
-    let n = t.values.len();
-    if u32::try_from(n).is_err() {
-        return Err(DataError::Invalid(format!(
-            "{n} entries: at most u32::MAX are supported"
-        )));
-    }
-    let (num_users, num_items) = (users.len(), items.len());
-    let by_item = {
-        let mut next = vec![0usize; num_items + 1];
-        for &i in &t.items {
-            next[i as usize + 1] += 1;
-        }
-        for j in 0..num_items {
-            next[j + 1] += next[j];
-        }
-        let mut out = vec![0u32; n];
-        for (e, &i) in t.items.iter().enumerate() {
-            out[next[i as usize]] = e as u32;
-            next[i as usize] += 1;
-        }
-        out
-    };
-    let mut row_start = vec![0usize; num_users + 1];
-    for &u in &t.users {
-        row_start[u as usize + 1] += 1;
-    }
-    for j in 0..num_users {
-        row_start[j + 1] += row_start[j];
-    }
-    let order = {
-        let mut next = row_start[..num_users].to_vec();
-        let mut out = vec![0u32; n];
-        for &e in &by_item {
-            let u = t.users[e as usize] as usize;
-            out[next[u]] = e;
-            next[u] += 1;
-        }
-        out
-    };
-    drop(by_item);
-    drop(t.users);
-
-    let mut row_ptr = Vec::with_capacity(num_users + 1);
-    let mut col_idx = Vec::with_capacity(n);
-    let mut values = Vec::with_capacity(n);
-    let timed = !t.times.is_empty();
-    let mut times = Vec::with_capacity(if timed { n } else { 0 });
-    let mut first_repeat: Option<(usize, usize, u32, u32)> = None;
-    row_ptr.push(0);
-    for (u, w) in row_start.windows(2).enumerate() {
-        let row = &order[w[0]..w[1]];
-        let mut k = 0;
-        while k < row.len() {
-            let item = t.items[row[k] as usize];
-            let mut end = k + 1;
-            while end < row.len() && t.items[row[end] as usize] == item {
-                end += 1;
-            }
-            let group = &row[k..end];
-            let value = |g: u32| t.values[g as usize];
-            let time = |g: u32| t.times[g as usize];
-            let kept = match policy {
-                _ if group.len() == 1 => group[0],
-                Duplicates::Error => {
-                    let (first, second) = (group[0] as usize, group[1] as usize);
-                    if first_repeat.is_none_or(|(_, s, _, _)| second < s) {
-                        first_repeat = Some((first, second, u as u32, item));
-                    }
-                    group[0]
-                }
-                Duplicates::KeepFirst | Duplicates::Average => group[0],
-                Duplicates::KeepLast => group[group.len() - 1],
-            };
-            let (v, when) = match policy {
-                Duplicates::Average if group.len() > 1 => (
-                    group.iter().map(|&g| value(g)).sum::<f64>() / group.len() as f64,
-                    timed.then(|| group.iter().map(|&g| time(g)).max().expect("a group")),
-                ),
-                _ => (value(kept), timed.then(|| time(kept))),
-            };
-            col_idx.push(item);
-            values.push(v);
-            times.extend(when);
-            k = end;
-        }
-        row_ptr.push(col_idx.len());
-    }
-    if let Some((first, second, u, i)) = first_repeat {
-        let raw_u = users.raw(u).expect("index in map");
-        let raw_i = items.raw(i).expect("index in map");
-        return Err(duplicate(first, second, raw_u, raw_i));
-    }
-    drop(order);
-    col_idx.shrink_to_fit();
-    values.shrink_to_fit();
-    times.shrink_to_fit();
-    let times = timed.then_some(times);
-    Ok(Ratings::from_csr(
-        users, items, row_ptr, col_idx, values, times,
-    ))
+/// An entry of a block given to [`RatingsBuilder::push_block`]: its line,
+/// its user's and item's places in the block's lists of distinct ids, its
+/// rating and time.
+pub(crate) struct BlockEntry {
+    pub(crate) line: usize,
+    pub(crate) user: u32,
+    pub(crate) item: u32,
+    pub(crate) value: f64,
+    pub(crate) time: Option<i64>,
 }
 
 /// Where each stored entry came from: its line in a file, or its entry number.
@@ -229,11 +108,16 @@ enum Ids {
 }
 
 impl Ids {
-    fn lookup(&mut self, raw: RawId<'_>) -> Option<u32> {
-        match self {
+    /// The index of `raw`; a fixed map that lacks it records it in `unseen`.
+    fn lookup(&mut self, raw: RawId<'_>, unseen: &mut HashSet<String>) -> Option<u32> {
+        let index = match self {
             Ids::Growing(m) => Some(m.get_or_insert(raw)),
             Ids::Fixed(m) => m.index(raw),
+        };
+        if index.is_none() {
+            unseen.insert(raw.to_string());
         }
+        index
     }
 
     fn into_arc(self) -> Arc<IdMap> {
@@ -409,47 +293,60 @@ impl RatingsBuilder {
         value: f64,
         time: Option<i64>,
     ) -> bool {
-        self.pushed += 1;
-        let u = self.users.lookup(user);
-        let i = self.items.lookup(item);
-        if u.is_none() {
-            self.unseen_users.insert(user.to_string());
-        }
-        if i.is_none() {
-            self.unseen_items.insert(item.to_string());
-        }
-        match (u, i) {
-            (Some(u), Some(i)) => {
-                let entry = self.entries.values.len();
-                if *self.timed.get_or_insert(time.is_some()) != time.is_some() {
-                    self.mixed.get_or_insert(entry);
-                }
-                self.entries.push(u, i, value, time);
-                true
-            }
-            _ => {
-                self.dropped += 1;
-                false
-            }
+        let u = self.users.lookup(user, &mut self.unseen_users);
+        let i = self.items.lookup(item, &mut self.unseen_items);
+        self.keep(None, u, i, value, time)
+    }
+
+    /// Adds the entries of a block of a file, each distinct id looked up
+    /// once: `users` and `items` list the block's distinct ids in the order
+    /// they first appear, and each entry names its user and item by their
+    /// place in those lists. Ids get the indices, and unseen ids the counts,
+    /// that pushing the entries one by one would give.
+    pub(crate) fn push_block<'a>(
+        &mut self,
+        users: impl Iterator<Item = RawId<'a>>,
+        items: impl Iterator<Item = RawId<'a>>,
+        entries: impl Iterator<Item = BlockEntry>,
+    ) {
+        let users: Vec<_> = users
+            .map(|raw| self.users.lookup(raw, &mut self.unseen_users))
+            .collect();
+        let items: Vec<_> = items
+            .map(|raw| self.items.lookup(raw, &mut self.unseen_items))
+            .collect();
+        for e in entries {
+            let (u, i) = (users[e.user as usize], items[e.item as usize]);
+            self.keep(Some(e.line), u, i, e.value, e.time);
         }
     }
 
-    /// [`push`](Self::push) or [`push_timed`](Self::push_timed),
-    /// remembering the line the entry came from.
-    pub(crate) fn push_line(
+    /// Counts an entry whose ids are looked up, and keeps it when both
+    /// are known, with the line it came from; returns whether it was kept.
+    fn keep(
         &mut self,
-        line: usize,
-        user: RawId<'_>,
-        item: RawId<'_>,
+        line: Option<usize>,
+        u: Option<u32>,
+        i: Option<u32>,
         value: f64,
         time: Option<i64>,
-    ) {
-        let entry = self.entries.values.len();
-        if self.push_entry(user, item, value, time) {
+    ) -> bool {
+        self.pushed += 1;
+        let (Some(u), Some(i)) = (u, i) else {
+            self.dropped += 1;
+            return false;
+        };
+        let entry = self.entries.len();
+        if *self.timed.get_or_insert(time.is_some()) != time.is_some() {
+            self.mixed.get_or_insert(entry);
+        }
+        self.entries.push(u, i, value, time);
+        if let Some(line) = line {
             self.lines
                 .get_or_insert_with(LineIndex::default)
                 .record(entry, line);
         }
+        true
     }
 
     /// Number of entries pushed so far (kept or not).
@@ -514,11 +411,11 @@ impl RatingsBuilder {
             Some(index) => index.line_of(e),
             None => e + 1,
         };
-        if let Some(e) = entries.values.iter().position(|v| !v.is_finite()) {
+        if let Some((e, v)) = entries.first_not_finite() {
             return Err(DataError::Entry {
                 file: source,
                 entry: origin(e),
-                message: format!("rating {} is not finite", entries.values[e]),
+                message: format!("rating {v} is not finite"),
             });
         }
         let unit = if lines.is_some() { "line" } else { "entry" };

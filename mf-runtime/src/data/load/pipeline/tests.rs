@@ -10,7 +10,9 @@ use rand::{Rng, SeedableRng};
 use super::{run, Parse, Plan, Sink};
 use crate::data::load::cut::{Blocks, Records};
 use crate::data::load::input;
-use crate::data::{DataError, Delimiter, Duplicates, LoadOptions, RatingsBuilder, RawId};
+use crate::data::{
+    DataError, Delimiter, Duplicates, LoadOptions, Ratings, RatingsBuilder, RawId, Unseen,
+};
 
 /// `options` on one thread, its blocks as large as the input, against
 /// three threads with blocks of a few bytes: equal, errors included.
@@ -198,6 +200,132 @@ fn loads_on_fixed_maps_and_without_times_alike() {
     });
     assert_eq!(spread.timestamps(), None);
     assert_eq!(spread, load(LoadOptions::movielens_csv().threads(1)));
+}
+
+/// `text` on `threads` threads in blocks of `block` bytes, on `train`'s
+/// id maps when given.
+fn load_with(
+    options: &LoadOptions,
+    text: &str,
+    train: Option<&Ratings>,
+    threads: usize,
+    block: usize,
+) -> Result<(Ratings, Unseen), String> {
+    let options = LoadOptions {
+        block,
+        ..options.clone().threads(threads)
+    };
+    match train {
+        Some(train) => options.parse_on("x", text.as_bytes(), train),
+        None => options.parse_str("x", text).map(|r| (r, Unseen::default())),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Blocks whose ids are all new, all known, all unseen on fixed maps, or
+/// mixed: the ids, entries and unseen counts of pushing the lines one by
+/// one into a builder.
+#[test]
+fn blocks_of_new_known_and_unseen_ids() {
+    let train = LoadOptions::comma()
+        .parse_str("train", "u1,i1,1\nu2,i2,2\nu3,i3,3\n")
+        .unwrap();
+    // Ten lines of each kind, about 80 bytes: one block of 80 bytes each.
+    let mut lines = Vec::new();
+    for k in 0..10 {
+        lines.push((
+            format!("u{}", 1 + k % 3),
+            format!("i{}", 1 + (k + k / 3) % 3),
+        ));
+    }
+    for k in 0..10 {
+        lines.push((format!("x{}", k % 4), format!("y{}", k % 5)));
+    }
+    for k in 0..10 {
+        lines.push((format!("u{}", 1 + k % 3), format!("y{}", k)));
+    }
+    let text: String = lines
+        .iter()
+        .zip(1..)
+        .map(|((u, i), r)| format!("{u},{i},{}\n", r % 5 + 1))
+        .collect();
+    let options = LoadOptions::comma().duplicates(Duplicates::KeepLast);
+    for fixed in [false, true] {
+        let mut one_by_one = match fixed {
+            true => RatingsBuilder::with_id_maps(&train),
+            false => RatingsBuilder::new(),
+        }
+        .duplicates(Duplicates::KeepLast);
+        for ((u, i), r) in lines.iter().zip(1..) {
+            one_by_one.push(u.as_str(), i.as_str(), f64::from(r % 5 + 1));
+        }
+        let unseen = one_by_one.unseen();
+        let expected = Ok((one_by_one.build().unwrap(), unseen));
+        let train = fixed.then_some(&train);
+        for (threads, block) in [(1, 1 << 20), (3, 1), (3, 8), (3, 80), (2, 1000)] {
+            let loaded = load_with(&options, &text, train, threads, block);
+            assert_eq!(loaded, expected, "{threads} threads, blocks of {block}");
+        }
+    }
+    // Unseen: users x0..x3, items y0..y9 (y0..y4 counted once), and every
+    // entry but the ten known ones.
+    let (_, unseen) = load_with(&options, &text, Some(&train), 3, 80).unwrap();
+    let expected = Unseen {
+        users: 4,
+        items: 10,
+        entries: 20,
+    };
+    assert_eq!(unseen, expected);
+}
+
+/// Repeats of a pair on adjacent lines (one block) and far apart (other
+/// blocks), with timestamps, under every policy: what pushing the lines
+/// one by one gives, and the same error naming both lines.
+#[test]
+fn repeats_within_and_across_blocks() {
+    let mut text = String::from("userId,movieId,rating,timestamp\n");
+    let mut entries = Vec::new();
+    for k in 0..300i64 {
+        let (u, i) = (k % 7, k % 11);
+        entries.push((u, i, (k % 9) as f64 / 2.0 + 0.5, 1000 + k));
+        if k % 10 == 5 {
+            entries.push((u, i, 5.0, 900 + k));
+        }
+    }
+    for (u, i, r, t) in &entries {
+        text.push_str(&format!("{u},{i},{r},{t}\n"));
+    }
+    for policy in [
+        Duplicates::KeepFirst,
+        Duplicates::KeepLast,
+        Duplicates::Average,
+    ] {
+        let mut one_by_one = RatingsBuilder::new().duplicates(policy);
+        for &(u, i, r, t) in &entries {
+            one_by_one.push_timed(u, i, r, t);
+        }
+        let expected = Ok((one_by_one.build().unwrap(), Unseen::default()));
+        assert!(expected.as_ref().unwrap().0.timestamps().is_some());
+        let options = LoadOptions::movielens_csv().duplicates(policy);
+        for (threads, block) in [(1, 1 << 20), (3, 1), (3, 40), (2, 600)] {
+            let loaded = load_with(&options, &text, None, threads, block);
+            assert_eq!(
+                loaded, expected,
+                "{policy:?}: {threads} threads, blocks of {block}"
+            );
+        }
+    }
+    // The first repeat in file order: line 7 (k = 5) again on line 8.
+    for (threads, block) in [(1, 1 << 20), (3, 1), (3, 40)] {
+        let err =
+            load_with(&LoadOptions::movielens_csv(), &text, None, threads, block).unwrap_err();
+        assert!(
+            err.starts_with(
+                "x:8: duplicate rating for user `5` and item `5` (first given at line 7)"
+            ),
+            "{err}"
+        );
+    }
 }
 
 /// Ids, their order and the lines duplicates name across many blocks.
