@@ -235,6 +235,9 @@ pub enum NonFinite {
         /// Its value (NaN or ±inf).
         value: f64,
     },
+    /// A value on another rank of a training over shards (that rank's
+    /// error names it); this rank's are finite.
+    OnAnotherRank,
     /// The system of a row (its loss, gradient or Hessian) where the loss
     /// itself is finite: a derivative that is infinite or undefined there,
     /// such as `sqrt(P^2)`'s at `P = 0`.
@@ -259,6 +262,7 @@ impl std::fmt::Display for NonFinite {
             NonFinite::Parameter { index, value } => {
                 write!(f, "parameter {index} is {value}")
             }
+            NonFinite::OnAnotherRank => write!(f, "a value on another rank is not finite"),
         }
     }
 }
@@ -362,6 +366,87 @@ impl<'a, O: Objective + ?Sized> Evaluator<'a, O> {
         self.evaluations += 1;
         at.loss = self.objective.value(&at.x);
         at.grad.fill(f64::NAN);
+    }
+
+    /// Sums `partials` over the ranks the parameters are spread over
+    /// ([`Objective::sum_over_ranks`]; nothing to do in one process): every
+    /// dot product or count over the parameter vector a method branches on
+    /// goes through here, so every rank takes the same decision.
+    ///
+    /// ```
+    /// use mf_runtime::optim::{Evaluator, Iterate, Minimizer, Step};
+    /// use mf_runtime::optim::vector::dot;
+    /// use mf_runtime::Objective;
+    ///
+    /// /// Steps along −∇f by 1/‖∇f‖², the squared norm summed over ranks.
+    /// struct Scaled;
+    /// impl Minimizer for Scaled {
+    ///     fn name(&self) -> &'static str { "scaled" }
+    ///     fn step<O: Objective + ?Sized>(
+    ///         &mut self, eval: &mut Evaluator<'_, O>, current: &Iterate, next: &mut Iterate,
+    ///     ) -> Step {
+    ///         let mut squares = [dot(&current.grad, &current.grad)];
+    ///         eval.sum_over_ranks(&mut squares);
+    ///         for ((n, c), g) in next.x.iter_mut().zip(&current.x).zip(&current.grad) {
+    ///             *n = c - g / squares[0];
+    ///         }
+    ///         eval.evaluate(next);
+    ///         Step::Moved
+    ///     }
+    /// }
+    /// # struct Sq;
+    /// # impl Objective for Sq {
+    /// #     fn num_params(&self) -> usize { 1 }
+    /// #     fn value(&mut self, x: &[f64]) -> f64 { x[0] * x[0] }
+    /// #     fn value_and_gradient(&mut self, x: &[f64], g: &mut [f64]) -> f64 { g[0] = 2.0 * x[0]; x[0] * x[0] }
+    /// # }
+    /// let mut x = [1.0];
+    /// Scaled.train().max_iters(1).minimize(&mut Sq, &mut x).unwrap();
+    /// assert_eq!(x[0], 0.5);
+    /// ```
+    pub fn sum_over_ranks(&mut self, partials: &mut [f64]) {
+        self.objective.sum_over_ranks(partials);
+    }
+
+    /// `‖a‖` of a vector of this rank's coordinates, over every rank (see
+    /// [`vector::norm_over_ranks`]).
+    pub fn norm(&mut self, a: &[f64]) -> f64 {
+        vector::norm_over_ranks(a, &mut |v| self.objective.sum_over_ranks(v))
+    }
+
+    /// [`Iterate::finite_grad_norm`] over every rank: the gradient norm
+    /// when the loss and every rank's gradient and parameters are finite,
+    /// else what is not (this rank's first such value, or
+    /// [`NonFinite::OnAnotherRank`]). The driver's check of each new point.
+    pub fn finite_grad_norm(&mut self, at: &Iterate) -> Result<f64, NonFinite> {
+        if at.loss.is_finite() {
+            let sum = &mut |v: &mut [f64]| self.objective.sum_over_ranks(v);
+            if let Some(norm) = vector::finite_norm_over_ranks(&at.grad, &at.x, sum) {
+                return Ok(norm);
+            }
+        }
+        Err(at.non_finite().unwrap_or(NonFinite::OnAnotherRank))
+    }
+
+    /// [`Iterate::finite_without_gradient`] over every rank.
+    pub fn finite_without_gradient(&mut self, at: &Iterate) -> Result<(), NonFinite> {
+        let mut bad = [f64::from(u8::from(at.finite_without_gradient().is_err()))];
+        self.objective.sum_over_ranks(&mut bad);
+        match bad[0] {
+            0.0 => Ok(()),
+            _ => Err(at
+                .finite_without_gradient()
+                .err()
+                .unwrap_or(NonFinite::OnAnotherRank)),
+        }
+    }
+
+    /// Whether the loss, gradient and parameters of `at` are finite on
+    /// every rank.
+    pub fn is_finite(&mut self, at: &Iterate) -> bool {
+        let mut bad = [f64::from(u8::from(at.non_finite().is_some()))];
+        self.objective.sum_over_ranks(&mut bad);
+        bad[0] == 0.0
     }
 
     /// The objective's row systems, for row-block methods such as [`Als`]
