@@ -457,7 +457,7 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
                     workspace: #workspace_ty { #(#workspace_inits)* },
                     #rows_init
                     shards: ::core::option::Option::None,
-                    shared: ::std::vec::Vec::new(),
+                    whole: ::std::vec::Vec::new(),
                     #(#count_inits)*
                 })
             }
@@ -483,9 +483,9 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             #rows_field
             /// The ranks each pass is combined over, when bound to a shard.
             shards: ::core::option::Option<#rt::shard::Shards>,
-            /// Over shards, on ranks other than 0: the parameters evaluated
-            /// at (this rank's rows, rank 0's whole blocks).
-            shared: ::std::vec::Vec<f64>,
+            /// Over shards: rank 0's whole blocks (the params not along the
+            /// users), shared at each evaluation.
+            whole: ::std::vec::Vec<f64>,
             #(#count_fields)*
         }
 

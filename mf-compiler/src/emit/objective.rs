@@ -78,6 +78,8 @@ impl BodyEmitter<'_> {
         let s = self.symbols;
         let nd = quote!(::mf_runtime::ndarray);
         let num_params = s.params.len();
+        // Over shards, on ranks other than 0, the whole blocks (the params
+        // not along the users) are rank 0's, one after the other in `whole`.
         let param_views = s.params.iter().enumerate().map(|(i, p)| {
             let v = prefixed("p", &p.name);
             let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
@@ -87,8 +89,21 @@ impl BodyEmitter<'_> {
                 let j = i - 1;
                 quote!(self.offsets[#j])
             };
+            let values = match self.sharding.is_sharded(p.shape.rows) {
+                true => quote!(&x[#start..self.offsets[#i]]),
+                false => quote! {
+                    match shared {
+                        true => {
+                            let len = #r * #c;
+                            packed += len;
+                            &whole[packed - len..packed]
+                        }
+                        false => &x[#start..self.offsets[#i]],
+                    }
+                },
+            };
             quote! {
-                let #v = #nd::ArrayView2::from_shape((#r, #c), &x[#start..self.offsets[#i]])
+                let #v = #nd::ArrayView2::from_shape((#r, #c), #values)
                     .expect("a param block holds rows × cols values");
             }
         });
@@ -145,14 +160,15 @@ impl BodyEmitter<'_> {
             Output::Gradient(_) => (true, true),
             Output::Tables(_) => (false, false),
         };
-        let shared = shared.then(|| {
-            quote! {
-                let x: &[f64] = match self.shards.as_mut() {
-                    ::core::option::Option::Some(shards) => shards.share_whole_blocks(x, &mut self.shared),
-                    ::core::option::Option::None => x,
+        let shared = match shared {
+            true => quote! {
+                let shared = match self.shards.as_mut() {
+                    ::core::option::Option::Some(shards) => shards.share_whole_blocks(x, &mut self.whole),
+                    ::core::option::Option::None => false,
                 };
-            }
-        });
+            },
+            false => quote!(let shared = false;),
+        };
         let own_gradient = own_gradient.then(|| {
             quote! {
                 if let ::core::option::Option::Some(shards) = shards.as_ref() {
@@ -178,6 +194,8 @@ impl BodyEmitter<'_> {
         quote! {
             ::core::assert_eq!(x.len(), self.offsets[#num_params - 1], "the parameter vector must have the length of the layout");
             #shared
+            let whole: &[f64] = &self.whole;
+            let mut packed = 0usize;
             let dims = self.dims;
             let whole_dims = self.whole_dims;
             let data = self.data;

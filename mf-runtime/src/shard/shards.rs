@@ -24,8 +24,8 @@ pub struct Shards {
     held: Vec<Held>,
     communicating: Duration,
     received: u64,
-    /// Scratch of the sums and broadcasts, kept between evaluations so its
-    /// pages are touched once.
+    /// Scratch of the sums, kept between evaluations so its pages are
+    /// touched once.
     buffer: Vec<f64>,
 }
 
@@ -264,55 +264,43 @@ impl Shards {
         self.buffer = buffer;
     }
 
-    /// The parameter vector to evaluate at: `x` on rank 0 (and on one
-    /// rank), else `x` with its whole blocks replaced by rank 0's, written
-    /// into `copy`. Every rank calls it at the start of each evaluation.
+    /// Shares rank 0's whole blocks of `x` (this rank's parameter vector)
+    /// with every rank, one after the other in `whole`: every rank calls it
+    /// at the start of each evaluation. Returns whether this rank evaluates
+    /// at `whole`'s blocks instead of its own copies (every rank but 0;
+    /// with one rank nothing moves and it returns false).
     ///
     /// ```
     /// use mf_runtime::shard::{Shards, Solo};
     /// let mut shards = Shards::new(Box::new(Solo), vec![0, 1]).unwrap();
     /// shards.hold_params(&[("P", 2, Some(2)), ("Q", 1, None)]).unwrap();
-    /// let mut copy = Vec::new();
-    /// assert_eq!(shards.share_whole_blocks(&[1.0, 2.0, 3.0], &mut copy), [1.0, 2.0, 3.0]);
+    /// let mut whole = Vec::new();
+    /// assert!(!shards.share_whole_blocks(&[1.0, 2.0, 3.0], &mut whole));
     /// ```
-    pub fn share_whole_blocks<'a>(&mut self, x: &'a [f64], copy: &'a mut Vec<f64>) -> &'a [f64] {
+    pub fn share_whole_blocks(&mut self, x: &[f64], whole: &mut Vec<f64>) -> bool {
         assert_eq!(
             x.len(),
             self.held_len(),
             "the parameter vector must have this rank's layout"
         );
         if self.ranks() == 1 {
-            return x;
+            return false;
         }
         let start = Instant::now();
-        let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.clear();
         let rank = self.rank();
-        let blocks: Vec<Range<usize>> = self.whole_blocks().collect();
-        for at in &blocks {
+        whole.clear();
+        for at in self.whole_blocks() {
             match rank {
-                0 => buffer.extend_from_slice(&x[at.clone()]),
-                _ => buffer.resize(buffer.len() + at.len(), 0.0),
+                0 => whole.extend_from_slice(&x[at]),
+                _ => whole.resize(whole.len() + at.len(), 0.0),
             }
         }
-        self.link.broadcast(&mut buffer);
+        self.link.broadcast(whole);
         self.communicating += start.elapsed();
-        let shared = if rank == 0 {
-            x
-        } else {
-            self.received += 8 * buffer.len() as u64;
-            copy.clear();
-            copy.extend_from_slice(x);
-            let mut tail = &buffer[..];
-            for at in blocks {
-                let (part, rest) = tail.split_at(at.len());
-                copy[at].copy_from_slice(part);
-                tail = rest;
-            }
-            &copy[..]
-        };
-        self.buffer = buffer;
-        shared
+        if rank > 0 {
+            self.received += 8 * whole.len() as u64;
+        }
+        rank > 0
     }
 
     /// Zeroes the gradient of the whole blocks on every rank but rank 0,
