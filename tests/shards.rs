@@ -295,7 +295,11 @@ fn losses_that_mix_users_are_refused() {
         .over_shards(shards())
         .err()
         .expect("refused");
-    assert!(err.to_string().contains("users × users matrix"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("a matrix product of the loss (such as `P @ P.T`) is a users × users matrix"),
+        "{err}"
+    );
     let x = UsersByColumns::init(&ratings, 2, mf_runtime::Init::Zeros, &mut rng).expect("init");
     let err = UsersByColumns::default()
         .objective(&ratings, &x)
@@ -305,7 +309,7 @@ fn losses_that_mix_users_are_refused() {
         .expect("refused");
     assert!(
         err.to_string()
-            .contains("param `PT` is shaped along the users in its columns"),
+            .contains("param `PT` is shaped along `users` in its columns"),
         "{err}"
     );
 }

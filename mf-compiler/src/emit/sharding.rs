@@ -27,19 +27,28 @@ use crate::check::Symbols;
 use crate::ir::{Dim, Graph, NodeId, Op, Shape};
 use crate::lower::{Plan, Step};
 
-/// The sharded dimension of a loss, if it reads sparse data.
-#[derive(Clone, Copy)]
+/// The sharded dimension of a loss, if it reads sparse data, and its name.
+#[derive(Clone)]
 pub(super) struct Sharding {
     dim: Option<Dim>,
+    name: String,
 }
 
 impl Sharding {
     /// The row dimension of the loss's sparse data (the loss refuses
     /// sparse data with different row dimensions over shards).
     pub(super) fn new(s: &Symbols) -> Sharding {
-        Sharding {
-            dim: s.data.iter().find(|d| d.sparse).map(|d| d.shape.rows),
-        }
+        let dim = s.data.iter().find(|d| d.sparse).map(|d| d.shape.rows);
+        let name = match dim {
+            Some(Dim::Sym(d)) => s.dims[d as usize].clone(),
+            _ => String::new(),
+        };
+        Sharding { dim, name }
+    }
+
+    /// The sharded dimension's name (`users`), for messages.
+    pub(super) fn name(&self) -> &str {
+        &self.name
     }
 
     /// Whether `dim` is the sharded dimension.
@@ -85,8 +94,9 @@ impl Sharding {
             })
         });
         let found = computed.into_iter().find(twice)?;
+        let n = &self.name;
         Some(format!(
-            "{} is a users × users matrix, which mixes the rows of different ranks",
+            "{} is a {n} × {n} matrix, which mixes the rows of different ranks (each holds a block of the {n})",
             describe(g, found)
         ))
     }
@@ -95,7 +105,7 @@ impl Sharding {
 /// What a node is, for a message.
 fn describe(g: &Graph, id: NodeId) -> String {
     match g.op(id) {
-        Op::MatMul => "a matrix product of the loss (`P @ P.T`?)".into(),
+        Op::MatMul => "a matrix product of the loss (such as `P @ P.T`)".into(),
         op => format!("a term of the loss (`{op:?}`)"),
     }
 }

@@ -85,8 +85,9 @@ pub(super) fn shard_methods(input: &Input) -> TokenStream {
         ))
     } else if let Some(p) = by_columns {
         refuse(format!(
-            "param `{}` is shaped along the users in its columns; a rank holds its users' rows of a param, so declare it with the users as rows (and transpose it in the loss)",
-            p.name
+            "param `{p}` is shaped along `{n}` in its columns; a rank holds its block's rows of a param, so declare it with `{n}` as rows (and transpose it in the loss)",
+            p = p.name,
+            n = sharding.name()
         ))
     } else if let Some(why) = sharding.refusal(input.graph, &plans(input)) {
         refuse(why)
