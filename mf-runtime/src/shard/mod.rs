@@ -107,8 +107,9 @@ pub enum ShardError {
 /// entries are spread over the ranks; see `docs/distributed.md`).
 pub const NO_ROW_SYSTEMS: &str = "the row-block methods (ALS, fold-in) do not run over shards: an item row's entries are spread over every rank (train a sharded objective with gradient descent, Adam or L-BFGS)";
 
-/// The transport between ranks: a rank's place and two collective
-/// operations. Every rank must make the same calls in the same order.
+/// The transport between ranks: a rank's place and three collective
+/// operations (a sum in rank order, a broadcast from rank 0, a gather to
+/// rank 0). Every rank must make the same calls in the same order.
 ///
 /// `Send`, so that an objective holding one can be evaluated on another
 /// thread (a rayon pool's, say); calls through `&mut self` never overlap.
