@@ -1,6 +1,8 @@
 //! A loss trained over MPI ranks: each rank holds the entries of a block of
-//! users, every pass over them is combined across the ranks, and rank 0
-//! reports and saves the model (the files of a single-process run).
+//! users and those users' parameter rows (the item side whole), the
+//! partial results of each evaluation are summed across the ranks, and
+//! rank 0 gathers the users' rows, reports and saves the model (the files
+//! of a single-process run).
 //!
 //! ```sh
 //! cargo build --release --features mpi --example distributed
@@ -13,7 +15,8 @@
 //! The ratings file's format is told by its content (MovieLens `u.data`,
 //! `ratings.dat`, `ratings.csv`, delimited text; see `docs/data.md`). Every
 //! rank reads the whole file, so that ids and the start values (`mu` at the
-//! mean rating) are those of a single-process run, and keeps its block.
+//! mean rating, the random draw) are those of a single-process run, and
+//! keeps its block.
 //! Run as root, Open MPI needs `--allow-run-as-root`, and on a machine with
 //! fewer cores than ranks `--oversubscribe`.
 
@@ -187,9 +190,14 @@ fn train(s: &Settings, link: MpiLink) -> Result<(), Box<dyn std::error::Error>> 
         mean: 0.0,
         std: 0.1,
     };
-    let mut params = Biased::init(&ratings, s.k, init, &mut rng)?;
+    // Every rank draws the whole start (the single-process one) and keeps
+    // its users' rows of it.
+    let whole = Biased::init(&ratings, s.k, init, &mut rng)?;
     let bounds = row_bounds(&ratings, ranks)?;
-    let block = shard_rows(&ratings, bounds[rank]..bounds[rank + 1])?;
+    let rows = bounds[rank]..bounds[rank + 1];
+    let block = shard_rows(&ratings, rows.clone())?;
+    let mut params = Biased::rows_of(&whole, rows)?;
+    drop(whole);
     say(format!(
         "shards: users split at {:?}; this rank holds {} ratings",
         bounds,
@@ -216,9 +224,13 @@ fn train(s: &Settings, link: MpiLink) -> Result<(), Box<dyn std::error::Error>> 
         }
         let bytes = objective.shards().map_or(0, |s| s.bytes_received());
         println!(
-            "rank {rank}: received {:.1} MB per evaluation",
-            bytes as f64 / evals.max(1) as f64 / 1e6
+            "rank {rank}: received {:.1} MB per evaluation; {} parameters held",
+            bytes as f64 / evals.max(1) as f64 / 1e6,
+            params.as_slice().len()
         );
+        if let Some((now, peak)) = resident_mb() {
+            println!("rank {rank}: resident memory {now:.0} MB now, {peak:.0} MB at the peak");
+        }
         return Ok(());
     }
 
@@ -249,7 +261,9 @@ fn train(s: &Settings, link: MpiLink) -> Result<(), Box<dyn std::error::Error>> 
         report.stop,
         report.loss
     ));
-    if let Some(ratings) = ratings {
+    // Every rank sends its users' rows; rank 0 gets the whole model.
+    let gathered = objective.gather_params(&params);
+    if let (Some(ratings), Some(params)) = (ratings, gathered) {
         let model = Model::builder(&loss, params, &ratings).build()?;
         println!("train RMSE {:.4}", model.accuracy(&ratings)?.rmse);
         if let Some(dir) = &s.out {
@@ -273,6 +287,18 @@ fn run(
         .max_iters(iters)
         .progress(false)
         .minimize(objective, x)
+}
+
+/// This process's resident memory now and at its peak, in MB (Linux's
+/// `/proc/self/status`; `None` elsewhere).
+fn resident_mb() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1e3)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Seconds the objective's ranks have spent combining so far.

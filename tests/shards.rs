@@ -66,13 +66,21 @@ impl Link for Threads {
         }
     }
 
-    fn all_gather(&mut self, mine: &[f64], _counts: &[usize], all: &mut [f64]) {
+    fn broadcast(&mut self, values: &mut [f64]) {
+        let all = self.exchange(values);
+        values.copy_from_slice(&all[0]);
+    }
+
+    fn gather(&mut self, mine: &[f64], _counts: &[usize], all: &mut [f64]) {
         let parts = self.exchange(mine).concat();
-        all.copy_from_slice(&parts);
+        if self.rank == 0 {
+            all.copy_from_slice(&parts);
+        }
     }
 }
 
-/// Every rank's outcomes over `ranks` threads (rank 0's: all are equal).
+/// Rank 0's outcomes over `ranks` threads (every rank's values are equal;
+/// the vectors are gathered to rank 0).
 fn over_threads(ranks: usize, ratings: &Ratings) -> Vec<Vec<Vec<f64>>> {
     let links = Threads::new(ranks);
     let results: Vec<_> = std::thread::scope(|scope| {
@@ -90,11 +98,22 @@ fn over_threads(ranks: usize, ratings: &Ratings) -> Vec<Vec<Vec<f64>>> {
             .map(|h| h.join().expect("rank ran"))
             .collect()
     });
+    let values = |outcomes: &[Vec<Vec<f64>>]| -> Vec<Vec<f64>> {
+        outcomes
+            .iter()
+            .map(|per_loss| per_loss[0].clone())
+            .collect()
+    };
     for other in &results[1..] {
         assert!(
-            other == &results[0],
-            "every rank ends with the same results"
+            values(other) == values(&results[0]),
+            "every rank evaluates the same value"
         );
+        assert!(other
+            .iter()
+            .flatten()
+            .skip(1)
+            .all(|v| v.is_empty() || v.len() == 1));
     }
     results.into_iter().next().expect("one rank at least")
 }
@@ -162,7 +181,10 @@ impl Link for SecondOfTwo {
     fn sum_in_rank_order(&mut self, _: &mut [f64]) {
         unreachable!("binding checks fail before combining")
     }
-    fn all_gather(&mut self, _: &[f64], _: &[usize], _: &mut [f64]) {
+    fn broadcast(&mut self, _: &mut [f64]) {
+        unreachable!("binding checks fail before combining")
+    }
+    fn gather(&mut self, _: &[f64], _: &[usize], _: &mut [f64]) {
         unreachable!("binding checks fail before combining")
     }
 }
@@ -178,7 +200,7 @@ fn bindings_that_cannot_be_sharded_are_refused() {
         &mut StdRng::seed_from_u64(0),
     )
     .expect("init");
-    // The whole data on rank 1: entries outside its block.
+    // The whole data on rank 1: more rows than its block.
     let shards = Shards::new(Box::new(SecondOfTwo), bounds.clone()).expect("bounds");
     let err = sharded::Gram::default()
         .objective(&ratings, &x)
@@ -186,14 +208,30 @@ fn bindings_that_cannot_be_sharded_are_refused() {
         .over_shards(shards)
         .err()
         .expect("refused");
+    let block = bounds[2] - bounds[1];
     assert!(
-        matches!(err, ShardError::OutsideBlock { row: 0, .. }),
+        matches!(err, ShardError::Rows { found: 40, expected, .. } if expected == block),
         "{err}"
     );
     assert!(
-        err.to_string().contains("outside this rank's block"),
+        err.to_string()
+            .starts_with("data `D` has 40 rows, this rank's block"),
         "{err}"
     );
+    // Its block's data with the whole start: params of another row count.
+    let data = shard_rows(&ratings, bounds[1]..bounds[2]).expect("a block");
+    let whole = sharded::Gram::init(
+        &data,
+        2,
+        mf_runtime::Init::Zeros,
+        &mut StdRng::seed_from_u64(0),
+    )
+    .expect("init");
+    let mut x_whole = x.clone();
+    x_whole.as_mut_slice().fill(0.0);
+    let mine = sharded::Gram::rows_of(&x, bounds[1]..bounds[2]).expect("rows");
+    assert_eq!(mine.layout(), whole.layout());
+    assert!(sharded::Gram::rows_of(&x, 30..41).is_err());
     // Bounds of another row count.
     assert!(Shards::new(Box::new(Solo), vec![0, 3]).is_ok());
     let shards = Shards::new(Box::new(Solo), vec![0, 3]).expect("bounds");
@@ -223,6 +261,57 @@ fn bindings_that_cannot_be_sharded_are_refused() {
         shard_rows(&ratings, 30..41),
         Err(ShardError::Bounds { .. })
     ));
+}
+
+loss! {
+    /// A users × users matrix: it mixes the rows of different ranks.
+    pub struct UserGram {
+        data  D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+    }
+    minimize sum(mask * (D - P@Q)^2) + sum((P @ P.T)^3)
+}
+
+loss! {
+    /// A param shaped along the users in its columns.
+    pub struct UsersByColumns {
+        data  D: sparse[users, items],
+        param PT: [k, users],
+        param Q: [k, items],
+    }
+    minimize sum(mask * (D - PT.T @ Q)^2)
+}
+
+#[test]
+fn losses_that_mix_users_are_refused() {
+    let ratings = sharded::ratings();
+    let shards = || Shards::new(Box::new(Solo), vec![0, 40]).expect("bounds");
+    let mut rng = StdRng::seed_from_u64(0);
+    let x = UserGram::init(&ratings, 2, mf_runtime::Init::Zeros, &mut rng).expect("init");
+    let err = UserGram::default()
+        .objective(&ratings, &x)
+        .expect("binds")
+        .over_shards(shards())
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("a matrix product of the loss (such as `P @ P.T`) is a users × users matrix"),
+        "{err}"
+    );
+    let x = UsersByColumns::init(&ratings, 2, mf_runtime::Init::Zeros, &mut rng).expect("init");
+    let err = UsersByColumns::default()
+        .objective(&ratings, &x)
+        .expect("binds")
+        .over_shards(shards())
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("param `PT` is shaped along `users` in its columns"),
+        "{err}"
+    );
 }
 
 loss! {

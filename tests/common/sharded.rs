@@ -1,7 +1,9 @@
-//! What the tests of training over shards compare: three losses (counts
+//! What the tests of training over shards compare: four losses (counts
 //! and biases with a mean start, SVD++'s `mask(D) @ Y`, a Gram term with
-//! `norm`), a small ratings set, and each loss's value, gradient and
-//! parameters after a few steps of gradient descent, Adam and L-BFGS.
+//! `norm`, dense terms that reduce over the users: `mean(P^2)`, `norm(bu)`,
+//! `P.T @ P`), a small ratings set, and each loss's value, gradient and
+//! parameters after a few steps of gradient descent, Adam and L-BFGS,
+//! gathered to rank 0.
 //! Included by the tests that need it (`#[path]`), not by `common`.
 
 use mf_runtime::data::Ratings;
@@ -47,6 +49,18 @@ loss! {
         + 0.05 * (norm(P) + norm(Q))
 }
 
+loss! {
+    /// Dense terms that reduce over the users, each rank's part summed.
+    pub struct OverUsers {
+        data  D: sparse[users, items],
+        param P: [users, k],
+        param Q: [k, items],
+        param bu: [users, 1] = 0,
+    }
+    minimize sum(mask * (D - P@Q - bu)^2) + 0.5 * mean(P^2) + 0.1 * norm(bu)
+        + 0.01 * sum((P.T @ P)^2) + 0.05 * norm(Q)
+}
+
 /// Steps of each optimizer.
 pub const STEPS: usize = 15;
 
@@ -72,7 +86,8 @@ pub type Connect<'a> = &'a dyn Fn() -> Box<dyn Link>;
 
 /// Per loss: `[value], gradient, after gradient descent, after Adam, after
 /// L-BFGS`, each over the whole of `ratings` (`connect` none) or over the
-/// rank's block of rows, combined across the ranks `connect` links.
+/// rank's block of rows, combined across the ranks `connect` links and
+/// gathered to rank 0 (the other ranks' vectors are empty).
 pub fn outcomes(
     ratings: &Ratings,
     connect: Option<Connect>,
@@ -104,11 +119,15 @@ pub fn outcomes(
                 ),
                 Some(c) => {
                     let shards = Shards::new(c(), bounds.clone())?;
+                    let mine = $ty::rows_of(&x, bounds[rank]..bounds[rank + 1])?;
                     let mut o = $loss
-                        .objective(&block, &x)
+                        .objective(&block, &mine)
                         .expect("binds")
                         .over_shards(shards)?;
-                    run(&mut o, x.as_slice())
+                    let mut local = run(&mut o, mine.as_slice()).into_iter();
+                    let value = local.next().expect("the value");
+                    let whole = local.map(|v| o.gather(&v).unwrap_or_default());
+                    std::iter::once(value).chain(whole).collect()
                 }
             }
         }};
@@ -117,6 +136,7 @@ pub fn outcomes(
         outcome!(Weighted, Weighted::default(), 1),
         outcome!(SvdPp, SvdPp::default(), 2),
         outcome!(Gram, Gram::default(), 3),
+        outcome!(OverUsers, OverUsers::default(), 4),
     ])
 }
 

@@ -22,9 +22,25 @@ impl BodyEmitter<'_> {
                 let v = node_var(node);
                 quote!(let #v: f64 = #t[[0, 0]];)
             });
+        // A product over the users (`P.T @ P`) is this rank's part.
+        let combine = self
+            .sharding
+            .contracts(self.graph, node)
+            .then(|| self.sum_over_shards(quote!(#t.as_slice_mut().expect("contiguous"))));
         quote! {
             #nd::linalg::general_mat_mul(1.0, &#a, &#b, 0.0, &mut #t);
+            #combine
             #scalar
+        }
+    }
+
+    /// Code summing a partial result (a `&mut [f64]` expression) across
+    /// ranks, when the objective is sharded.
+    pub(super) fn sum_over_shards(&self, values: TokenStream) -> TokenStream {
+        quote! {
+            if let ::core::option::Option::Some(shards) = shards.as_mut() {
+                shards.sum(#values);
+            }
         }
     }
 
@@ -91,6 +107,10 @@ impl BodyEmitter<'_> {
         let mut outputs = Vec::new();
         let mut per_entry = Vec::new();
         let mut before = Vec::new();
+        // Over shards, a reduction over the users leaves this rank's part:
+        // the sums, and the targets without the users dimension.
+        let partial = |node: NodeId| self.sharding.reduces(domain, g.shape(node));
+        let mut after: Vec<TokenStream> = Vec::new();
         for item in items {
             match *item {
                 LoopItem::Store { value, target } => {
@@ -132,6 +152,11 @@ impl BodyEmitter<'_> {
                 } => {
                     let x = term(node);
                     let t = self.target(target);
+                    if partial(node) {
+                        after.push(
+                            self.sum_over_shards(quote!(#t.as_slice_mut().expect("contiguous"))),
+                        );
+                    }
                     if row_wise {
                         let r = outputs.len();
                         outputs.push(quote!(::mf_runtime::kernel::RowOutput::new(#t.as_slice_mut().expect("contiguous"), 1usize)));
@@ -156,10 +181,13 @@ impl BodyEmitter<'_> {
             }
         });
         let num_sums = sums.len();
+        if num_sums > 0 && self.sharding.carries(domain) {
+            after.push(self.sum_over_shards(quote!(&mut totals)));
+        }
         if row_wise {
             let num_outputs = outputs.len();
             quote! {
-                let totals: [f64; #num_sums] = ::mf_runtime::kernel::over_rows(
+                let mut totals: [f64; #num_sums] = ::mf_runtime::kernel::over_rows(
                     #rows,
                     #cols,
                     [#(#outputs),*],
@@ -170,6 +198,7 @@ impl BodyEmitter<'_> {
                         }
                     },
                 );
+                #(#after)*
                 #(#results)*
             }
         } else {
@@ -182,7 +211,8 @@ impl BodyEmitter<'_> {
                         #(#per_entry)*
                     }
                 }
-                let totals = sums;
+                let mut totals = sums;
+                #(#after)*
                 #(#results)*
             }
         }

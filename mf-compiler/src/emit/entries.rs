@@ -90,9 +90,9 @@ impl BodyEmitter<'_> {
         }
         let mut row_outputs = Vec::new();
         let mut row_updates = Vec::new();
-        // What the pass leaves for `Shards::combine_pass`, when sharded:
-        // each row output with its width, each column output's slice.
-        let mut row_blocks = Vec::new();
+        // What the pass leaves partial for `Shards::combine_pass`, when
+        // sharded: each column output's slice (the row outputs are the
+        // rank's own rows, complete).
         let mut col_slices = Vec::new();
         for (r, item) in pass.row_items.iter().enumerate() {
             let target = self.target(item_target(item));
@@ -102,7 +102,6 @@ impl BodyEmitter<'_> {
                     let slice = self.gathered_row(item, &j);
                     let width = dim_size(g.shape(node).cols);
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), #width)));
-                    row_blocks.push(quote!((#target.as_slice_mut().expect("contiguous"), #width)));
                     row_updates.push(match partner[r] {
                         Some(c) => {
                             let col_slice = self.gathered_row(&pass.column_items[c], &i);
@@ -113,7 +112,6 @@ impl BodyEmitter<'_> {
                 }
                 _ => {
                     row_outputs.push(quote!(#rt::RowOutput::new(#target.as_slice_mut().expect("contiguous"), 1usize)));
-                    row_blocks.push(quote!((#target.as_slice_mut().expect("contiguous"), 1usize)));
                     row_updates.push(quote!(outs[#r][0] += #x;));
                 }
             }
@@ -199,7 +197,7 @@ impl BodyEmitter<'_> {
                 },
             );
             if let ::core::option::Option::Some(shards) = shards.as_mut() {
-                shards.combine_pass(&mut totals, &mut [#(#col_slices),*], &mut [#(#row_blocks),*]);
+                shards.combine_pass(&mut totals, &mut [#(#col_slices),*]);
             }
             #(#sum_results)*
             #(#copies)*
@@ -302,7 +300,7 @@ pub(super) fn sparse_passes<'p>(g: &Graph, s: &Symbols, plan: &'p Plan) -> Vec<S
 }
 
 /// The node a loop item computes.
-fn item_node(item: &LoopItem) -> NodeId {
+pub(super) fn item_node(item: &LoopItem) -> NodeId {
     match *item {
         LoopItem::Store { value, .. } | LoopItem::Accumulate { value, .. } => value,
         LoopItem::Reduce { node, .. } | LoopItem::Scatter { node, .. } => node,

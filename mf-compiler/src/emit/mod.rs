@@ -22,7 +22,9 @@
 //!   coordinate (its leaves, values and gradient and Hessian updates);
 //! - `prediction`: a node's value at one entry from the flat parameters
 //!   (`predict_flat`);
-//! - `shards`: binding the objective to one rank's block of rows;
+//! - `sharding`: which values are partial on one rank over shards;
+//! - `shards`: binding the objective to one rank's block of rows, and its
+//!   parameters to the rank's rows;
 //! - `model`: what a trained model needs of the loss (the `Hypers` and
 //!   `Prediction` impls, the objective's `prediction_tables`).
 
@@ -33,6 +35,7 @@ mod objective;
 mod prediction;
 mod row_values;
 mod rows;
+mod sharding;
 mod shards;
 mod workspace;
 
@@ -251,7 +254,7 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             Ok(r) => (r.items, r.field, r.field_init, r.method),
             Err(why) => (quote!(), quote!(), quote!(), rows::refusal(&why)),
         };
-    let shard_methods = shards::shard_methods(input);
+    let (shard_methods, rows_of_method) = (shards::shard_methods(input), shards::rows_of(input));
     let explain = &input.explain;
     let predict_methods = input
         .prediction
@@ -397,6 +400,8 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
 
             #predict_methods
 
+            #rows_of_method
+
             fn bind_data(data: &#data_ty<'_>) -> ::core::result::Result<#rt::DimBinder, #rt::ShapeError> {
                 let mut dims = #rt::DimBinder::default();
                 #(#bind_data)*
@@ -447,10 +452,12 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
                     loss: *self,
                     data,
                     dims,
+                    whole_dims: dims,
                     offsets,
                     workspace: #workspace_ty { #(#workspace_inits)* },
                     #rows_init
                     shards: ::core::option::Option::None,
+                    whole: ::std::vec::Vec::new(),
                     #(#count_inits)*
                 })
             }
@@ -467,12 +474,18 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
             loss: #name,
             data: #data_ty<'a>,
             dims: [usize; #num_dims],
+            /// The sizes of the whole problem's dimensions: `dims`, but
+            /// over shards the users of every rank (for `mean`).
+            whole_dims: [usize; #num_dims],
             /// End of each param's block in the flat vector.
             offsets: [usize; #num_params],
             workspace: #workspace_ty,
             #rows_field
             /// The ranks each pass is combined over, when bound to a shard.
             shards: ::core::option::Option<#rt::shard::Shards>,
+            /// Over shards: rank 0's whole blocks (the params not along the
+            /// users), shared at each evaluation.
+            whole: ::std::vec::Vec<f64>,
             #(#count_fields)*
         }
 
@@ -488,6 +501,12 @@ pub(crate) fn emit(input: &Input) -> TokenStream {
 
             fn value_and_gradient(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
                 #gradient_body
+            }
+
+            fn sum_over_ranks(&mut self, partials: &mut [f64]) {
+                if let ::core::option::Option::Some(shards) = self.shards.as_mut() {
+                    shards.sum(partials);
+                }
             }
 
             #rows_method

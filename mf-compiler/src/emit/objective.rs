@@ -3,11 +3,12 @@
 //! views bound on entry, the plan's steps in order and the result, and how
 //! a step reads or computes a node's value at an entry of its loop.
 
+use super::sharding::Sharding;
 use super::{
     buffer_var, collapse, dim_size, entries, float_literal, node_var, prefixed, workspace, Input,
 };
 use crate::check::Symbols;
-use crate::ir::{Graph, NodeId, Op};
+use crate::ir::{Dim, Graph, NodeId, Op};
 use crate::lower::{Plan, Step, Target};
 use crate::ops::{spec, Class};
 use proc_macro2::{Ident, Span, TokenStream};
@@ -19,6 +20,7 @@ pub(super) fn bodies(input: &Input, workspace_ty: &Ident) -> (TokenStream, Token
     let emitter = BodyEmitter {
         graph: input.graph,
         symbols: input.symbols,
+        sharding: Sharding::new(input.symbols),
         flat_reads: Default::default(),
     };
     let value_body = emitter.body(input.value_plan, Output::Loss(input.loss), workspace_ty);
@@ -41,6 +43,7 @@ pub(super) fn tables_body(
     let emitter = BodyEmitter {
         graph: input.graph,
         symbols: input.symbols,
+        sharding: Sharding::new(input.symbols),
         flat_reads: Default::default(),
     };
     emitter.body(plan, Output::Tables(tables), workspace_ty)
@@ -62,6 +65,8 @@ enum Output<'a> {
 pub(super) struct BodyEmitter<'a> {
     pub(super) graph: &'a Graph,
     pub(super) symbols: &'a Symbols,
+    /// What a rank holds of each value over shards.
+    pub(super) sharding: Sharding,
     /// Arrays read by the step being emitted, as flat slices: bound before
     /// the step (see [`BodyEmitter::step`]).
     flat_reads: std::cell::RefCell<BTreeSet<NodeId>>,
@@ -73,6 +78,8 @@ impl BodyEmitter<'_> {
         let s = self.symbols;
         let nd = quote!(::mf_runtime::ndarray);
         let num_params = s.params.len();
+        // Over shards, on ranks other than 0, the whole blocks (the params
+        // not along the users) are rank 0's, one after the other in `whole`.
         let param_views = s.params.iter().enumerate().map(|(i, p)| {
             let v = prefixed("p", &p.name);
             let (r, c) = (dim_size(p.shape.rows), dim_size(p.shape.cols));
@@ -82,8 +89,21 @@ impl BodyEmitter<'_> {
                 let j = i - 1;
                 quote!(self.offsets[#j])
             };
+            let values = match self.sharding.is_sharded(p.shape.rows) {
+                true => quote!(&x[#start..self.offsets[#i]]),
+                false => quote! {
+                    match shared {
+                        true => {
+                            let len = #r * #c;
+                            packed += len;
+                            &whole[packed - len..packed]
+                        }
+                        false => &x[#start..self.offsets[#i]],
+                    }
+                },
+            };
             quote! {
-                let #v = #nd::ArrayView2::from_shape((#r, #c), &x[#start..self.offsets[#i]])
+                let #v = #nd::ArrayView2::from_shape((#r, #c), #values)
                     .expect("a param block holds rows × cols values");
             }
         });
@@ -127,12 +147,35 @@ impl BodyEmitter<'_> {
             });
             quote! {
                 ::core::assert_eq!(grad.len(), x.len(), "the gradient buffer must have the length of the parameters");
-                let mut rest: &mut [f64] = grad;
+                let mut rest: &mut [f64] = &mut *grad;
                 #(#splits)*
             }
         } else {
             quote!()
         };
+        // Over shards, the whole blocks are rank 0's (each rank evaluates at
+        // them), and their gradient is left to rank 0.
+        let (shared, own_gradient) = match output {
+            Output::Loss(_) => (true, false),
+            Output::Gradient(_) => (true, true),
+            Output::Tables(_) => (false, false),
+        };
+        let shared = match shared {
+            true => quote! {
+                let shared = match self.shards.as_mut() {
+                    ::core::option::Option::Some(shards) => shards.share_whole_blocks(x, &mut self.whole),
+                    ::core::option::Option::None => false,
+                };
+            },
+            false => quote!(let shared = false;),
+        };
+        let own_gradient = own_gradient.then(|| {
+            quote! {
+                if let ::core::option::Option::Some(shards) = shards.as_ref() {
+                    shards.keep_own_gradient(grad);
+                }
+            }
+        });
         let buffers = workspace::locals(self.graph, s, plan);
         let steps = plan.steps.iter().map(|step| self.step(plan, step));
         let result = match output {
@@ -150,7 +193,11 @@ impl BodyEmitter<'_> {
         };
         quote! {
             ::core::assert_eq!(x.len(), self.offsets[#num_params - 1], "the parameter vector must have the length of the layout");
+            #shared
+            let whole: &[f64] = &self.whole;
+            let mut packed = 0usize;
             let dims = self.dims;
+            let whole_dims = self.whole_dims;
             let data = self.data;
             #(#param_views)*
             #(#data_views)*
@@ -160,6 +207,7 @@ impl BodyEmitter<'_> {
             let #workspace_ty { #(#buffers,)* .. } = &mut self.workspace;
             let shards = &mut self.shards;
             #(#steps)*
+            #own_gradient
             #result
         }
     }
@@ -319,8 +367,16 @@ impl BodyEmitter<'_> {
                 let v = prefixed("h", &s.hypers[h as usize].name);
                 quote!(#v)
             }
+            // Over shards, a count along the users is all the ranks' users.
             Op::Count(counted) => {
-                let (r, c) = (dim_size(counted.rows), dim_size(counted.cols));
+                let whole = |dim: Dim| match dim {
+                    Dim::One => quote!(1usize),
+                    Dim::Sym(d) => {
+                        let d = d as usize;
+                        quote!(whole_dims[#d])
+                    }
+                };
+                let (r, c) = (whole(counted.rows), whole(counted.cols));
                 quote!(((#r * #c) as f64))
             }
             Op::Param(_) => self.flat_entry(id, &ri, &cj),

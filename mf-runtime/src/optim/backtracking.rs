@@ -1,6 +1,6 @@
 //! Steepest descent with a backtracking (Armijo) line search.
 
-use super::vector::{descent_if_finite, set_point_on_ray};
+use super::vector::{descent_and_non_finite, set_point_on_ray};
 use super::{Evaluator, Iterate, Minimizer, Step};
 use crate::Objective;
 
@@ -131,13 +131,14 @@ impl Minimizer for Backtracking {
             let _ = set_point_on_ray(&mut next.x, &current.x, -t, &current.grad);
             eval.evaluate(next);
             // ∇f(x)·(x_new − x), with x_new after projection, if x_new and
-            // its gradient are finite.
-            let predicted = descent_if_finite(&current.grad, &next.x, &current.x, &next.grad);
-            if let (Some(predicted), true) = (predicted, next.loss.is_finite()) {
-                if next.loss <= current.loss + self.c1 * predicted {
-                    self.next_trial = t * self.grow;
-                    return Step::Moved;
-                }
+            // its gradient are finite (on every rank).
+            let mut sums = descent_and_non_finite(&current.grad, &next.x, &current.x, &next.grad);
+            eval.sum_over_ranks(&mut sums);
+            let [predicted, non_finite] = sums;
+            let finite = non_finite == 0.0 && next.loss.is_finite();
+            if finite && next.loss <= current.loss + self.c1 * predicted {
+                self.next_trial = t * self.grow;
+                return Step::Moved;
             }
             t *= self.shrink;
         }

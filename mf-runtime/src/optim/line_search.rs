@@ -140,12 +140,15 @@ fn probe<O: Objective + ?Sized>(
 ) -> Sample {
     let finite_x = set_point_on_ray(&mut next.x, &current.x, t, direction);
     eval.evaluate(next);
-    let d = dot(&next.grad, direction);
+    // The slope and the count of ranks with a point that is not finite.
+    let mut sums = [dot(&next.grad, direction), f64::from(u8::from(!finite_x))];
+    eval.sum_over_ranks(&mut sums);
+    let [d, infinite_x] = sums;
     // A finite slope means a finite gradient (a NaN or infinite component
     // makes its product, and so the sum, NaN or infinite); the exact check
     // runs only when the quick one fails.
     let finite =
-        (finite_x && next.loss.is_finite() && d.is_finite()) || next.non_finite().is_none();
+        (infinite_x == 0.0 && next.loss.is_finite() && d.is_finite()) || eval.is_finite(next);
     if finite {
         Sample { t, f: next.loss, d }
     } else {

@@ -50,6 +50,7 @@
 mod adam;
 mod als;
 mod backtracking;
+mod evaluator;
 mod gd;
 mod lbfgs;
 mod line_search;
@@ -62,6 +63,7 @@ pub mod vector;
 pub use adam::Adam;
 pub use als::{fold_in, Als};
 pub use backtracking::Backtracking;
+pub use evaluator::Evaluator;
 pub use gd::GradientDescent;
 pub use lbfgs::Lbfgs;
 pub use nesterov::Nesterov;
@@ -235,6 +237,9 @@ pub enum NonFinite {
         /// Its value (NaN or ±inf).
         value: f64,
     },
+    /// A value on another rank of a training over shards (that rank's
+    /// error names it); this rank's are finite.
+    OnAnotherRank,
     /// The system of a row (its loss, gradient or Hessian) where the loss
     /// itself is finite: a derivative that is infinite or undefined there,
     /// such as `sqrt(P^2)`'s at `P = 0`.
@@ -259,125 +264,8 @@ impl std::fmt::Display for NonFinite {
             NonFinite::Parameter { index, value } => {
                 write!(f, "parameter {index} is {value}")
             }
+            NonFinite::OnAnotherRank => write!(f, "a value on another rank is not finite"),
         }
-    }
-}
-
-/// The only door from an optimizer to the objective: one
-/// [`Objective::value_and_gradient`] call per evaluation, counted.
-///
-/// Before each evaluation it applies the run's projection (if any) to the
-/// point, so every evaluated point is feasible.
-///
-/// ```
-/// use mf_runtime::optim::{Evaluator, Iterate, Minimizer, Step};
-/// use mf_runtime::Objective;
-///
-/// /// A custom method: step halfway to the origin, whatever the gradient.
-/// struct Halve;
-/// impl Minimizer for Halve {
-///     fn name(&self) -> &'static str { "halve" }
-///     fn step<O: Objective + ?Sized>(
-///         &mut self, eval: &mut Evaluator<'_, O>, current: &Iterate, next: &mut Iterate,
-///     ) -> Step {
-///         for (n, c) in next.x.iter_mut().zip(&current.x) { *n = 0.5 * c; }
-///         eval.evaluate(next);
-///         Step::Moved
-///     }
-/// }
-/// # struct Sq;
-/// # impl Objective for Sq {
-/// #     fn num_params(&self) -> usize { 1 }
-/// #     fn value(&mut self, x: &[f64]) -> f64 { x[0] * x[0] }
-/// #     fn value_and_gradient(&mut self, x: &[f64], g: &mut [f64]) -> f64 { g[0] = 2.0 * x[0]; x[0] * x[0] }
-/// # }
-/// let mut x = [8.0];
-/// let report = Halve.train().max_iters(3).minimize(&mut Sq, &mut x).unwrap();
-/// assert_eq!((x[0], report.evaluations), (1.0, 4));
-/// ```
-pub struct Evaluator<'a, O: ?Sized> {
-    objective: &'a mut O,
-    projection: Option<&'a NonNegative>,
-    evaluations: usize,
-}
-
-impl<'a, O: Objective + ?Sized> Evaluator<'a, O> {
-    pub(crate) fn new(objective: &'a mut O, projection: Option<&'a NonNegative>) -> Self {
-        Evaluator {
-            objective,
-            projection,
-            evaluations: 0,
-        }
-    }
-
-    /// Projects `at.x` (when the run has a projection), then sets `at.loss`
-    /// and `at.grad` from a single `value_and_gradient` call.
-    ///
-    /// See [`Evaluator`] for an example.
-    pub fn evaluate(&mut self, at: &mut Iterate) {
-        if let Some(projection) = self.projection {
-            projection.apply(&mut at.x);
-        }
-        self.evaluations += 1;
-        at.loss = self.objective.value_and_gradient(&at.x, &mut at.grad);
-    }
-
-    /// Projects `at.x` (when the run has a projection), then sets `at.loss`
-    /// from one [`Objective::value`] call, a cheaper pass than value and
-    /// gradient; `at.grad` is set to NaN (not computed). For methods whose
-    /// steps never read the gradient ([`Minimizer::needs_gradient`]).
-    ///
-    /// ```
-    /// use mf_runtime::optim::{Evaluator, Iterate, Minimizer, Step};
-    /// use mf_runtime::Objective;
-    ///
-    /// /// Halves the point and reads only the loss.
-    /// struct Halve;
-    /// impl Minimizer for Halve {
-    ///     fn name(&self) -> &'static str { "halve" }
-    ///     fn needs_gradient(&self) -> bool { false }
-    ///     fn step<O: Objective + ?Sized>(
-    ///         &mut self, eval: &mut Evaluator<'_, O>, current: &Iterate, next: &mut Iterate,
-    ///     ) -> Step {
-    ///         for (n, c) in next.x.iter_mut().zip(&current.x) { *n = 0.5 * c; }
-    ///         eval.evaluate_value(next);
-    ///         Step::Moved
-    ///     }
-    /// }
-    /// # struct Sq;
-    /// # impl Objective for Sq {
-    /// #     fn num_params(&self) -> usize { 1 }
-    /// #     fn value(&mut self, x: &[f64]) -> f64 { x[0] * x[0] }
-    /// #     fn value_and_gradient(&mut self, x: &[f64], g: &mut [f64]) -> f64 { g[0] = 2.0 * x[0]; x[0] * x[0] }
-    /// # }
-    /// let mut x = [8.0];
-    /// let report = Halve.train().max_iters(2).minimize(&mut Sq, &mut x).unwrap();
-    /// assert_eq!(x[0], 2.0);
-    /// assert!(report.history.records()[2].grad_norm.is_nan());
-    /// ```
-    pub fn evaluate_value(&mut self, at: &mut Iterate) {
-        if let Some(projection) = self.projection {
-            projection.apply(&mut at.x);
-        }
-        self.evaluations += 1;
-        at.loss = self.objective.value(&at.x);
-        at.grad.fill(f64::NAN);
-    }
-
-    /// The objective's row systems, for row-block methods such as [`Als`]
-    /// (building and solving a row system is not an evaluation).
-    ///
-    /// # Errors
-    /// Why the objective has none ([`Objective::row_systems`]).
-    pub fn row_systems(&mut self) -> Result<&mut dyn crate::blocks::RowSystems, String> {
-        self.objective.row_systems()
-    }
-
-    /// Number of evaluations so far in this run.
-    ///
-    /// See [`Evaluator`] for an example (the report carries the final count).
-    pub fn evaluations(&self) -> usize {
-        self.evaluations
     }
 }
 

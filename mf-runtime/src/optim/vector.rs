@@ -37,6 +37,10 @@
 //! * [`finite_norm`]: the gradient norm and the finiteness of the gradient
 //!   and of the parameters, in one read of both.
 //!
+//! A vector spread over ranks (see [`shard`](crate::shard)) has its sums
+//! over coordinates summed over the ranks: the `…_over_ranks` kernels take
+//! the summing as an argument, and the others return the sums to be summed.
+//!
 //! ```
 //! use mf_runtime::optim::vector;
 //! let (a, b) = (vec![1.0; 100_000], vec![2.0; 100_000]);
@@ -245,22 +249,45 @@ fn dot_part(a: &[f64], b: &[f64]) -> f64 {
 /// assert!((norm(&[3e200, 4e200]) / 5e200 - 1.0).abs() < 1e-15);
 /// ```
 pub fn norm(a: &[f64]) -> f64 {
-    norm_from_squares(a, dot(a, a))
+    norm_over_ranks(a, &mut |_| {})
 }
 
-/// `‖a‖` given `squares`, the plain `a · a`.
-fn norm_from_squares(a: &[f64], squares: f64) -> f64 {
+/// `‖a‖` of a vector spread over ranks, `a` this rank's coordinates: each
+/// sum over coordinates is summed over the ranks by `sum` (see
+/// [`Objective::sum_over_ranks`](crate::Objective::sum_over_ranks)), so
+/// every rank gets the same norm. Overflow-safe like [`norm`]; with a `sum`
+/// that does nothing, [`norm`].
+///
+/// ```
+/// use mf_runtime::optim::vector::norm_over_ranks;
+/// // Two ranks' coordinates: [3] and [4]; `sum` adds the other rank's part.
+/// let mut other = |v: &mut [f64]| v[0] += 16.0;
+/// assert_eq!(norm_over_ranks(&[3.0], &mut other), 5.0);
+/// ```
+pub fn norm_over_ranks(a: &[f64], sum: &mut dyn FnMut(&mut [f64])) -> f64 {
+    let mut squares = [dot(a, a)];
+    sum(&mut squares);
+    norm_from_squares(a, squares[0], sum)
+}
+
+/// `‖a‖` given `squares`, the plain `a · a` over every rank (`sum` adds up
+/// a number over the ranks).
+fn norm_from_squares(a: &[f64], squares: f64, sum: &mut dyn FnMut(&mut [f64])) -> f64 {
     if squares.is_finite() && squares >= f64::MIN_POSITIVE {
         return squares.sqrt();
     }
     if squares.is_nan() {
         return f64::NAN;
     }
-    let scale = max_abs(a);
+    // Over ranks, the sum of each rank's largest magnitude: between the
+    // largest and the rank count times it, a scale as good.
+    let mut scale = [max_abs(a)];
+    sum(&mut scale);
+    let scale = scale[0];
     if scale == 0.0 || scale.is_infinite() {
         return scale;
     }
-    let [scaled] = sweep(a.len(), [], move |r, []| {
+    let mut scaled = sweep(a.len(), [], move |r, []| {
         let mut acc = [0.0; LANES];
         let ac = a[r].chunks_exact(LANES);
         let rest = ac.remainder();
@@ -274,7 +301,8 @@ fn norm_from_squares(a: &[f64], squares: f64) -> f64 {
         }
         [total(acc)]
     });
-    scale * scaled.sqrt()
+    sum(&mut scaled);
+    scale * scaled[0].sqrt()
 }
 
 /// `max |aᵢ|` (exact whatever the order: no sums).
@@ -390,35 +418,58 @@ fn non_finite_part(a: &[f64], b: &[f64]) -> f64 {
 /// assert_eq!(finite_norm(&[3e300, 4e300], &[0.0, 0.0]), Some(5e300));
 /// ```
 pub fn finite_norm(g: &[f64], x: &[f64]) -> Option<f64> {
+    finite_norm_over_ranks(g, x, &mut |_| {})
+}
+
+/// [`finite_norm`] of vectors spread over ranks, `g` and `x` this rank's
+/// coordinates: `None` when a value is not finite on any rank (`sum` adds
+/// up a number over the ranks, as in [`norm_over_ranks`]).
+///
+/// ```
+/// use mf_runtime::optim::vector::finite_norm_over_ranks;
+/// // The other rank holds g = [4], and a NaN in its x in the second case.
+/// let mut fine = |v: &mut [f64]| v[0] += 16.0;
+/// assert_eq!(finite_norm_over_ranks(&[3.0], &[0.0], &mut fine), Some(5.0));
+/// let mut nan = |v: &mut [f64]| { v[0] += 16.0; v[1] += 1.0 };
+/// assert_eq!(finite_norm_over_ranks(&[3.0], &[0.0], &mut nan), None);
+/// ```
+pub fn finite_norm_over_ranks(
+    g: &[f64],
+    x: &[f64],
+    sum: &mut dyn FnMut(&mut [f64]),
+) -> Option<f64> {
     assert_eq!(g.len(), x.len(), "vectors of different lengths");
-    let [squares, non_finite] = sweep(g.len(), [], move |r, []| {
+    let mut parts = sweep(g.len(), [], move |r, []| {
         let (g, x) = (&g[r.clone()], &x[r]);
         [dot_part(g, g), non_finite_part(g, x)]
     });
-    (non_finite == 0.0).then(|| norm_from_squares(g, squares))
+    sum(&mut parts);
+    let [squares, non_finite] = parts;
+    (non_finite == 0.0).then(|| norm_from_squares(g, squares, sum))
 }
 
-/// `g · (x_new − x)` when every value of `x_new` and `g_new` is finite,
-/// `None` otherwise: the predicted decrease of a backtracking trial (along
-/// the actual, possibly projected, displacement) and its check, in one
-/// sweep.
+/// `g · (x_new − x)` and whether every value of `x_new` and `g_new` is
+/// finite (0 when so, NaN otherwise): the predicted decrease of a
+/// backtracking trial (along the actual, possibly projected, displacement)
+/// and its check, in one sweep; both are sums over the coordinates, to be
+/// summed over ranks when the vectors are spread over several.
 ///
 /// # Panics
 /// When the lengths differ.
 ///
 /// ```
-/// use mf_runtime::optim::vector::descent_if_finite;
+/// use mf_runtime::optim::vector::descent_and_non_finite;
 /// let g = [2.0, -1.0];
-/// assert_eq!(descent_if_finite(&g, &[0.5, 1.0], &[1.0, 1.0], &[0.0, 0.0]), Some(-1.0));
-/// assert_eq!(descent_if_finite(&g, &[0.5, 1.0], &[1.0, 1.0], &[f64::NAN, 0.0]), None);
+/// assert_eq!(descent_and_non_finite(&g, &[0.5, 1.0], &[1.0, 1.0], &[0.0, 0.0]), [-1.0, 0.0]);
+/// assert!(descent_and_non_finite(&g, &[0.5, 1.0], &[1.0, 1.0], &[f64::NAN, 0.0])[1].is_nan());
 /// ```
-pub fn descent_if_finite(g: &[f64], x_new: &[f64], x: &[f64], g_new: &[f64]) -> Option<f64> {
+pub fn descent_and_non_finite(g: &[f64], x_new: &[f64], x: &[f64], g_new: &[f64]) -> [f64; 2] {
     let n = g.len();
     assert!(
         x_new.len() == n && x.len() == n && g_new.len() == n,
         "vectors of different lengths"
     );
-    let [descent, non_finite] = sweep(n, [], move |r, []| {
+    sweep(n, [], move |r, []| {
         let mut acc = [0.0; LANES];
         let (gc, xn) = (
             g[r.clone()].chunks_exact(LANES),
@@ -438,8 +489,7 @@ pub fn descent_if_finite(g: &[f64], x_new: &[f64], x: &[f64], g_new: &[f64]) -> 
             acc[l] += g * (xn - xo);
         }
         [total(acc), non_finite_part(&x_new[r.clone()], &g_new[r])]
-    });
-    (non_finite == 0.0).then_some(descent)
+    })
 }
 
 #[cfg(test)]

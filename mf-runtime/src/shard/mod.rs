@@ -1,23 +1,33 @@
 //! Training over shards: each rank holds the observed entries of a block of
-//! rows (users), and the partial results of every pass over them are
-//! combined across ranks, in rank order, before anything reads them.
+//! rows (users) and the parameter rows of those users; the partial results
+//! of each evaluation are summed across ranks, in rank order, before
+//! anything reads them.
 //!
-//! A loss bound to the entries of one block of rows (see [`shard_rows`])
-//! computes, in each pass over its observed entries, partial sums (the
-//! loss's data terms), partial item-side results (`∂Q`, `∂bi`, `mask(D).T @ G`)
-//! and complete rows of its own users (`∂P`, `∂bu`). The code `loss!`
-//! generates hands these to [`Shards::combine_pass`] right after the pass:
-//! the sums and item-side results are summed across ranks, the row blocks
-//! gathered, so every rank holds the single-process results of the pass and
-//! computes the rest of the evaluation (penalties, `norm(Q)`, Gram matrices,
-//! the loss's value) identically, once, from them. Nothing is summed after
-//! the pass: a term that reads no data is never counted once per rank.
+//! A rank binds its loss to [`shard_rows`] of the data: its block's
+//! entries, rows renumbered from 0, the item side whole. Its parameter
+//! vector ([`Shards::hold_params`]) holds its users' rows of every
+//! user-side param (`P`, `bu`: blocks of `[users, …]`) and a whole copy of
+//! the others (`Q`, `bi`, `mu`). The code `loss!` generates knows which
+//! values of an evaluation are *partial* on a rank: the sums and item-side
+//! outputs of a pass over its entries (`∂Q`, `∂bi`, `mask(D).T @ G`), and
+//! every dense step that reduces over the users (`norm(P)`, `sum(bu)`,
+//! `P.T @ P`, a `mean` over users). It sums each of them across ranks
+//! ([`Shards::combine_pass`], [`Shards::sum`]) right after the step that
+//! computes it; user-shaped values stay on their rank, and what is computed
+//! from whole values is computed on every rank alike, once (a term that
+//! reads no data is never counted once per rank).
 //!
-//! The parameters are replicated: every rank holds all of them, evaluates
-//! the same value and gradient and takes the same optimizer step, so any
-//! optimizer of [`crate::optim`] and the [`Trainer`](crate::Trainer) run
-//! unchanged. The transport is a [`Link`]: [`Solo`] for one process,
-//! `MpiLink` (cargo feature `mpi`) for MPI ranks.
+//! Each coordinate of the whole parameter vector has one owner: a user row
+//! its rank, a whole block rank 0. The other ranks read the whole blocks
+//! from rank 0 at each evaluation ([`Shards::share_whole_blocks`]) and get
+//! a zero gradient there ([`Shards::keep_own_gradient`]), so an optimizer
+//! never moves them, and the dot products of two parameter vectors are the
+//! sums of each rank's over its own coordinates
+//! ([`Objective::sum_over_ranks`](crate::Objective::sum_over_ranks)).
+//! Gradient descent, Adam, L-BFGS and the [`Trainer`](crate::Trainer) sum
+//! every dot product and norm they branch on that way, so every rank takes
+//! the same decisions. The transport is a [`Link`]: [`Solo`] for one
+//! process, `MpiLink` (cargo feature `mpi`) for MPI ranks.
 //!
 //! ```
 //! use mf_runtime::data::Ratings;
@@ -40,11 +50,15 @@
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(7);
 //! let params = Sq::init(&ratings, 2, Init::Normal { mean: 0.0, std: 0.1 }, &mut rng)?;
 //! let bounds = row_bounds(&ratings, 1)?;
-//! let block = shard_rows(&ratings, bounds[0]..bounds[1])?;
+//! let rows = bounds[0]..bounds[1];
+//! let block = shard_rows(&ratings, rows.clone())?;
+//! let mine = Sq::rows_of(&params, rows)?;
 //! let shards = Shards::new(Box::new(Solo), bounds)?;
-//! let mut sharded = Sq::default().objective(&block, &params)?.over_shards(shards)?;
+//! let mut sharded = Sq::default().objective(&block, &mine)?.over_shards(shards)?;
 //! let mut whole = Sq::default().objective(&ratings, &params)?;
-//! assert_eq!(sharded.value(params.as_slice()), whole.value(params.as_slice()));
+//! assert_eq!(sharded.value(mine.as_slice()), whole.value(params.as_slice()));
+//! let gathered = sharded.gather_params(&mine).expect("rank 0 gets the whole model");
+//! assert_eq!(gathered, params);
 //! # Ok(())
 //! # }
 //! ```
@@ -54,10 +68,13 @@ mod mpi;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::MpiLink;
+pub use self::shards::Shards;
 
-use crate::data::Ratings;
+mod shards;
+
+use crate::data::{IdMap, Ratings};
 use std::ops::Range;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 /// Why a loss, data or row blocks cannot be trained over shards.
 #[derive(Debug, thiserror::Error)]
@@ -75,19 +92,14 @@ pub enum ShardError {
     /// The loss cannot be sharded by rows of its data.
     #[error("this loss cannot be trained over shards: {0}")]
     Loss(String),
-    /// A data matrix has entries outside the rank's block of rows.
-    #[error("data `{data}` has an entry in row {row}, outside this rank's block {rows:?} (bind each rank to `shard_rows` of its block)")]
-    OutsideBlock {
-        data: String,
-        row: usize,
-        rows: Range<usize>,
-    },
-    /// A data matrix's row count differs from the row bounds'.
-    #[error("data `{data}` has {found} rows, the row bounds cover {expected}")]
+    /// A data matrix's or a param's row count differs from this rank's
+    /// block of rows.
+    #[error("{what} has {found} rows, this rank's block {rows:?} of the row bounds has {expected} (bind each rank to `shard_rows` of its block and `rows_of` of the start)")]
     Rows {
-        data: String,
+        what: String,
         found: usize,
         expected: usize,
+        rows: Range<usize>,
     },
 }
 
@@ -95,8 +107,9 @@ pub enum ShardError {
 /// entries are spread over the ranks; see `docs/distributed.md`).
 pub const NO_ROW_SYSTEMS: &str = "the row-block methods (ALS, fold-in) do not run over shards: an item row's entries are spread over every rank (train a sharded objective with gradient descent, Adam or L-BFGS)";
 
-/// The transport between ranks: a rank's place and two collective
-/// operations. Every rank must make the same calls in the same order.
+/// The transport between ranks: a rank's place and three collective
+/// operations (a sum in rank order, a broadcast from rank 0, a gather to
+/// rank 0). Every rank must make the same calls in the same order.
 ///
 /// `Send`, so that an objective holding one can be evaluated on another
 /// thread (a rayon pool's, say); calls through `&mut self` never overlap.
@@ -113,10 +126,14 @@ pub trait Link: Send {
     /// the same length.
     fn sum_in_rank_order(&mut self, values: &mut [f64]);
 
-    /// Concatenates every rank's `mine` in rank order into `all` on every
-    /// rank; `counts[r]` is the length of rank `r`'s part and
-    /// `all.len()` their sum.
-    fn all_gather(&mut self, mine: &[f64], counts: &[usize], all: &mut [f64]);
+    /// Replaces `values` on every rank by rank 0's. Every rank passes the
+    /// same length.
+    fn broadcast(&mut self, values: &mut [f64]);
+
+    /// Concatenates every rank's `mine` in rank order into `all` on rank 0;
+    /// `counts[r]` is the length of rank `r`'s part and, on rank 0,
+    /// `all.len()` their sum (`all` is not read nor written elsewhere).
+    fn gather(&mut self, mine: &[f64], counts: &[usize], all: &mut [f64]);
 }
 
 /// The link of a single process: one rank, nothing to combine.
@@ -141,7 +158,9 @@ impl Link for Solo {
 
     fn sum_in_rank_order(&mut self, _values: &mut [f64]) {}
 
-    fn all_gather(&mut self, mine: &[f64], _counts: &[usize], all: &mut [f64]) {
+    fn broadcast(&mut self, _values: &mut [f64]) {}
+
+    fn gather(&mut self, mine: &[f64], _counts: &[usize], all: &mut [f64]) {
         all.copy_from_slice(mine);
     }
 }
@@ -177,16 +196,19 @@ pub fn row_bounds(ratings: &Ratings, ranks: usize) -> Result<Vec<usize>, ShardEr
     Ok(bounds)
 }
 
-/// The observed entries of rows `rows` of `ratings`, with its id maps and
-/// sizes (every other row empty): what one rank binds its loss to.
+/// The observed entries of rows `rows` of `ratings`, renumbered from 0
+/// (row `rows.start + r` is row `r`, with its raw id), and the whole item
+/// side (the item ids, the item count): what one rank binds its loss to.
+/// Errors when `rows` is not a range of `ratings`' rows.
 ///
 /// ```
 /// use mf_runtime::data::Ratings;
 /// use mf_runtime::shard::shard_rows;
 /// let r = Ratings::from_triplets(3, 2, [(0, 0, 1.0), (1, 1, 2.0), (2, 0, 3.0)]).unwrap();
 /// let block = shard_rows(&r, 1..3).unwrap();
-/// assert_eq!((block.num_users(), block.num_items(), block.nnz()), (3, 2, 2));
-/// assert_eq!(block.get(1, 1), Some(2.0));
+/// assert_eq!((block.num_users(), block.num_items(), block.nnz()), (2, 2, 2));
+/// assert_eq!(block.get(0, 1), Some(2.0));
+/// assert_eq!(block.user_ids().raw(0).unwrap().to_string(), "1");
 /// assert!(shard_rows(&r, 2..4).is_err());
 /// ```
 pub fn shard_rows(ratings: &Ratings, rows: Range<usize>) -> Result<Ratings, ShardError> {
@@ -200,240 +222,22 @@ pub fn shard_rows(ratings: &Ratings, rows: Range<usize>) -> Result<Ratings, Shar
     }
     let csr = ratings.csr();
     let (first, last) = (csr.indptr[rows.start], csr.indptr[rows.end]);
-    let row_ptr: Vec<usize> = (0..=n)
-        .map(|u| csr.indptr[u.clamp(rows.start, rows.end)] - first)
+    let row_ptr: Vec<usize> = csr.indptr[rows.clone()]
+        .iter()
+        .chain([&last])
+        .map(|e| e - first)
         .collect();
+    let mut users = IdMap::new();
+    for u in rows {
+        let raw = ratings.user_ids().raw(u as u32).expect("a row has an id");
+        users.get_or_insert(raw);
+    }
     Ok(Ratings::from_csr(
-        ratings.user_ids().clone(),
+        Arc::new(users),
         ratings.item_ids().clone(),
         row_ptr,
         csr.indices[first..last].to_vec(),
         csr.values[first..last].to_vec(),
         ratings.timestamps().map(|t| t[first..last].to_vec()),
     ))
-}
-
-/// The ranks of a sharded objective: the [`Link`] between them, the row
-/// block of each, and the time and bytes spent combining.
-pub struct Shards {
-    link: Box<dyn Link>,
-    bounds: Vec<usize>,
-    communicating: Duration,
-    received: u64,
-    /// Scratch of the combining (the sums, the rows gathered), kept
-    /// between passes so its pages are touched once.
-    buffer: Vec<f64>,
-    gathered: Vec<f64>,
-}
-
-impl std::fmt::Debug for Shards {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shards")
-            .field("rank", &self.rank())
-            .field("bounds", &self.bounds)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shards {
-    /// The ranks joined by `link`, rank `r` holding rows
-    /// `bounds[r]..bounds[r + 1]` (from [`row_bounds`], the same on every
-    /// rank). Errors when `bounds` has not `ranks + 1` non-decreasing
-    /// entries starting at 0.
-    ///
-    /// ```
-    /// use mf_runtime::shard::{Shards, Solo};
-    /// assert_eq!(Shards::new(Box::new(Solo), vec![0, 5]).unwrap().rows(), 0..5);
-    /// assert!(Shards::new(Box::new(Solo), vec![0, 2, 5]).is_err());
-    /// ```
-    pub fn new(link: Box<dyn Link>, bounds: Vec<usize>) -> Result<Shards, ShardError> {
-        let ranks = link.ranks();
-        let rows = bounds.last().copied().unwrap_or(0);
-        if bounds.len() != ranks + 1 || bounds[0] != 0 || bounds.windows(2).any(|w| w[0] > w[1]) {
-            return Err(ShardError::Bounds {
-                bounds,
-                rows,
-                ranks,
-            });
-        }
-        Ok(Shards {
-            link,
-            bounds,
-            communicating: Duration::ZERO,
-            received: 0,
-            buffer: Vec::new(),
-            gathered: Vec::new(),
-        })
-    }
-
-    /// This process's rank.
-    pub fn rank(&self) -> usize {
-        self.link.rank()
-    }
-
-    /// The number of ranks.
-    pub fn ranks(&self) -> usize {
-        self.link.ranks()
-    }
-
-    /// The rows this rank holds.
-    pub fn rows(&self) -> Range<usize> {
-        let r = self.rank();
-        self.bounds[r]..self.bounds[r + 1]
-    }
-
-    /// The row bounds of every rank: `ranks() + 1` row indices.
-    ///
-    /// ```
-    /// use mf_runtime::shard::{Shards, Solo};
-    /// let shards = Shards::new(Box::new(Solo), vec![0, 7]).unwrap();
-    /// assert_eq!((shards.rank(), shards.ranks(), shards.bounds()), (0, 1, &[0, 7][..]));
-    /// ```
-    pub fn bounds(&self) -> &[usize] {
-        &self.bounds
-    }
-
-    /// Wall time spent in the link's collective calls so far (waiting for
-    /// the slowest rank included).
-    pub fn communication(&self) -> Duration {
-        self.communicating
-    }
-
-    /// Bytes this rank has received from the link so far: about twice
-    /// each summed buffer (its slices from every rank, then the summed
-    /// slices) and the other ranks' row blocks; 0 on one rank.
-    ///
-    /// ```
-    /// use mf_runtime::shard::{Shards, Solo};
-    /// let mut shards = Shards::new(Box::new(Solo), vec![0, 2]).unwrap();
-    /// shards.sum(&mut [1.0, 2.0]);
-    /// assert_eq!(shards.bytes_received(), 0);
-    /// assert!(shards.communication().as_secs_f64() < 1.0);
-    /// ```
-    pub fn bytes_received(&self) -> u64 {
-        self.received
-    }
-
-    /// Checks that the data a loss reads can be sharded: `sparse` (name and
-    /// matrix) all hold this rank's rows only and as many rows as the
-    /// bounds cover, and there is no dense data (`dense`, names). Called by
-    /// the generated `over_shards`.
-    ///
-    /// ```
-    /// use mf_runtime::data::Ratings;
-    /// use mf_runtime::shard::{Shards, Solo};
-    /// let r = Ratings::from_triplets(2, 2, [(0, 0, 1.0)]).unwrap();
-    /// let shards = Shards::new(Box::new(Solo), vec![0, 2]).unwrap();
-    /// assert!(shards.check_data(&[("D", &r)], &[]).is_ok());
-    /// let err = shards.check_data(&[], &["M"]).unwrap_err();
-    /// assert_eq!(err.to_string(), "this loss cannot be trained over shards: data `M` is dense; only sparse data is split into row blocks");
-    /// ```
-    pub fn check_data(
-        &self,
-        sparse: &[(&str, &Ratings)],
-        dense: &[&str],
-    ) -> Result<(), ShardError> {
-        if let Some(name) = dense.first() {
-            return Err(ShardError::Loss(format!(
-                "data `{name}` is dense; only sparse data is split into row blocks"
-            )));
-        }
-        if sparse.is_empty() {
-            return Err(ShardError::Loss("it reads no data".into()));
-        }
-        let (rows, expected) = (self.rows(), *self.bounds.last().expect("ranks + 1 bounds"));
-        for (name, data) in sparse {
-            if data.num_users() != expected {
-                return Err(ShardError::Rows {
-                    data: name.to_string(),
-                    found: data.num_users(),
-                    expected,
-                });
-            }
-            let indptr = data.csr().indptr;
-            let outside = (0..expected).find(|u| !rows.contains(u) && indptr[u + 1] > indptr[*u]);
-            if let Some(row) = outside {
-                return Err(ShardError::OutsideBlock {
-                    data: name.to_string(),
-                    row,
-                    rows,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Sums `values` across ranks in rank order (every rank gets the sum):
-    /// the observation counts of a loss at bind time.
-    pub fn sum(&mut self, values: &mut [f64]) {
-        let start = Instant::now();
-        self.link.sum_in_rank_order(values);
-        self.communicating += start.elapsed();
-        let ranks = self.ranks() as u64;
-        self.received += 16 * values.len() as u64 * (ranks - 1) / ranks;
-    }
-
-    /// Combines the partial results of one pass over this rank's entries:
-    /// `sums` (scalars) and `columns` (item-side outputs) are summed across
-    /// ranks in one buffer, in rank order; in each of `rows` (an output of
-    /// `width` values per data row, every row of the data) this rank's
-    /// block of rows is sent and the other ranks' blocks received. Afterwards every
-    /// rank holds what one process over all the entries computes (up to
-    /// the order of additions). With one rank there is nothing to do.
-    ///
-    /// ```
-    /// use mf_runtime::shard::{Shards, Solo};
-    /// let mut shards = Shards::new(Box::new(Solo), vec![0, 2]).unwrap();
-    /// let (mut sums, mut dq, mut dp) = ([3.0], [1.0, 2.0], [5.0, 6.0, 7.0, 8.0]);
-    /// // One sum, an item-side output, a user-side output of width 2.
-    /// shards.combine_pass(&mut sums, &mut [&mut dq[..]], &mut [(&mut dp[..], 2)]);
-    /// assert_eq!((sums, dq), ([3.0], [1.0, 2.0])); // one rank: unchanged
-    /// ```
-    pub fn combine_pass(
-        &mut self,
-        sums: &mut [f64],
-        columns: &mut [&mut [f64]],
-        rows: &mut [(&mut [f64], usize)],
-    ) {
-        if self.ranks() == 1 {
-            return;
-        }
-        let start = Instant::now();
-        let mut buffer = std::mem::take(&mut self.buffer);
-        let mut gathered = std::mem::take(&mut self.gathered);
-        buffer.clear();
-        buffer.extend_from_slice(sums);
-        for column in columns.iter() {
-            buffer.extend_from_slice(column);
-        }
-        self.link.sum_in_rank_order(&mut buffer);
-        let (head, mut tail) = buffer.split_at(sums.len());
-        sums.copy_from_slice(head);
-        for column in columns.iter_mut() {
-            let (part, rest) = tail.split_at(column.len());
-            column.copy_from_slice(part);
-            tail = rest;
-        }
-        // A sum moves about twice its buffer per rank (see `MpiLink`).
-        let mut received = 2 * buffer.len() * (self.ranks() - 1) / self.ranks();
-        // Each row output: this rank's rows out, the other ranks' in.
-        let mine = self.rows();
-        for (values, width) in rows.iter_mut() {
-            let w = *width;
-            let counts: Vec<usize> = self.bounds.windows(2).map(|b| (b[1] - b[0]) * w).collect();
-            if gathered.len() < values.len() {
-                gathered.resize(values.len(), 0.0);
-            }
-            let all = &mut gathered[..values.len()];
-            self.link
-                .all_gather(&values[mine.start * w..mine.end * w], &counts, all);
-            values[..mine.start * w].copy_from_slice(&all[..mine.start * w]);
-            values[mine.end * w..].copy_from_slice(&all[mine.end * w..]);
-            received += values.len() - mine.len() * w;
-        }
-        self.buffer = buffer;
-        self.gathered = gathered;
-        self.communicating += start.elapsed();
-        self.received += 8 * received as u64;
-    }
 }

@@ -1,10 +1,11 @@
 //! The [`Link`] between MPI ranks (cargo feature `mpi`): sums as a
-//! reduce-scatter added in rank order, then an all-gather.
+//! reduce-scatter added in rank order, then an all-gather; a broadcast and
+//! a gather from and to rank 0.
 
 use super::Link;
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::{Communicator, SimpleCommunicator};
-use mpi::traits::CommunicatorCollectives;
+use mpi::traits::{CommunicatorCollectives, Root};
 use mpi::Count;
 
 /// The ranks of an MPI communicator (usually `universe.world()`).
@@ -94,12 +95,25 @@ impl Link for MpiLink {
                 *s += p;
             }
         }
-        self.all_gather(sum, &slices, values);
+        let (counts, displs) = layout(&slices);
+        let mut partition = PartitionMut::new(values, counts, displs);
+        self.world.all_gather_varcount_into(sum, &mut partition);
     }
 
-    fn all_gather(&mut self, mine: &[f64], counts: &[usize], all: &mut [f64]) {
-        let (counts, displs) = layout(counts);
-        let mut partition = PartitionMut::new(all, counts, displs);
-        self.world.all_gather_varcount_into(mine, &mut partition);
+    fn broadcast(&mut self, values: &mut [f64]) {
+        if self.ranks() > 1 && !values.is_empty() {
+            self.world.process_at_rank(0).broadcast_into(values);
+        }
+    }
+
+    fn gather(&mut self, mine: &[f64], counts: &[usize], all: &mut [f64]) {
+        let root = self.world.process_at_rank(0);
+        if self.rank() == 0 {
+            let (counts, displs) = layout(counts);
+            let mut partition = PartitionMut::new(all, counts, displs);
+            root.gather_varcount_into_root(mine, &mut partition);
+        } else {
+            root.gather_varcount_into(mine);
+        }
     }
 }

@@ -349,7 +349,7 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
         let mut eval = Evaluator::new(objective, projection.as_ref());
         let mut current = Iterate::new(x.to_vec());
         eval.evaluate(&mut current);
-        let mut grad_norm = match current.finite_grad_norm() {
+        let mut grad_norm = match eval.finite_grad_norm(&current) {
             Ok(norm) => norm,
             Err(what) => return Err(TrainError::NonFiniteStart { what }),
         };
@@ -394,8 +394,8 @@ impl<'a, M: Minimizer> Trainer<'a, M> {
             step += 1;
             // One read of the new point: its gradient norm, or what diverged.
             let checked = match self.method.needs_gradient() {
-                true => next.finite_grad_norm(),
-                false => next.finite_without_gradient().map(|()| f64::NAN),
+                true => eval.finite_grad_norm(&next),
+                false => eval.finite_without_gradient(&next).map(|()| f64::NAN),
             };
             grad_norm = match checked {
                 Ok(norm) => norm,

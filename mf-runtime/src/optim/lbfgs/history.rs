@@ -64,6 +64,8 @@ pub(super) struct History {
     active: Vec<usize>,
     /// The sums of the last sweep.
     sums: Vec<f64>,
+    /// The vectors' length over every rank, summed at the first pair.
+    len: Option<usize>,
 }
 
 /// The scale for a vector whose exact squares sum to `exact` and whose
@@ -101,6 +103,7 @@ impl History {
             p: Vec::with_capacity(c),
             active: Vec::with_capacity(2 * c),
             sums: Vec::new(),
+            len: None,
         }
     }
 
@@ -128,9 +131,14 @@ impl History {
     /// and the oldest is dropped all the same), with its dot products and
     /// the dot products of `next`'s gradient with every vector kept: one
     /// sweep.
-    pub(super) fn remember(&mut self, current: &Iterate, next: &Iterate) {
+    /// With the vectors spread over ranks, `sum` sums the sweep's dot
+    /// products over them (and the length, once).
+    pub(super) fn remember(&mut self, current: &Iterate, next: &Iterate, sum: Sum) {
         let c = self.capacity;
         let n = current.x.len();
+        let whole_len = *self
+            .len
+            .get_or_insert_with(|| summed(n as f64, sum) as usize);
         let slot = match self.order.len() == c {
             true => self.order.pop_front().expect("a full memory"),
             false => (0..c)
@@ -153,10 +161,11 @@ impl History {
         let mut scales = self.last_scales;
         for attempt in 0..2 {
             sweeps::new_pair(&mut s, &mut y, scales, points, &others, &mut self.sums);
+            sum(&mut self.sums);
             let sums = &self.sums;
             let better = [
-                rescale(sums[0], sums[2], scales[0], n),
-                rescale(sums[1], sums[4], scales[1], n),
+                rescale(sums[0], sums[2], scales[0], whole_len),
+                rescale(sums[1], sums[4], scales[1], whole_len),
             ];
             if attempt == 1 || better == [None, None] {
                 break;
@@ -210,9 +219,9 @@ impl History {
     /// every stored vector when the last pair was not made at `g` (else
     /// they come from that pair's sweep), and the combination with the
     /// slope.
-    pub(super) fn direction(&mut self, grad: &[f64], direction: &mut [f64]) -> f64 {
+    pub(super) fn direction(&mut self, grad: &[f64], direction: &mut [f64], sum: Sum) -> f64 {
         if self.order.is_empty() {
-            return sweeps::combine(direction, &[], -1.0, grad);
+            return summed(sweeps::combine(direction, &[], -1.0, grad), sum);
         }
         let c = self.capacity;
         let width = 2 * c;
@@ -221,6 +230,7 @@ impl History {
                 self.active.iter().map(|&v| &self.vectors[v][..]).collect();
             self.sums.resize(vectors.len(), 0.0);
             sweeps::gradient_dots(grad, &vectors, &mut self.sums);
+            sum(&mut self.sums);
             for (&v, dot) in self.active.iter().zip(&self.sums) {
                 self.grad_dots[v] = dot / self.scales[v];
             }
@@ -262,8 +272,19 @@ impl History {
             .iter()
             .map(|&v| (self.coef[v] / self.scales[v], &self.vectors[v][..]))
             .collect();
-        sweeps::combine(direction, &terms, self.coef[g], grad)
+        summed(sweeps::combine(direction, &terms, self.coef[g], grad), sum)
     }
+}
+
+/// Sums its argument over the ranks the vectors are spread over (nothing
+/// to do in one process; see [`Evaluator::sum_over_ranks`](crate::optim::Evaluator::sum_over_ranks)).
+pub(super) type Sum<'a> = &'a mut dyn FnMut(&mut [f64]);
+
+/// `partial` summed by `sum`.
+fn summed(partial: f64, sum: Sum) -> f64 {
+    let mut total = [partial];
+    sum(&mut total);
+    total[0]
 }
 
 #[cfg(test)]

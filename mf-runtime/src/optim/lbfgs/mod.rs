@@ -14,9 +14,8 @@ mod sweeps;
 #[cfg(test)]
 mod tests;
 
-use self::history::History;
+use self::history::{History, Sum};
 use super::line_search::StrongWolfe;
-use super::vector::norm;
 use super::{Evaluator, Iterate, Minimizer, Step};
 use crate::Objective;
 
@@ -116,15 +115,16 @@ impl Lbfgs {
         self
     }
 
-    /// `direction = −H ∇f`; returns the slope `direction · ∇f`.
-    fn set_direction(&mut self, grad: &[f64]) -> f64 {
-        self.history.direction(grad, &mut self.direction)
+    /// `direction = −H ∇f`; returns the slope `direction · ∇f` (its dot
+    /// products summed over ranks by `sum`).
+    fn set_direction(&mut self, grad: &[f64], sum: Sum) -> f64 {
+        self.history.direction(grad, &mut self.direction, sum)
     }
 
     /// `direction = −∇f`, forgetting the pairs; returns the slope `−‖∇f‖²`.
-    fn set_steepest_descent(&mut self, grad: &[f64]) -> f64 {
+    fn set_steepest_descent(&mut self, grad: &[f64], sum: Sum) -> f64 {
         self.history.forget();
-        self.history.direction(grad, &mut self.direction)
+        self.history.direction(grad, &mut self.direction, sum)
     }
 }
 
@@ -145,13 +145,13 @@ impl Minimizer for Lbfgs {
         current: &Iterate,
         next: &mut Iterate,
     ) -> Step {
-        let mut slope = self.set_direction(&current.grad);
+        let mut slope = self.set_direction(&current.grad, &mut |v| eval.sum_over_ranks(v));
         if slope.is_nan() || slope >= 0.0 {
-            slope = self.set_steepest_descent(&current.grad);
+            slope = self.set_steepest_descent(&current.grad, &mut |v| eval.sum_over_ranks(v));
         }
         loop {
             let t0 = if self.history.is_empty() {
-                (1.0 / norm(&current.grad)).min(1.0)
+                (1.0 / eval.norm(&current.grad)).min(1.0)
             } else {
                 1.0
             };
@@ -160,11 +160,13 @@ impl Minimizer for Lbfgs {
                 .search(eval, current, &self.direction, slope, t0, next)
             {
                 Step::Moved => {
-                    self.history.remember(current, next);
+                    self.history
+                        .remember(current, next, &mut |v| eval.sum_over_ranks(v));
                     return Step::Moved;
                 }
                 Step::Stalled if !self.history.is_empty() => {
-                    slope = self.set_steepest_descent(&current.grad);
+                    slope =
+                        self.set_steepest_descent(&current.grad, &mut |v| eval.sum_over_ranks(v));
                 }
                 other => return other,
             }

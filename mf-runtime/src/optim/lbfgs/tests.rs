@@ -66,16 +66,18 @@ fn the_direction_is_the_textbook_two_loop_recursion() {
                 let mut lbfgs = Lbfgs::default().memory(memory);
                 lbfgs.start(n);
                 for k in 0..steps {
-                    lbfgs
-                        .history
-                        .remember(&point(&a, k, scale), &point(&a, k + 1, scale));
+                    lbfgs.history.remember(
+                        &point(&a, k, scale),
+                        &point(&a, k + 1, scale),
+                        &mut |_| {},
+                    );
                 }
                 let pairs = lbfgs.history.pairs();
                 assert_eq!(pairs.len(), memory.min(steps));
                 let grad = point(&a, steps, scale).grad;
                 let want = textbook_direction(&pairs, &grad);
                 assert!(lbfgs.history.grad_fresh());
-                let slope = lbfgs.set_direction(&grad);
+                let slope = lbfgs.set_direction(&grad, &mut |_| {});
                 let got = lbfgs.direction.clone();
                 let tolerance = 1e-10 * norm(&want);
                 for (g, w) in got.iter().zip(&want) {
@@ -85,7 +87,10 @@ fn the_direction_is_the_textbook_two_loop_recursion() {
                 assert!((slope - want_slope).abs() <= tolerance * norm(&grad));
                 // Without the gradient's dot products from `remember`: the same bits.
                 assert!(!lbfgs.history.grad_fresh());
-                assert_eq!(lbfgs.set_direction(&grad).to_bits(), slope.to_bits());
+                assert_eq!(
+                    lbfgs.set_direction(&grad, &mut |_| {}).to_bits(),
+                    slope.to_bits()
+                );
                 assert_eq!(lbfgs.direction, got);
             }
         }
@@ -100,7 +105,7 @@ fn the_stored_pairs_are_the_exact_ones_rounded_to_f32() {
         let (x0, x1) = (point(&a, 0, scale), point(&a, 1, scale));
         let mut lbfgs = Lbfgs::default().memory(2);
         lbfgs.start(n);
-        lbfgs.history.remember(&x0, &x1);
+        lbfgs.history.remember(&x0, &x1, &mut |_| {});
         let pairs = lbfgs.history.pairs();
         let (s, y) = &pairs[0];
         for i in 0..n {
@@ -124,21 +129,29 @@ fn a_pair_without_positive_curvature_is_skipped() {
     };
     let mut lbfgs = Lbfgs::default().memory(2);
     lbfgs.start(2);
-    lbfgs.history.remember(&it(0.0, 0.0), &it(1.0, -1.0));
+    lbfgs
+        .history
+        .remember(&it(0.0, 0.0), &it(1.0, -1.0), &mut |_| {});
     assert!(lbfgs.history.is_empty());
-    lbfgs.history.remember(&it(0.0, 0.0), &it(1.0, 2.0));
+    lbfgs
+        .history
+        .remember(&it(0.0, 0.0), &it(1.0, 2.0), &mut |_| {});
     assert_eq!(lbfgs.history.pairs().len(), 1);
     assert_eq!(lbfgs.history.newest_rho_gamma(), Some((0.5, 0.5)));
     // Along the pair, H = γ: the direction is −γ g.
-    let slope = lbfgs.set_direction(&[4.0, 0.0]);
+    let slope = lbfgs.set_direction(&[4.0, 0.0], &mut |_| {});
     assert_eq!(
         (lbfgs.direction.as_slice(), slope),
         (&[-2.0, 0.0][..], -8.0)
     );
     // Memory full: a second pair is kept; a skipped third still drops the oldest.
-    lbfgs.history.remember(&it(0.0, 0.0), &it(2.0, 2.0));
+    lbfgs
+        .history
+        .remember(&it(0.0, 0.0), &it(2.0, 2.0), &mut |_| {});
     assert_eq!(lbfgs.history.pairs().len(), 2);
-    lbfgs.history.remember(&it(0.0, 0.0), &it(1.0, -1.0));
+    lbfgs
+        .history
+        .remember(&it(0.0, 0.0), &it(1.0, -1.0), &mut |_| {});
     assert_eq!(lbfgs.history.pairs(), [(vec![2.0, 0.0], vec![2.0, 0.0])]);
     assert_eq!(lbfgs.history.newest_rho_gamma(), Some((0.25, 1.0)));
 }

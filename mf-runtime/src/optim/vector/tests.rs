@@ -153,11 +153,12 @@ fn the_predicted_descent_matches_the_plain_sum() {
         let (g, x_new, x, mut g_new) = (values(n, 16), values(n, 17), values(n, 18), values(n, 19));
         let diff: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
         let (want, scale) = plain_dot(&g, &diff);
-        let got = descent_if_finite(&g, &x_new, &x, &g_new).expect("all finite");
+        let [got, non_finite] = descent_and_non_finite(&g, &x_new, &x, &g_new);
         assert_close(got, want, scale);
+        assert_eq!(non_finite, 0.0);
         if n > 0 {
             g_new[n - 1] = f64::NAN;
-            assert_eq!(descent_if_finite(&g, &x_new, &x, &g_new), None);
+            assert!(descent_and_non_finite(&g, &x_new, &x, &g_new)[1].is_nan());
         }
     }
 }
@@ -192,7 +193,7 @@ fn kernels_are_bit_identical_on_1_2_and_4_threads() {
             dot(&a, &b),
             norm(&a),
             finite_norm(&a, &b).unwrap_or(f64::NAN),
-            descent_if_finite(&a, &b, &c, &d).unwrap_or(f64::NAN),
+            descent_and_non_finite(&a, &b, &c, &d)[0],
         ];
         let mut sums = [0.0; 2];
         sweep_sums(n, [&mut q[..]], &mut sums, |r, [q], sums| {
