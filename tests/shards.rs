@@ -288,28 +288,24 @@ fn losses_that_mix_users_are_refused() {
     let ratings = sharded::ratings();
     let shards = || Shards::new(Box::new(Solo), vec![0, 40]).expect("bounds");
     let mut rng = StdRng::seed_from_u64(0);
+    let refusal = |sharded: Result<_, mf_runtime::shard::ShardError>| match sharded {
+        Ok(_) => panic!("not refused"),
+        Err(e) => e.to_string(),
+    };
     let x = UserGram::init(&ratings, 2, mf_runtime::Init::Zeros, &mut rng).expect("init");
-    let err = UserGram::default()
-        .objective(&ratings, &x)
-        .expect("binds")
-        .over_shards(shards())
-        .err()
-        .expect("refused");
+    let bound = UserGram::default().objective(&ratings, &x).expect("binds");
+    let err = refusal(bound.over_shards(shards()).map(|_| ()));
     assert!(
-        err.to_string()
-            .contains("a matrix product of the loss (such as `P @ P.T`) is a users × users matrix"),
+        err.contains("a matrix product of the loss (such as `P @ P.T`) is a users × users matrix"),
         "{err}"
     );
     let x = UsersByColumns::init(&ratings, 2, mf_runtime::Init::Zeros, &mut rng).expect("init");
-    let err = UsersByColumns::default()
+    let bound = UsersByColumns::default()
         .objective(&ratings, &x)
-        .expect("binds")
-        .over_shards(shards())
-        .err()
-        .expect("refused");
+        .expect("binds");
+    let err = refusal(bound.over_shards(shards()).map(|_| ()));
     assert!(
-        err.to_string()
-            .contains("param `PT` is shaped along `users` in its columns"),
+        err.contains("param `PT` is shaped along `users` in its columns"),
         "{err}"
     );
 }
