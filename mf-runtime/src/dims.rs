@@ -20,7 +20,7 @@ use thiserror::Error;
 ///     "dimension `users` is 943 (rows of data D) but 942 (rows of param P)"
 /// );
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, PartialEq, Eq, Error)]
 pub enum ShapeError {
     /// The same symbol was bound to two sizes.
     #[error("dimension `{symbol}` is {first} ({first_source}) but {second} ({second_source})")]
@@ -80,6 +80,8 @@ pub enum ShapeError {
         what: String,
     },
 }
+
+debug_as_display!(ShapeError);
 
 /// Sizes of dimension symbols, each bound once with where it came from.
 ///

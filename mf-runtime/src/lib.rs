@@ -40,6 +40,19 @@
 // Generated code names this crate `::mf_runtime`, also inside its own tests.
 extern crate self as mf_runtime;
 
+/// `Debug` for error types `$t` that prints their `Display` message, so
+/// that a `main` returning one (or a `Box<dyn Error>` holding one) prints
+/// the message rather than the variant's fields.
+macro_rules! debug_as_display {
+    ($($t:ty),+) => {
+        $(impl ::std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(self, f)
+            }
+        })+
+    };
+}
+
 // `wide!` (run-time dispatch to AVX-512 or AVX2) for the row solves and the
 // optimizers' sweeps too: declared first, so that every module sees it.
 #[macro_use]

@@ -66,7 +66,7 @@ pub enum XAxis {
 /// let err = CurvePlot::new().write("curves.pdf", &[]).unwrap_err();
 /// assert!(matches!(err, PlotError::Format { .. }));
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum PlotError {
     /// The path's extension is neither `svg` nor `png`.
     #[error("{}: unsupported plot format; use a path ending in .svg or .png", path.display())]
@@ -92,6 +92,8 @@ pub enum PlotError {
         message: String,
     },
 }
+
+debug_as_display!(PlotError);
 
 /// Settings of a training-curve figure; [`CurvePlot::write`] draws it.
 ///

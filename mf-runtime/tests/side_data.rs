@@ -391,6 +391,18 @@ fn cold_start_users_are_predicted_from_their_attributes() -> TestResult {
     let (data, a, b) = planted(150, 60)?;
     let split = NamedSplit::cold_users(&data, 0.2, 3)?;
     assert_eq!((split.split.unseen_users, split.split.test.nnz()), (30, 0));
+    // Every rating is left out: an experiment that would not score them
+    // is refused.
+    let unscored = Experiment::new(vec![split.clone()])
+        .ranks([2])?
+        .candidate(Candidate::new("plain", &Plain::default()))
+        .run()
+        .map(|_| ())
+        .expect_err("nothing to score");
+    assert_eq!(
+        unscored.to_string(),
+        "split `cold-start users` has no test ratings of trained users and items: its 120 are left out (their user or item has no training rating); score them with `Experiment::score_left_out(true)`"
+    );
     let results = Experiment::new(vec![split])
         .ranks([2])?
         .score_left_out(true)

@@ -257,8 +257,4 @@ pub enum DataError {
     Invalid(String),
 }
 
-impl fmt::Debug for DataError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
+debug_as_display!(DataError);

@@ -19,7 +19,7 @@ use crate::{MaskedMatrix, ShapeError};
 /// ```
 /// use mf_runtime::data::SideData;
 /// use mf_runtime::MaskedMatrix;
-/// use ndarray::array;
+/// use mf_runtime::ndarray::array;
 /// let side = SideData::new().with("F", MaskedMatrix::fully_observed(array![[1.0, 0.0], [0.0, 1.0]]))?;
 /// assert_eq!(side.names().collect::<Vec<_>>(), ["F"]);
 /// assert_eq!(side.matrix("F")?.dim(), (2, 2));
@@ -40,7 +40,7 @@ pub struct SideData {
 /// let e = SideDataError::NotFinite { name: "F".into(), row: 2, col: 0, value: f64::NAN };
 /// assert_eq!(e.to_string(), "side data `F` has NaN at row 2, column 0: its values must be finite");
 /// ```
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, PartialEq, thiserror::Error)]
 pub enum SideDataError {
     /// An observed value that is NaN or infinite (0-based row and column).
     #[error(
@@ -60,6 +60,8 @@ pub enum SideDataError {
     #[error("side data `{0}` is given twice")]
     Twice(String),
 }
+
+debug_as_display!(SideDataError);
 
 impl SideData {
     /// No side data: what a loss that reads only its ratings is given.

@@ -62,7 +62,7 @@ use crate::Ratings;
 
 /// A bad experiment: a setting refused where it enters, or data that
 /// cannot be split.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ExperimentError {
     /// A setting out of range, NaN or infinite, or naming nothing.
     #[error("{0}")]
@@ -71,6 +71,8 @@ pub enum ExperimentError {
     #[error(transparent)]
     Data(#[from] DataError),
 }
+
+debug_as_display!(ExperimentError);
 
 /// A named train/test split.
 #[derive(Clone, Debug)]
@@ -133,9 +135,12 @@ impl NamedSplit {
     }
 
     /// Cold-start users (seeded): every rating of a `test_fraction` of the
-    /// users goes to the test side, where it is left out (the users have no
-    /// training rating) and scored only with
-    /// [`Experiment::score_left_out`], by the models' unknown-id policy.
+    /// users is held out. Those users have no training rating, so their
+    /// ratings are all in the split's `left_out` (its `test` is empty):
+    /// an experiment on it must call
+    /// [`Experiment::score_left_out`]`(true)` (it refuses to run
+    /// otherwise), and they are predicted by the models' baseline for ids
+    /// without training ratings.
     ///
     /// # Errors
     /// As [`Ratings::split_users`].
@@ -367,7 +372,9 @@ impl Experiment {
     /// Runs the protocol; see the [module docs](self).
     ///
     /// # Errors
-    /// [`ExperimentError::Setting`] with no split or no candidate;
+    /// [`ExperimentError::Setting`] with no split or no candidate, for a
+    /// split with nothing to score (no test ratings, and its left-out ones
+    /// not scored), and for side data that does not fit a candidate;
     /// [`ExperimentError::Data`] when a training side cannot be carved.
     /// A run that fails (diverges) does not stop the experiment: its
     /// outcome says so.
@@ -376,6 +383,20 @@ impl Experiment {
             return Err(ExperimentError::Setting(
                 "an experiment needs at least one split and one candidate".into(),
             ));
+        }
+        let unscored = self.splits.iter().find(|s| {
+            let left_out = s.split.left_out.nnz();
+            s.split.test.nnz() == 0 && !(self.score_left_out && left_out > 0)
+        });
+        if let Some(s) = unscored {
+            let left_out = s.split.left_out.nnz();
+            return Err(ExperimentError::Setting(match left_out {
+                0 => format!("split `{}` has no test ratings", s.name),
+                n => format!(
+                    "split `{}` has no test ratings of trained users and items: its {n} are left out (their user or item has no training rating); score them with `Experiment::score_left_out(true)`",
+                    s.name
+                ),
+            }));
         }
         let started = Instant::now();
         let total = self.splits.len() * self.candidates.len();

@@ -13,7 +13,7 @@ use crate::ShapeError;
 /// let err = ModelError::UnknownUser("bob".into());
 /// assert_eq!(err.to_string(), "unknown user id `bob`: it has no training ratings");
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ModelError {
     /// The params are not the loss's blocks, in its order.
     #[error("the params do not fit loss `{loss}`: blocks {found}, the loss declares {expected}")]
@@ -155,3 +155,5 @@ pub enum ModelError {
         message: String,
     },
 }
+
+debug_as_display!(ModelError);

@@ -16,7 +16,7 @@ use crate::{Init, Objective, ParamLayout, Params, Ratings, ShapeError};
 /// let e = HyperError::NotFinite { name: "beta".into(), value: f64::NAN };
 /// assert_eq!(e.to_string(), "hyper-setting `beta` must be finite, not NaN");
 /// ```
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, PartialEq, thiserror::Error)]
 pub enum HyperError {
     /// The loss declares no hyper-setting of that name.
     #[error("the loss has no hyper-setting `{name}` (it has: {known})")]
@@ -35,6 +35,8 @@ pub enum HyperError {
         value: f64,
     },
 }
+
+debug_as_display!(HyperError);
 
 /// The hyper-settings of a loss, by name: implemented by every `loss!`
 /// struct (whose fields they are), so that a search or a saved model can

@@ -195,7 +195,7 @@ impl<'a> ModelBuilder<'a> {
     ///
     /// ```
     /// # use mf_runtime::{loss, model::Model, data::SideData, MaskedMatrix, Params, ParamLayout, Ratings};
-    /// # use ndarray::array;
+    /// # use mf_runtime::ndarray::array;
     /// loss! {
     ///     struct Attr { data D: sparse[u, i], data F: [u, f], param P: [u, k], param W: [f, k], param Q: [k, i], }
     ///     minimize sum(mask(D) * (D - (P + F@W)@Q)^2)

@@ -77,7 +77,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// Why a loss, data or row blocks cannot be trained over shards.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ShardError {
     /// The row bounds do not describe `ranks` blocks of the rows.
     #[error("row bounds {bounds:?} do not split {rows} rows into {ranks} blocks (they must start at 0, end at the row count and never decrease)")]
@@ -102,6 +102,8 @@ pub enum ShardError {
         rows: Range<usize>,
     },
 }
+
+debug_as_display!(ShardError);
 
 /// Why the row-block methods refuse a sharded objective (its item rows'
 /// entries are spread over the ranks; see `docs/distributed.md`).

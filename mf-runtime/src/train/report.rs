@@ -117,7 +117,7 @@ pub struct Report {
 /// let err = GradientDescent::new(0.1).minimize(&mut Sq, &mut x).unwrap_err();
 /// assert!(matches!(err, TrainError::LengthMismatch { expected: 1, got: 2 }));
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum TrainError {
     /// The loss, the gradient or a parameter became NaN or infinite. The
     /// parameters were left at the last step where all three were finite.
@@ -184,3 +184,5 @@ pub enum TrainError {
         reason: String,
     },
 }
+
+debug_as_display!(TrainError);
