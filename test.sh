@@ -4,7 +4,8 @@
 #   1. formatting (cargo fmt --check) and lints (clippy, warnings are errors);
 #   2. every unit, integration, compile-fail (trybuild), generated-loss and
 #      example test, and the benchmarks in test mode (--all-targets);
-#   3. every doctest, the README's code blocks among them (--doc);
+#   3. every doctest, the README's code blocks among them (--doc), and the
+#      API documentation built with its links checked (warnings are errors);
 #   4. the tests that need something the repository cannot hold, which are
 #      #[ignore]d with the reason (the summaries of step 2 list them):
 #      MovieLens 100k (ml-100k under $MF_DATASETS or ../shared/datasets) and
@@ -22,6 +23,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 require_all=${MF_REQUIRE_ALL:-}
 summary=()

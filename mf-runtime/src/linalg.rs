@@ -37,7 +37,7 @@ const BATCH: usize = 32;
 const TILE: usize = 8;
 
 /// Rank-1 updates `h += αₑ aₑaₑᵀ` of one diagonal block, applied by
-/// batches of [`BATCH`] entries: the batch's vectors are copied side by
+/// batches of `BATCH` (32) entries: the batch's vectors are copied side by
 /// side (and scaled by their `αₑ`), then each 8 × 8 tile of the block's
 /// lower triangle is summed over the whole batch in registers and added to
 /// `h` once, a register-blocked symmetric rank-k update (the `syrk` of

@@ -21,7 +21,11 @@ use super::split::Split;
 
 impl Ratings {
     /// Writes the ratings to `path` as comma-separated text with a header,
-    /// one line per entry in CSR order (see the [module docs](self)).
+    /// one line per entry in CSR order. The header is MovieLens's
+    /// `userId,movieId,rating,timestamp` when the ids are integers and the
+    /// ratings have timestamps, else `user,item,rating[,timestamp]`; fields
+    /// are quoted where needed, ratings written in the shortest form that
+    /// reads back to the same `f64`.
     /// [`LoadOptions::new`](super::LoadOptions::new) reads it back; read
     /// on this `Ratings`'s id maps ([`LoadOptions::load_on`](super::LoadOptions::load_on))
     /// it gives back an equal `Ratings`.
@@ -67,7 +71,8 @@ impl Ratings {
 
     /// Writes the ratings to `out` separated by `delimiter` (a single
     /// byte: tab, comma, semicolon or an ASCII character), with the header
-    /// line or without it. Tab-separated without a header and with
+    /// line or without it (the header and the fields as in
+    /// [`write_csv`](Self::write_csv)). Tab-separated without a header and with
     /// timestamps is the MovieLens `u.data` layout.
     ///
     /// # Errors

@@ -238,7 +238,7 @@ struct ColBlock<'a, const C: usize> {
 /// prefetches the rows of its outputs.
 ///
 /// Outputs are zeroed first unless made with [`RowOutput::onto`]. Tiles run
-/// round by round (see the [module docs](self)); each output value and each
+/// round by round (see the [`kernel`](crate::kernel) module docs); each output value and each
 /// sum is accumulated in an order fixed by the data, so the result does not
 /// depend on the number of threads.
 ///

@@ -67,7 +67,7 @@ impl<'a, O: Objective + ?Sized> Evaluator<'a, O> {
     /// Projects `at.x` (when the run has a projection), then sets `at.loss`
     /// from one [`Objective::value`] call, a cheaper pass than value and
     /// gradient; `at.grad` is set to NaN (not computed). For methods whose
-    /// steps never read the gradient ([`Minimizer::needs_gradient`]).
+    /// steps never read the gradient ([`Minimizer::needs_gradient`](crate::Minimizer::needs_gradient)).
     ///
     /// ```
     /// use mf_runtime::optim::{Evaluator, Iterate, Minimizer, Step};
@@ -187,7 +187,7 @@ impl<'a, O: Objective + ?Sized> Evaluator<'a, O> {
         bad[0] == 0.0
     }
 
-    /// The objective's row systems, for row-block methods such as [`Als`]
+    /// The objective's row systems, for row-block methods such as [`Als`](crate::Als)
     /// (building and solving a row system is not an evaluation).
     ///
     /// # Errors

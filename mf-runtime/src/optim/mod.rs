@@ -284,7 +284,7 @@ pub enum Step {
     Stalled,
     /// The step met a value that is not finite and that it cannot go
     /// around (a row system of ALS); the driver stops with
-    /// [`TrainError::Diverged`](crate::TrainError::Diverged), keeping the
+    /// [`TrainError::Diverged`], keeping the
     /// current point.
     Diverged(NonFinite),
 }

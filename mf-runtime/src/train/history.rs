@@ -25,9 +25,9 @@ pub struct Record {
     pub elapsed: f64,
     /// Objective evaluations (`value_and_gradient` calls) so far.
     pub evaluations: usize,
-    /// The [`Trainer::train_metric`], on the steps where metrics are computed.
+    /// The [`Trainer::train_metric`](crate::Trainer::train_metric), on the steps where metrics are computed.
     pub train_metric: Option<f64>,
-    /// The [`Trainer::validation`] metric, on the steps where metrics are computed.
+    /// The [`Trainer::validation`](crate::Trainer::validation) metric, on the steps where metrics are computed.
     pub validation: Option<f64>,
 }
 

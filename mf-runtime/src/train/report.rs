@@ -15,17 +15,17 @@ use crate::optim::NonFinite;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
-    /// [`Trainer::max_iters`] steps were taken.
+    /// [`Trainer::max_iters`](crate::Trainer::max_iters) steps were taken.
     MaxIters,
-    /// The relative change of the loss over one step fell to [`Trainer::tol_rel_loss`].
+    /// The relative change of the loss over one step fell to [`Trainer::tol_rel_loss`](crate::Trainer::tol_rel_loss).
     LossChange,
-    /// The gradient norm fell to [`Trainer::tol_grad`].
+    /// The gradient norm fell to [`Trainer::tol_grad`](crate::Trainer::tol_grad).
     GradientNorm,
-    /// The [`Trainer::time_limit`] was spent.
+    /// The [`Trainer::time_limit`](crate::Trainer::time_limit) was spent.
     TimeLimit,
-    /// The validation metric did not improve for [`Trainer::patience`] checks.
+    /// The validation metric did not improve for [`Trainer::patience`](crate::Trainer::patience) checks.
     EarlyStopping,
-    /// The [`Trainer::callback`] returned `ControlFlow::Break`.
+    /// The [`Trainer::callback`](crate::Trainer::callback) returned `ControlFlow::Break`.
     Callback,
     /// The optimizer's line search found no acceptable step (usually: at the
     /// minimum to round-off).
@@ -97,7 +97,7 @@ pub struct Report {
     /// Wall-clock time of the run.
     pub elapsed: Duration,
     /// With a validation metric: the best step, whose parameters were
-    /// returned (unless [`Trainer::restore_best`] was turned off).
+    /// returned (unless [`Trainer::restore_best`](crate::Trainer::restore_best) was turned off).
     pub best: Option<Best>,
     /// The recorded steps.
     pub history: History,
@@ -135,7 +135,7 @@ pub enum TrainError {
         what: NonFinite,
         /// The loss at step `step − 1`, whose parameters were kept.
         last_finite_loss: f64,
-        /// What to try, from [`Minimizer::divergence_hint`].
+        /// What to try, from [`Minimizer::divergence_hint`](crate::Minimizer::divergence_hint).
         hint: String,
     },
     /// The loss, the gradient or a parameter is not finite at the start.
@@ -155,7 +155,7 @@ pub enum TrainError {
         /// `x.len()`.
         got: usize,
     },
-    /// A [`NonNegative`] range goes past the end of the parameter vector.
+    /// A [`NonNegative`](crate::NonNegative) range goes past the end of the parameter vector.
     #[error("the non-negativity range {start}..{end} goes past the {len} parameters")]
     ProjectionOutOfRange {
         /// Start of the range.
@@ -165,7 +165,7 @@ pub enum TrainError {
         /// Number of parameters.
         len: usize,
     },
-    /// The optimizer cannot honour a [`NonNegative`] projection.
+    /// The optimizer cannot honour a [`NonNegative`](crate::NonNegative) projection.
     #[error(
         "{method} does not support a non-negativity projection; use Backtracking, \
          GradientDescent, Nesterov or Adam for non-negative factors"
