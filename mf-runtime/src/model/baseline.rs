@@ -52,16 +52,6 @@ impl<'a> Baseline<'a> {
         }
     }
 
-    /// Sets the untrained ids' rows (columns) of `a`, declared `decl`, to
-    /// those of `from`.
-    fn copy_untrained(&self, a: &mut Array2<f64>, from: &Array2<f64>, decl: &ParamDecl) {
-        for (axis, dim) in [(Axis(0), decl.rows), (Axis(1), decl.cols)] {
-            for &j in self.untrained(dim) {
-                a.index_axis_mut(axis, j).assign(&from.index_axis(axis, j));
-            }
-        }
-    }
-
     /// `params` (blocks declared by `decls`) with the untrained ids' rows
     /// (columns) at zero.
     pub(super) fn zeroed(&self, params: &Params, decls: &[ParamDecl]) -> Params {
@@ -86,9 +76,15 @@ impl<'a> Baseline<'a> {
         at_zero: &[Array2<f64>],
         decls: &[ParamDecl],
     ) {
+        let finite = |v: &f64| if v.is_finite() { *v } else { 0.0 };
         for ((table, zero), decl) in tables.iter_mut().zip(at_zero).zip(decls) {
-            let finite = zero.mapv(|v| if v.is_finite() { v } else { 0.0 });
-            self.copy_untrained(table, &finite, decl);
+            for (axis, dim) in [(Axis(0), decl.rows), (Axis(1), decl.cols)] {
+                for &j in self.untrained(dim) {
+                    table
+                        .index_axis_mut(axis, j)
+                        .assign(&zero.index_axis(axis, j).map(finite));
+                }
+            }
         }
     }
 

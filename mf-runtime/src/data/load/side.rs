@@ -403,6 +403,16 @@ impl Features {
 mod tests {
     use super::*;
 
+    /// The names of the features `row` of `f` has.
+    fn active(f: &Features, row: usize) -> Vec<&str> {
+        f.names()
+            .iter()
+            .zip(f.matrix().row(row))
+            .filter(|&(_, &v)| v == 1.0)
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
     #[test]
     fn ages_and_dates_fall_in_their_buckets() {
         let ages = [
@@ -448,14 +458,7 @@ mod tests {
         }
         let f = Features::movielens_users(&path, &users).unwrap();
         assert_eq!(f.dim(), (3, 7 + 2 + 2 + 11));
-        let on = |row: usize| -> Vec<&str> {
-            f.names()
-                .iter()
-                .zip(f.matrix().row(row))
-                .filter(|&(_, &v)| v == 1.0)
-                .map(|(n, _)| n.as_str())
-                .collect()
-        };
+        let on = |row: usize| active(&f, row);
         assert_eq!(
             on(0),
             ["age=25-34", "gender=F", "occupation=other", "zip=other"]
@@ -491,14 +494,7 @@ mod tests {
         let items = IdMap::identity(300);
         let f = Features::movielens_items(&path, &items).unwrap();
         assert_eq!(f.dim(), (300, 24));
-        let on = |row: usize| -> Vec<&str> {
-            f.names()
-                .iter()
-                .zip(f.matrix().row(row))
-                .filter(|&(_, &v)| v == 1.0)
-                .map(|(n, _)| n.as_str())
-                .collect()
-        };
+        let on = |row: usize| active(&f, row);
         assert_eq!(
             on(1),
             [
